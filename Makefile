@@ -1,0 +1,39 @@
+# Entry points for a fresh machine: each target installs what it needs.
+#   make demo   set up, then run the main job on the embedded default
+#   make test   set up, then run the test suite
+VENV       ?= venv
+PYTHON     ?= python3
+APT_PACKAGES ?=
+SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+STAMP      := $(VENV)/.relval-installed
+
+.PHONY: setup system-deps demo test bench clean
+
+setup: system-deps $(STAMP)
+
+# Debian packages for the real tools the tests drive; only missing ones are installed.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/relval plan --stack alice-relval
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+bench: setup
+	$(VENV)/bin/python benchmarks/plan_scale.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

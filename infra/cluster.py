@@ -1,0 +1,49 @@
+"""The whole cluster of one stack, built from a validated StackConfig."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from .config import StackConfig
+from .nodes import HeadNode, WorkerPool, fixed_address, head_port
+from .security import Security
+from .userdata import user_data
+
+
+class Cluster(pulumi.ComponentResource):
+    """Creates `Security`, the head's `networking.Port`, the `WorkerPool` and the
+    `HeadNode`, in that order, so the head's address is known before any user-data
+    is rendered."""
+
+    def __init__(self, name: str, cfg: StackConfig, stack: str,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("relval:infra:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        network = openstack.networking.get_network_output(
+            name=cfg.network, opts=pulumi.InvokeOutputOptions(parent=self))
+        security = Security("security", cfg, stack, opts=child)
+        port = head_port(stack, network.id, security.group.id, opts=child)
+        head_address = fixed_address(port)
+        workers = WorkerPool(
+            "worker", cfg, stack, network.id, security.group.id, security.key_name,
+            user_data(cfg, stack, "worker", security.public_key, head_address), opts=child)
+        head = HeadNode(
+            "head", cfg, stack, port, security.key_name,
+            user_data(cfg, stack, "head", security.public_key, head_address), opts=child)
+
+        self.outputs: dict[str, pulumi.Input] = {
+            "release": cfg.release,
+            "headName": head.instance_name,
+            "headAddress": head.public_address,
+            "headPrivateAddress": head.private_address,
+            "workerNames": workers.names,
+            "securityGroupId": security.group.id,
+            "sshCommand": head.public_address.apply(lambda a: f"ssh {cfg.ssh_user}@{a}"),
+        }
+        self.register_outputs(self.outputs)
+
+
+def build_cluster(cfg: StackConfig, stack: str) -> dict[str, pulumi.Input]:
+    """Declare every resource of the stack; returns the stack outputs."""
+    return Cluster(f"relval-{stack}", cfg, stack).outputs

@@ -1,0 +1,126 @@
+"""Head node and worker pool: ports first, then instances, then their volumes."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_openstack as openstack
+
+from .base import RelvalComponent, image_args, instance_metadata, resource_tags
+from .config import StackConfig
+from .volumes import Volumes
+
+
+def _port(name: str, stack: str, network_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
+          physical_name: str, opts: pulumi.ResourceOptions) -> openstack.networking.Port:
+    return openstack.networking.Port(
+        name,
+        name=physical_name,
+        network_id=network_id,
+        admin_state_up=True,
+        security_group_ids=[security_group_id],
+        tags=resource_tags(stack),
+        opts=opts,
+    )
+
+
+def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name: str,
+              flavor: str, port: openstack.networking.Port, key_name: pulumi.Input[str],
+              user_data: pulumi.Input[str], opts: pulumi.ResourceOptions,
+              server_group_id: pulumi.Input[str] | None = None) -> openstack.compute.Instance:
+    return openstack.compute.Instance(
+        name,
+        name=physical_name,
+        flavor_name=flavor,
+        key_pair=key_name,
+        networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
+        metadata=instance_metadata(stack, cfg.release, role),
+        user_data=user_data,
+        availability_zone=cfg.availability_zone,
+        scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group_id)]
+        if server_group_id is not None else None,
+        opts=opts,
+        **image_args(cfg.image),
+    )
+
+
+def fixed_address(port: openstack.networking.Port) -> pulumi.Output[str]:
+    return port.all_fixed_ips.apply(lambda ips: ips[0])
+
+
+def head_port(stack: str, network_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
+              opts: pulumi.ResourceOptions) -> openstack.networking.Port:
+    """The head's port, made before any instance so its address can go into user-data."""
+    return _port("head-port", stack, network_id, security_group_id, f"{stack}-head", opts)
+
+
+class HeadNode(RelvalComponent):
+    """Creates:
+    - `compute.Instance` (central manager + schedd) on the pre-made `head_port`;
+    - optional `networking.FloatingIp` + `networking.FloatingIpAssociate`;
+    - `Volumes` for the volumes with role `head`.
+    """
+
+    kind = "HeadNode"
+
+    def __init__(self, name: str, cfg: StackConfig, stack: str, port: openstack.networking.Port,
+                 key_name: pulumi.Input[str], user_data: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.instance_name = f"{stack}-head"
+        self.instance = _instance(f"{name}-instance", cfg, stack, "head", self.instance_name,
+                                  cfg.head_flavor, port, key_name, user_data,
+                                  self.child())
+        self.private_address = fixed_address(port)
+        self.public_address: pulumi.Output[str] = self.private_address
+        if cfg.floating_ip_pool is not None:
+            fip = openstack.networking.FloatingIp(
+                f"{name}-fip", pool=cfg.floating_ip_pool,
+                description=f"relval head of stack {stack}", tags=resource_tags(stack),
+                opts=self.child())
+            openstack.networking.FloatingIpAssociate(
+                f"{name}-fip-assoc", floating_ip=fip.address, port_id=port.id,
+                opts=self.child(depends_on=[self.instance]))
+            self.public_address = fip.address
+        if cfg.volumes_for("head"):
+            Volumes(f"{name}-volumes", cfg.volumes_for("head"), self.instance, self.instance_name,
+                    instance_metadata(stack, cfg.release, "head"), cfg.availability_zone,
+                    opts=self.child())
+        self.register_outputs({"name": self.instance_name, "privateAddress": self.private_address,
+                               "publicAddress": self.public_address})
+
+
+class WorkerPool(RelvalComponent):
+    """Creates:
+    - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it too);
+    - per initial worker: `networking.Port`, then `compute.Instance` in the server group,
+      then `Volumes` for the volumes with role `worker`.
+    """
+
+    kind = "WorkerPool"
+
+    def __init__(self, name: str, cfg: StackConfig, stack: str, network_id: pulumi.Input[str],
+                 security_group_id: pulumi.Input[str], key_name: pulumi.Input[str],
+                 user_data: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, opts)
+        self.server_group = openstack.compute.ServerGroup(
+            f"{name}-group", name=f"{stack}-workers", policies=cfg.server_group_policy,
+            opts=self.child())
+        self.names: list[str] = []
+        for index in range(cfg.workers.initial):
+            label = f"{name}-{index:03d}"
+            physical = worker_name(stack, index)
+            port = _port(f"{label}-port", stack, network_id, security_group_id, physical,
+                         self.child())
+            instance = _instance(label, cfg, stack, "worker", physical, cfg.worker_flavor, port,
+                                 key_name, user_data, self.child(),
+                                 server_group_id=self.server_group.id)
+            if cfg.volumes_for("worker"):
+                Volumes(f"{label}-volumes", cfg.volumes_for("worker"), instance, physical,
+                        instance_metadata(stack, cfg.release, "worker"), cfg.availability_zone,
+                        opts=self.child())
+            self.names.append(physical)
+        self.register_outputs({"serverGroupId": self.server_group.id, "names": self.names})
+
+
+def worker_name(stack: str, index: int) -> str:
+    return f"{stack}-worker-{index:03d}"

@@ -1,0 +1,3 @@
+from relval.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""Shared fixtures: a valid stack config and the offline planner."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_STACK = REPO / "Pulumi.alice-relval.yaml"
+# Keep the tests independent of whatever stack a developer has selected.
+os.environ.pop("PULUMI_STACK", None)
+os.environ.pop("RELVAL_STACK", None)
+
+VALID_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f "
+             "tester@example")
+
+BASE_CONFIG = {
+    "release": "O2PDPSuite::nightly-20261120-1",
+    "image": "cernvm4-micro-2020.07-1",
+    "headFlavor": "m2.large",
+    "workerFlavor": "m2.xlarge",
+    "network": "alice-relval-net",
+    "sshPublicKey": VALID_KEY,
+    "sshAllowedCidrs": ["137.138.0.0/16"],
+    "workers": {"initial": 3, "min": 1, "max": 20},
+}
+
+
+@pytest.fixture
+def raw_config() -> dict:
+    return copy.deepcopy(BASE_CONFIG)
+
+
+def make_plan(raw: dict, stack: str = "test-stack"):
+    from relval.infra.config import parse_stack_config
+    from relval.infra.plan import plan
+
+    return plan(parse_stack_config(raw), stack)

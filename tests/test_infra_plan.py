@@ -1,0 +1,282 @@
+"""The Pulumi program under the mock engine (preview=False) with the real pulumi_openstack SDK."""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+
+import pytest
+
+from relval.infra import provider_schema
+from relval.infra.config_source import from_stack_file
+from relval.infra.plan import schema_problems
+
+from .conftest import EXAMPLE_STACK, make_plan
+
+INSTANCE = "openstack:compute/instance:Instance"
+RULE = "openstack:networking/secGroupRule:SecGroupRule"
+SECGROUP = "openstack:networking/secGroup:SecGroup"
+PORT = "openstack:networking/port:Port"
+VOLUME = "openstack:blockstorage/volume:Volume"
+ATTACH = "openstack:compute/volumeAttach:VolumeAttach"
+FIP = "openstack:networking/floatingIp:FloatingIp"
+FIP_ASSOC = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
+KEYPAIR = "openstack:compute/keypair:Keypair"
+SERVER_GROUP = "openstack:compute/serverGroup:ServerGroup"
+
+VOLUMES = [
+    {"name": "spool", "sizeGb": 200, "mountPoint": "/data", "role": "head", "volumeType": "standard"},
+    {"name": "scratch", "sizeGb": 50, "mountPoint": "/scratch", "role": "worker"},
+]
+
+VARIANTS = {
+    "minimal": {},
+    "keypair-lookup": {"sshPublicKey": None, "keypair": "alice-ops"},
+    "floating-ip": {"floatingIpPool": "public"},
+    "volumes": {"volumes": VOLUMES},
+    "no-ssh": {"sshAllowedCidrs": []},
+    "ipv6-ssh": {"sshAllowedCidrs": ["2001:1458::/32", "137.138.0.0/16"]},
+    "zero-workers": {"workers": {"initial": 0, "min": 0, "max": 5}},
+    "image-uuid": {"image": "3f1b0c7e-5a8d-4c2b-9e61-2d7a4f0b8c11", "availabilityZone": "cern-geneva-b"},
+    "everything": {"floatingIpPool": "public", "volumes": VOLUMES, "keypair": "ops",
+                   "sshPublicKey": None, "serverGroupPolicy": "anti-affinity",
+                   "workers": {"initial": 5, "min": 2, "max": 50}},
+}
+
+
+def variant(raw_config: dict, name: str) -> dict:
+    raw = dict(raw_config)
+    for key, value in VARIANTS[name].items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def counts(plan) -> collections.Counter:
+    return collections.Counter(r.type for r in plan.resources)
+
+
+@pytest.fixture
+def example_plan():
+    from relval.infra.config import parse_stack_config
+    from relval.infra.plan import plan
+
+    return plan(parse_stack_config(from_stack_file(EXAMPLE_STACK).values), "alice-relval")
+
+
+# --- provider schema ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_resource_matches_the_provider_schema(raw_config, name):
+    plan = make_plan(variant(raw_config, name))
+    assert any(r.type.startswith("openstack:") for r in plan.resources)
+    assert schema_problems(plan) == []
+
+
+def test_example_stack_matches_the_provider_schema(example_plan):
+    assert counts(example_plan)[INSTANCE] == 3
+    assert schema_problems(example_plan) == []
+
+
+def test_schema_check_catches_what_mocks_accept():
+    problems = provider_schema.check_resource(INSTANCE, "bad", {
+        "flavorName": "m2.large", "userdata": "x", "networks": [{"port": 3, "bogus": True}],
+        "metadata": {"a": 1}})
+    assert "openstack:compute/instance:Instance 'bad': unknown input 'userdata'" in problems
+    assert any("networks[0].port: expected string" in p for p in problems)
+    assert any("networks[0].bogus: unknown property" in p for p in problems)
+    assert any("metadata.a: expected string" in p for p in problems)
+    assert provider_schema.check_resource(RULE, "r", {"direction": "ingress"}) == [
+        f"{RULE} 'r': required input 'ethertype' missing",
+        f"{RULE} 'r': required input 'securityGroupId' missing"]
+    assert provider_schema.check_resource(
+        "openstack:compute/nope:Nope", "n", {}) == [
+        "openstack:compute/nope:Nope 'n': no such resource type in the provider schema"]
+
+
+# --- resource counts ------------------------------------------------------------------
+
+def test_resource_counts_by_type(raw_config):
+    plan = make_plan(variant(raw_config, "everything"))
+    c = counts(plan)
+    assert c[INSTANCE] == 6            # head + 5 initial workers
+    assert c[PORT] == 6                # one port per instance
+    assert c[SECGROUP] == 1
+    assert c[RULE] == 2 + 1            # condor, icmp, one SSH CIDR
+    assert c[KEYPAIR] == 0             # existing keypair is looked up, not created
+    assert c[SERVER_GROUP] == 1
+    assert c[VOLUME] == 1 + 5 and c[ATTACH] == 6
+    assert c[FIP] == 1 and c[FIP_ASSOC] == 1
+
+
+def test_components_parent_their_children(raw_config):
+    plan = make_plan(raw_config)
+    by_name = {r.name: r for r in plan.resources}
+    for resource in plan.resources:
+        if resource.type.startswith("openstack:"):
+            parent = by_name[resource.parent]
+            assert parent.type.startswith("relval:infra:"), resource.name
+    assert {r.type for r in plan.resources if not r.custom} >= {
+        "relval:infra:Cluster", "relval:infra:Security", "relval:infra:HeadNode",
+        "relval:infra:WorkerPool"}
+
+
+# --- security group invariants -------------------------------------------------------------
+
+def rules(plan):
+    return [r.inputs for r in plan.of_type(RULE)]
+
+
+def test_condor_port_only_from_the_group(raw_config):
+    plan = make_plan(raw_config)
+    group_id = plan.outputs["securityGroupId"]
+    condor = [r for r in rules(plan) if r.get("portRangeMin") == 9618]
+    assert len(condor) == 1
+    assert condor[0]["remoteGroupId"] == group_id
+    assert condor[0]["securityGroupId"] == group_id
+    assert "remoteIpPrefix" not in condor[0]
+    assert condor[0]["protocol"] == "tcp" and condor[0]["portRangeMax"] == 9618
+
+
+def test_icmp_only_inside_the_group(raw_config):
+    plan = make_plan(raw_config)
+    icmp = [r for r in rules(plan) if r["protocol"] == "icmp"]
+    assert len(icmp) == 1 and icmp[0]["remoteGroupId"] == plan.outputs["securityGroupId"]
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_nothing_open_to_the_world(raw_config, name):
+    plan = make_plan(variant(raw_config, name))
+    for rule in rules(plan):
+        assert rule["direction"] == "ingress"
+        prefix = rule.get("remoteIpPrefix")
+        assert prefix or rule.get("remoteGroupId"), rule  # no rule without a source
+        if prefix:
+            assert ipaddress.ip_network(prefix).prefixlen > 0, rule
+            assert rule["portRangeMin"] == rule["portRangeMax"] == 22, rule
+
+
+def test_ssh_one_rule_per_cidr_with_matching_ethertype(raw_config):
+    plan = make_plan(variant(raw_config, "ipv6-ssh"))
+    ssh = sorted((r["remoteIpPrefix"], r["ethertype"]) for r in rules(plan) if r.get("remoteIpPrefix"))
+    assert ssh == [("137.138.0.0/16", "IPv4"), ("2001:1458::/32", "IPv6")]
+
+
+def test_no_ssh_rules_by_default(raw_config):
+    plan = make_plan(variant(raw_config, "no-ssh"))
+    assert [r for r in rules(plan) if r.get("portRangeMin") == 22] == []
+
+
+def test_every_port_carries_the_group(raw_config):
+    plan = make_plan(raw_config)
+    for port in plan.of_type(PORT):
+        assert port.inputs["securityGroupIds"] == [plan.outputs["securityGroupId"]]
+
+
+# --- instances ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_instance_carries_relval_metadata(raw_config, name):
+    raw = variant(raw_config, name)
+    plan = make_plan(raw, stack="rv-stack")
+    roles = collections.Counter()
+    for instance in plan.of_type(INSTANCE):
+        metadata = instance.inputs["metadata"]
+        assert metadata["relval-stack"] == "rv-stack"
+        assert metadata["relval-release"] == raw["release"]
+        roles[metadata["relval-role"]] += 1
+        assert instance.inputs["userData"].startswith("#cloud-config\n")
+    assert roles == {"head": 1, "worker": raw["workers"]["initial"]} if raw["workers"]["initial"] \
+        else roles == {"head": 1}
+
+
+def test_workers_use_their_port_and_the_server_group(raw_config):
+    plan = make_plan(raw_config)
+    group = plan.of_type(SERVER_GROUP)[0]
+    assert group.inputs["policies"] == "soft-anti-affinity"
+    port_ids = {p.name for p in plan.of_type(PORT)}
+    workers = [i for i in plan.of_type(INSTANCE) if i.inputs["metadata"]["relval-role"] == "worker"]
+    assert len(workers) == 3
+    for worker in workers:
+        assert worker.inputs["flavorName"] == raw_config["workerFlavor"]
+        assert len(worker.inputs["schedulerHints"]) == 1 and worker.inputs["schedulerHints"][0]["group"]
+        assert len(worker.inputs["networks"]) == 1 and "port" in worker.inputs["networks"][0]
+    assert len(port_ids) == 4
+
+
+def test_image_uuid_goes_to_image_id(raw_config):
+    plan = make_plan(variant(raw_config, "image-uuid"))
+    for instance in plan.of_type(INSTANCE):
+        assert instance.inputs["imageId"] == VARIANTS["image-uuid"]["image"]
+        assert "imageName" not in instance.inputs
+        assert instance.inputs["availabilityZone"] == "cern-geneva-b"
+
+
+def test_keypair_created_from_public_key(raw_config):
+    plan = make_plan(raw_config, stack="s1")
+    keypair = plan.of_type(KEYPAIR)[0]
+    assert keypair.inputs["publicKey"] == raw_config["sshPublicKey"]
+    assert {i.inputs["keyPair"] for i in plan.of_type(INSTANCE)} == {"s1-key"}
+
+
+def test_existing_keypair_is_used_by_name(raw_config):
+    plan = make_plan(variant(raw_config, "keypair-lookup"))
+    assert plan.of_type(KEYPAIR) == []
+    assert {i.inputs["keyPair"] for i in plan.of_type(INSTANCE)} == {"alice-ops"}
+
+
+# --- volumes and floating IP: present exactly when configured ------------------------------
+
+def test_no_volumes_or_floating_ip_unless_configured(raw_config):
+    plan = make_plan(raw_config)
+    assert plan.of_type(VOLUME) == [] and plan.of_type(ATTACH) == []
+    assert plan.of_type(FIP) == [] and plan.of_type(FIP_ASSOC) == []
+    assert plan.outputs["headAddress"] == plan.outputs["headPrivateAddress"]
+
+
+def test_volumes_attach_to_their_role(raw_config):
+    plan = make_plan(variant(raw_config, "volumes"), stack="st")
+    volumes = {v.inputs["name"]: v.inputs for v in plan.of_type(VOLUME)}
+    assert set(volumes) == {"st-head-spool", "st-worker-000-scratch", "st-worker-001-scratch",
+                            "st-worker-002-scratch"}
+    assert volumes["st-head-spool"]["size"] == 200
+    assert volumes["st-head-spool"]["volumeType"] == "standard"
+    assert volumes["st-worker-000-scratch"]["metadata"]["relval-mount"] == "/scratch"
+    attaches = plan.of_type(ATTACH)
+    assert len(attaches) == 4
+    assert all(a.inputs["instanceId"] and a.inputs["volumeId"] for a in attaches)
+
+
+def test_floating_ip_is_the_head_address(raw_config):
+    plan = make_plan(variant(raw_config, "floating-ip"))
+    fip = plan.of_type(FIP)[0]
+    assert fip.inputs["pool"] == "public"
+    assoc = plan.of_type(FIP_ASSOC)[0]
+    assert plan.outputs["headAddress"] == assoc.inputs["floatingIp"]
+    assert plan.outputs["headAddress"] != plan.outputs["headPrivateAddress"]
+    head_port = plan.named("head-port")
+    assert assoc.inputs["portId"]
+    assert head_port.inputs["name"].endswith("-head")
+
+
+# --- outputs ---------------------------------------------------------------------------
+
+def test_outputs(raw_config):
+    plan = make_plan(raw_config, stack="rel-1")
+    out = plan.outputs
+    assert set(out) == {"release", "headName", "headAddress", "headPrivateAddress", "workerNames",
+                        "securityGroupId", "sshCommand"}
+    assert out["release"] == raw_config["release"]
+    assert out["headName"] == "rel-1-head"
+    assert out["workerNames"] == ["rel-1-worker-000", "rel-1-worker-001", "rel-1-worker-002"]
+    ipaddress.ip_address(out["headPrivateAddress"])
+    assert out["sshCommand"] == f"ssh relval@{out['headAddress']}"
+    names = {i.inputs["name"] for i in plan.of_type(INSTANCE)}
+    assert names == {"rel-1-head", *out["workerNames"]}
+
+
+def test_plans_are_reproducible(raw_config):
+    first, second = make_plan(raw_config).to_json(), make_plan(raw_config).to_json()
+    assert first == second

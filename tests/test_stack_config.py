@@ -1,0 +1,163 @@
+"""The typed stack config: valid input, and one exact message per bad value."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from relval.errors import RelvalError
+from relval.infra.config import KEYS, REQUIRED, StackConfig, Workers, parse_stack_config
+
+from .conftest import BASE_CONFIG, VALID_KEY
+
+
+def with_changes(**changes) -> dict:
+    raw = copy.deepcopy(BASE_CONFIG)
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(RelvalError) as caught:
+        parse_stack_config(raw)
+    return caught.value.problems
+
+
+def test_valid_config_parses_to_typed_values():
+    cfg = parse_stack_config(with_changes(
+        volumes=[{"name": "spool", "sizeGb": 200, "mountPoint": "/data/", "role": "head",
+                  "volumeType": "io1"}],
+        floatingIpPool="public"))
+    assert isinstance(cfg, StackConfig)
+    assert cfg.workers == Workers(initial=3, min=1, max=20)
+    assert cfg.volumes[0].mount_point == "/data"
+    assert cfg.volumes[0].size_gb == 200 and cfg.volumes[0].volume_type == "io1"
+    assert cfg.floating_ip_pool == "public"
+    assert cfg.server_group_policy == "soft-anti-affinity"
+    assert cfg.ssh_allowed_cidrs == ("137.138.0.0/16",)
+
+
+def test_pulumi_string_encodings_are_accepted():
+    # The engine hands numbers and booleans over as strings.
+    cfg = parse_stack_config(with_changes(
+        workers={"initial": "2", "min": "0", "max": "4.0"}, allowSshFromAnywhere="true",
+        sshAllowedCidrs=["0.0.0.0/0"]))
+    assert cfg.workers == Workers(initial=2, min=0, max=4)
+    assert cfg.allow_ssh_from_anywhere and cfg.ssh_allowed_cidrs == ("0.0.0.0/0",)
+
+
+def test_defaults_match_the_key_table():
+    cfg = parse_stack_config(with_changes(sshAllowedCidrs=None, workers=None))
+    assert cfg.ssh_allowed_cidrs == tuple(KEYS["sshAllowedCidrs"])
+    assert cfg.workers == Workers(**KEYS["workers"])
+    assert cfg.ssh_user == KEYS["sshUser"]
+    assert cfg.server_group_policy == KEYS["serverGroupPolicy"]
+
+
+BAD_CONFIGS = [
+    ("missing release", dict(release=None), "relval:release is required"),
+    ("empty image", dict(image=""), "relval:image must not be empty"),
+    ("invalid CIDR", dict(sshAllowedCidrs=["10.0.0.300/24"]),
+     "relval:sshAllowedCidrs[0] is not a valid CIDR (got '10.0.0.300/24')"),
+    ("host bits set", dict(sshAllowedCidrs=["10.1.2.3/16"]),
+     "relval:sshAllowedCidrs[0] has host bits set (got '10.1.2.3/16'; did you mean '10.1.0.0/16'?)"),
+    ("world open v4", dict(sshAllowedCidrs=["137.138.0.0/16", "0.0.0.0/0"]),
+     "relval:sshAllowedCidrs[1] opens SSH to the whole internet (0.0.0.0/0); "
+     "set relval:allowSshFromAnywhere: true if you really mean it"),
+    ("world open v6", dict(sshAllowedCidrs=["::/0"]),
+     "relval:sshAllowedCidrs[0] opens SSH to the whole internet (::/0); "
+     "set relval:allowSshFromAnywhere: true if you really mean it"),
+    ("duplicate CIDR", dict(sshAllowedCidrs=["10.0.0.0/8", "10.0.0.0/8"]),
+     "relval:sshAllowedCidrs[1] repeats 10.0.0.0/8 (OpenStack rejects duplicate rules)"),
+    ("CIDRs not a list", dict(sshAllowedCidrs="10.0.0.0/8"),
+     "relval:sshAllowedCidrs must be a list (got a string)"),
+    ("key and keypair", dict(keypair="ops"),
+     "relval:sshPublicKey and relval:keypair are exclusive: give exactly one"),
+    ("neither key nor keypair", dict(sshPublicKey=None),
+     "relval:sshPublicKey or relval:keypair is required: give exactly one"),
+    ("malformed public key", dict(sshPublicKey="AAAA-not-a-key"),
+     "relval:sshPublicKey must be an OpenSSH public key ('ssh-ed25519 AAAA... comment')"),
+    ("key body of another type", dict(sshPublicKey="ssh-rsa " + VALID_KEY.split()[1]),
+     "relval:sshPublicKey has a key body that does not match its type 'ssh-rsa'"),
+    ("min above initial", dict(workers={"initial": 2, "min": 5, "max": 10}),
+     "relval:workers.min must be <= relval:workers.initial (got 5 > 2)"),
+    ("initial above max", dict(workers={"initial": 30, "min": 1, "max": 20}),
+     "relval:workers.initial must be <= relval:workers.max (got 30 > 20)"),
+    ("max zero", dict(workers={"initial": 0, "min": 0, "max": 0}),
+     "relval:workers.max must be >= 1 (got 0)"),
+    ("negative min", dict(workers={"initial": 1, "min": -1, "max": 3}),
+     "relval:workers.min must be >= 0 (got -1)"),
+    ("non-numeric initial", dict(workers={"initial": "two", "min": 1, "max": 3}),
+     "relval:workers.initial must be a whole number (got 'two')"),
+    ("workers not a mapping", dict(workers="3"), "relval:workers must be a mapping (got a string)"),
+    ("unknown workers key", dict(workers={"initial": 1, "min": 1, "max": 3, "maximum": 4}),
+     "relval:workers.maximum is not a known key (did you mean 'max'?)"),
+    ("negative volume size", dict(volumes=[{"name": "v", "sizeGb": -5, "mountPoint": "/data",
+                                            "role": "head"}]),
+     "relval:volumes[0].sizeGb must be >= 1 (got -5)"),
+    ("unknown volume role", dict(volumes=[{"name": "v", "sizeGb": 5, "mountPoint": "/data",
+                                           "role": "gpu"}]),
+     "relval:volumes[0].role must be one of head, worker (got 'gpu')"),
+    ("relative mount point", dict(volumes=[{"name": "v", "sizeGb": 5, "mountPoint": "data",
+                                            "role": "head"}]),
+     "relval:volumes[0].mountPoint must be an absolute path without '..' (got 'data')"),
+    ("system mount point", dict(volumes=[{"name": "v", "sizeGb": 5, "mountPoint": "/usr",
+                                          "role": "worker"}]),
+     "relval:volumes[0].mountPoint must not be a system directory (got '/usr')"),
+    ("duplicate volume name", dict(volumes=[
+        {"name": "v", "sizeGb": 5, "mountPoint": "/a", "role": "head"},
+        {"name": "v", "sizeGb": 5, "mountPoint": "/b", "role": "head"}]),
+     "relval:volumes[1].name repeats volume name 'v'"),
+    ("missing volume size", dict(volumes=[{"name": "v", "mountPoint": "/a", "role": "head"}]),
+     "relval:volumes[0].sizeGb is required"),
+    ("unknown volume key", dict(volumes=[{"name": "v", "sizeGb": 5, "mountPoint": "/a",
+                                          "role": "head", "size": 5}]),
+     "relval:volumes[0].size is not a known key (did you mean 'sizeGb'?)"),
+    ("bad server group policy", dict(serverGroupPolicy="spread"),
+     "relval:serverGroupPolicy must be one of affinity, anti-affinity, soft-affinity, "
+     "soft-anti-affinity (got 'spread')"),
+    ("unknown top-level key", dict(workerflavor="m2.small"),
+     "relval:workerflavor is not a known key (did you mean 'workerFlavor'?)"),
+    ("release too long", dict(release="x" * 300),
+     "relval:release must be at most 255 characters (Nova metadata limit; got 300)"),
+    ("bad ssh user", dict(sshUser="Root User"),
+     "relval:sshUser must be a valid Linux user name (got 'Root User')"),
+    ("flavor not a string", dict(headFlavor=4), "relval:headFlavor must be a string (got a number)"),
+]
+
+
+@pytest.mark.parametrize("changes,expected", [(c, e) for _, c, e in BAD_CONFIGS],
+                         ids=[name for name, _, _ in BAD_CONFIGS])
+def test_bad_config_names_the_key(changes, expected):
+    assert expected in problems_of(with_changes(**changes))
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of(with_changes(
+        release=None, sshAllowedCidrs=["bogus"], workers={"initial": 2, "min": 5, "max": 10},
+        volumes=[{"name": "v", "sizeGb": 0, "mountPoint": "/data", "role": "gpu"}]))
+    assert problems == [
+        "relval:release is required",
+        "relval:sshAllowedCidrs[0] is not a valid CIDR (got 'bogus')",
+        "relval:workers.min must be <= relval:workers.initial (got 5 > 2)",
+        "relval:volumes[0].sizeGb must be >= 1 (got 0)",
+        "relval:volumes[0].role must be one of head, worker (got 'gpu')",
+    ]
+
+
+def test_world_ssh_needs_the_explicit_override():
+    cfg = parse_stack_config(with_changes(sshAllowedCidrs=["0.0.0.0/0"], allowSshFromAnywhere=True))
+    assert cfg.ssh_allowed_cidrs == ("0.0.0.0/0",)
+
+
+def test_required_keys_are_the_documented_ones():
+    required = {k for k, v in KEYS.items() if v == REQUIRED}
+    raw = {k: v for k, v in BASE_CONFIG.items() if k not in required}
+    messages = problems_of(raw)
+    assert {m.split()[0] for m in messages if m.endswith("is required")} == {
+        f"relval:{k}" for k in required}
