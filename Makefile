@@ -3,7 +3,7 @@
 #   make test   set up, then run the test suite
 VENV       ?= venv
 PYTHON     ?= python3
-APT_PACKAGES ?=
+APT_PACKAGES ?= coop-computing-tools cloud-init openssh-server openssh-client rsync
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 STAMP      := $(VENV)/.relval-installed
 

@@ -68,6 +68,12 @@ def example_plan():
 
 # --- provider schema ------------------------------------------------------------------
 
+def test_provider_schema_is_at_hand():
+    # schema_problems() is silent without it; these tests must not pass vacuously.
+    assert provider_schema.DEFAULT_SCHEMA.is_file(), provider_schema.DEFAULT_SCHEMA
+    assert "openstack:compute/instance:Instance" in provider_schema.load_schema()["resources"]
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_resource_matches_the_provider_schema(raw_config, name):
     plan = make_plan(variant(raw_config, name))
