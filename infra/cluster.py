@@ -6,15 +6,16 @@ import pulumi
 import pulumi_openstack as openstack
 
 from .config import StackConfig
+from .credentials import Credentials
 from .nodes import HeadNode, WorkerPool, fixed_address, head_port
 from .security import Security
 from .userdata import user_data
 
 
 class Cluster(pulumi.ComponentResource):
-    """Creates `Security`, the head's `networking.Port`, the `WorkerPool` and the
-    `HeadNode`, in that order, so the head's address is known before any user-data
-    is rendered."""
+    """Creates `Security`, `Credentials`, the head's `networking.Port`, the `WorkerPool`
+    and the `HeadNode`, in that order, so the head's address is known before any
+    user-data is rendered."""
 
     def __init__(self, name: str, cfg: StackConfig, stack: str,
                  opts: pulumi.ResourceOptions | None = None):
@@ -23,14 +24,22 @@ class Cluster(pulumi.ComponentResource):
         network = openstack.networking.get_network_output(
             name=cfg.network, opts=pulumi.InvokeOutputOptions(parent=self))
         security = Security("security", cfg, stack, opts=child)
+        credentials = Credentials("credentials", opts=child)
         port = head_port(stack, network.id, security.group.id, opts=child)
         head_address = fixed_address(port)
+        facts = dict(public_key=security.public_key, head_address=head_address,
+                     signing_key=credentials.signing_key.result)
         workers = WorkerPool(
             "worker", cfg, stack, network.id, security.group.id, security.key_name,
-            user_data(cfg, stack, "worker", security.public_key, head_address), opts=child)
+            lambda volume_ids: user_data(cfg, stack, "worker", volume_ids=volume_ids, **facts),
+            opts=child)
+        host_key = (credentials.head_host_key.private_key_openssh,
+                    credentials.head_host_key.public_key_openssh)
         head = HeadNode(
             "head", cfg, stack, port, security.key_name,
-            user_data(cfg, stack, "head", security.public_key, head_address), opts=child)
+            lambda volume_ids: user_data(cfg, stack, "head", volume_ids=volume_ids,
+                                         host_key=host_key, **facts),
+            opts=child)
 
         self.outputs: dict[str, pulumi.Input] = {
             "release": cfg.release,
@@ -39,6 +48,7 @@ class Cluster(pulumi.ComponentResource):
             "headPrivateAddress": head.private_address,
             "workerNames": workers.names,
             "securityGroupId": security.group.id,
+            "headHostPublicKey": credentials.head_host_key.public_key_openssh,
             "sshCommand": head.public_address.apply(lambda a: f"ssh {cfg.ssh_user}@{a}"),
         }
         self.register_outputs(self.outputs)

@@ -18,6 +18,9 @@ from typing import Any
 from relval.errors import RelvalError
 from relval.fields import Field, Problems
 
+from .config_nodes import (NODE_KEYS, Condor, Cvmfs, Eos, parse_condor, parse_cvmfs, parse_eos,
+                           parse_image_family)
+
 NAMESPACE = "relval"
 
 SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
@@ -26,6 +29,7 @@ SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-ni
                  "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
                  "sk-ecdsa-sha2-nistp256@openssh.com")
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+RELEASE_RE = re.compile(r"^[A-Za-z0-9 _.:/@+,=-]+$")
 USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Mounting over these would break the VM (or CVMFS/EOS, which relval mounts itself).
 RESERVED_MOUNTS = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root",
@@ -68,6 +72,10 @@ class StackConfig:
     volumes: tuple[Volume, ...] = ()
     availability_zone: str | None = None
     server_group_policy: str = "soft-anti-affinity"
+    image_family: str = "cernvm"
+    cvmfs: Cvmfs = field(default_factory=Cvmfs)
+    eos: Eos = field(default_factory=Eos)
+    condor: Condor = field(default_factory=Condor)
 
     def volumes_for(self, role: str) -> tuple[Volume, ...]:
         return tuple(v for v in self.volumes if v.role == role)
@@ -92,6 +100,7 @@ KEYS: dict[str, Any] = {
     "volumes": [],
     "availabilityZone": None,
     "serverGroupPolicy": "soft-anti-affinity",
+    **NODE_KEYS,
 }
 
 
@@ -129,6 +138,10 @@ def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
     values["ssh_allowed_cidrs"] = _cidrs(root["sshAllowedCidrs"], values["allow_ssh_from_anywhere"])
     values["workers"] = _workers(root["workers"])
     values["volumes"] = _volumes(root["volumes"])
+    values["image_family"] = parse_image_family(root["imageFamily"])
+    values["cvmfs"] = parse_cvmfs(root["cvmfs"])
+    values["eos"] = parse_eos(root["eos"])
+    values["condor"] = parse_condor(root["condor"])
 
     if problems:
         raise RelvalError(problems.messages)
@@ -141,8 +154,9 @@ def _metadata_string(f: Field, required: bool) -> str | None:
         return None
     if len(value) > NOVA_METADATA_MAX:
         f.error(f"must be at most {NOVA_METADATA_MAX} characters (Nova metadata limit; got {len(value)})")
-    elif any(ord(c) < 32 for c in value):
-        f.error("must not contain control characters")
+    elif not RELEASE_RE.match(value):
+        # It lands in Nova metadata, condor config and shell scripts: keep it inert there.
+        f.error(f"must use only letters, digits, spaces and _.:/@+,=- (got {value!r})")
     return value
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pulumi
 import pulumi_openstack as openstack
 
@@ -53,23 +55,37 @@ def head_port(stack: str, network_id: pulumi.Input[str], security_group_id: pulu
     return _port("head-port", stack, network_id, security_group_id, f"{stack}-head", opts)
 
 
+UserDataFor = Callable[[dict[str, pulumi.Output[str]]], pulumi.Output[str]]
+
+
+def _volumes(name: str, cfg: StackConfig, stack: str, role: str, physical: str,
+             parent: RelvalComponent) -> Volumes | None:
+    if not cfg.volumes_for(role):
+        return None
+    return Volumes(name, cfg.volumes_for(role), physical, instance_metadata(stack, cfg.release, role),
+                   cfg.availability_zone, opts=parent.child())
+
+
 class HeadNode(RelvalComponent):
     """Creates:
+    - `Volumes` for the volumes with role `head` (before the instance, attached after);
     - `compute.Instance` (central manager + schedd) on the pre-made `head_port`;
-    - optional `networking.FloatingIp` + `networking.FloatingIpAssociate`;
-    - `Volumes` for the volumes with role `head`.
+    - optional `networking.FloatingIp` + `networking.FloatingIpAssociate`.
     """
 
     kind = "HeadNode"
 
     def __init__(self, name: str, cfg: StackConfig, stack: str, port: openstack.networking.Port,
-                 key_name: pulumi.Input[str], user_data: pulumi.Input[str],
+                 key_name: pulumi.Input[str], user_data_for: UserDataFor,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.instance_name = f"{stack}-head"
+        volumes = _volumes(f"{name}-volumes", cfg, stack, "head", self.instance_name, self)
         self.instance = _instance(f"{name}-instance", cfg, stack, "head", self.instance_name,
-                                  cfg.head_flavor, port, key_name, user_data,
-                                  self.child())
+                                  cfg.head_flavor, port, key_name,
+                                  user_data_for(volumes.ids if volumes else {}), self.child())
+        if volumes:
+            volumes.attach(self.instance)
         self.private_address = fixed_address(port)
         self.public_address: pulumi.Output[str] = self.private_address
         if cfg.floating_ip_pool is not None:
@@ -81,10 +97,6 @@ class HeadNode(RelvalComponent):
                 f"{name}-fip-assoc", floating_ip=fip.address, port_id=port.id,
                 opts=self.child(depends_on=[self.instance]))
             self.public_address = fip.address
-        if cfg.volumes_for("head"):
-            Volumes(f"{name}-volumes", cfg.volumes_for("head"), self.instance, self.instance_name,
-                    instance_metadata(stack, cfg.release, "head"), cfg.availability_zone,
-                    opts=self.child())
         self.register_outputs({"name": self.instance_name, "privateAddress": self.private_address,
                                "publicAddress": self.public_address})
 
@@ -92,32 +104,33 @@ class HeadNode(RelvalComponent):
 class WorkerPool(RelvalComponent):
     """Creates:
     - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it too);
-    - per initial worker: `networking.Port`, then `compute.Instance` in the server group,
-      then `Volumes` for the volumes with role `worker`.
+    - per initial worker: `networking.Port`, `Volumes` for the volumes with role `worker`,
+      then `compute.Instance` in the server group, then the volume attachments.
     """
 
     kind = "WorkerPool"
 
     def __init__(self, name: str, cfg: StackConfig, stack: str, network_id: pulumi.Input[str],
                  security_group_id: pulumi.Input[str], key_name: pulumi.Input[str],
-                 user_data: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+                 user_data_for: UserDataFor, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.server_group = openstack.compute.ServerGroup(
             f"{name}-group", name=f"{stack}-workers", policies=cfg.server_group_policy,
             opts=self.child())
         self.names: list[str] = []
+        # Without per-worker volumes every worker gets the same user-data: render it once.
+        shared_user_data = None if cfg.volumes_for("worker") else user_data_for({})
         for index in range(cfg.workers.initial):
             label = f"{name}-{index:03d}"
             physical = worker_name(stack, index)
             port = _port(f"{label}-port", stack, network_id, security_group_id, physical,
                          self.child())
+            volumes = _volumes(f"{label}-volumes", cfg, stack, "worker", physical, self)
             instance = _instance(label, cfg, stack, "worker", physical, cfg.worker_flavor, port,
-                                 key_name, user_data, self.child(),
-                                 server_group_id=self.server_group.id)
-            if cfg.volumes_for("worker"):
-                Volumes(f"{label}-volumes", cfg.volumes_for("worker"), instance, physical,
-                        instance_metadata(stack, cfg.release, "worker"), cfg.availability_zone,
-                        opts=self.child())
+                                 key_name, shared_user_data or user_data_for(volumes.ids),
+                                 self.child(), server_group_id=self.server_group.id)
+            if volumes:
+                volumes.attach(instance)
             self.names.append(physical)
         self.register_outputs({"serverGroupId": self.server_group.id, "names": self.names})
 

@@ -8,6 +8,7 @@ prints it and the tests assert on it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from typing import Any, Callable
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
+
+from relval.cloudinit import decode_user_data
+from relval.errors import RelvalError
 
 from .cluster import build_cluster
 from .config import StackConfig
@@ -33,8 +37,18 @@ class PlannedResource:
     secret_inputs: frozenset[str] = frozenset()
     custom: bool = True
 
-    def public_inputs(self) -> dict[str, Any]:
-        return {k: (SECRET_MASK if k in self.secret_inputs else v) for k, v in self.inputs.items()}
+    def public_inputs(self, secrets: dict[str, str] | None = None) -> dict[str, Any]:
+        """Inputs safe to print: user-data decoded with generated secrets redacted,
+        other secret inputs masked."""
+        shown = {}
+        for key, value in self.inputs.items():
+            if key == "userData" and isinstance(value, str) and secrets is not None:
+                shown[key] = redact(decode_user_data(value), secrets)
+            elif key in self.secret_inputs:
+                shown[key] = SECRET_MASK
+            else:
+                shown[key] = value
+        return shown
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Plan:
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: frozenset[str] = frozenset()
+    secrets: dict[str, str] = field(default_factory=dict)
 
     def of_type(self, type_token: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -60,9 +75,38 @@ class Plan:
         return {
             "stack": self.stack,
             "resources": [{"type": r.type, "name": r.name, "parent": r.parent,
-                           "inputs": r.public_inputs()} for r in self.resources],
+                           "inputs": r.public_inputs(self.secrets)} for r in self.resources],
             "outputs": self.public_outputs(),
         }
+
+
+def _fake_ed25519(name: str) -> tuple[str, str]:
+    """A well-formed (not usable) OpenSSH ed25519 key pair derived from `name`."""
+    seed = hashlib.sha256(name.encode()).digest()
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + seed
+    public = "ssh-ed25519 " + base64.b64encode(blob).decode() + " relval-offline-plan"
+    body = base64.b64encode(hashlib.sha512(seed).digest() * 4).decode()
+    lines = [body[i:i + 70] for i in range(0, len(body), 70)]
+    private = "\n".join(["-----BEGIN OPENSSH PRIVATE KEY-----", *lines,
+                         "-----END OPENSSH PRIVATE KEY-----", ""])
+    return public, private
+
+
+def _fake_password(name: str, length: int) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    digest = hashlib.sha512(name.encode()).digest() * (length // 64 + 1)
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+def redact(text: str, secrets: dict[str, str]) -> str:
+    """Replace every secret (and each long line of a multi-line one) with a placeholder."""
+    for label, value in secrets.items():
+        placeholder = f"<secret:{label}>"
+        text = text.replace(value, placeholder)
+        for line in value.splitlines():
+            if len(line) >= 16 and not line.startswith("-----"):
+                text = text.replace(line, placeholder)
+    return text
 
 
 def _stable_id(*parts: str) -> str:
@@ -77,6 +121,8 @@ class OfflineCloud(pulumi.runtime.Mocks):
         self._subnets = {"fixed": ipaddress.ip_network(subnet),
                          "floating": ipaddress.ip_network(floating)}
         self._taken: set[str] = set()
+        # Stand-ins for generated secrets, by resource name, so plans can redact them.
+        self.secrets: dict[str, str] = {}
 
     def _address(self, pool: str, name: str) -> str:
         """An address derived from the resource name, so plans are reproducible."""
@@ -99,10 +145,14 @@ class OfflineCloud(pulumi.runtime.Mocks):
         elif args.typ == "openstack:compute/instance:Instance":
             state.setdefault("accessIpV4", "")
         elif args.typ == "tls:index/privateKey:PrivateKey":
-            state["publicKeyOpenssh"] = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{resource_id[:20]} offline-plan"
-            state["privateKeyOpenssh"] = pulumi.Output.secret("-----BEGIN OPENSSH PRIVATE KEY-----")
-        elif args.typ.startswith("random:"):
-            state["result"] = hashlib.sha256(resource_id.encode()).hexdigest()
+            public, private = _fake_ed25519(args.name)
+            state["publicKeyOpenssh"] = public
+            state["privateKeyOpenssh"] = private
+            self.secrets[args.name] = private
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            length = int(args.inputs.get("length", 32))
+            state["result"] = _fake_password(args.name, length)
+            self.secrets[args.name] = state["result"]
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -185,7 +235,7 @@ def plan(cfg: StackConfig, stack: str) -> Plan:
 
     monitor, (values, secrets) = run_offline(program, stack)
     return Plan(stack=stack, resources=_tree_order(monitor.planned), outputs=_plain(values),
-                secret_outputs=frozenset(secrets))
+                secret_outputs=frozenset(secrets), secrets=dict(monitor.mocks.secrets))
 
 
 def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
@@ -213,3 +263,17 @@ def schema_problems(result: Plan) -> list[str]:
         if resource.custom:
             problems += provider_schema.check_resource(resource.type, resource.name, resource.inputs)
     return problems
+
+
+def user_data_of(result: Plan, role: str, show_secrets: bool = False) -> str:
+    """The cloud-config a `role` node of this plan boots with (the first one, for workers).
+
+    Generated secrets are replaced by placeholders unless `show_secrets`; offline they
+    are stand-ins anyway, the deployed stack's real ones stay in its encrypted state.
+    """
+    for resource in result.of_type("openstack:compute/instance:Instance"):
+        if resource.inputs.get("metadata", {}).get("relval-role") == role:
+            text = decode_user_data(resource.inputs["userData"])
+            return text if show_secrets else redact(text, result.secrets)
+    raise RelvalError(f"stack {result.stack} has no {role} instance to show "
+                      "(relval:workers.initial is 0); set it to at least 1 to render a worker")

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import pulumi
 
-from relval.cloudinit import NodeContext, render
+from relval.cloudinit import HostKey, NodeFacts, encode_user_data, render
 
 from .config import StackConfig
 
 
-def _context(cfg: StackConfig, stack: str, role: str, public_key: str,
-             head_address: str | None) -> NodeContext:
-    return NodeContext(
-        stack=stack,
-        release=cfg.release,
-        ssh_user=cfg.ssh_user,
-        ssh_authorized_keys=(public_key,) if public_key else (),
-        head_address=head_address,
-        volumes=tuple((v.name, v.mount_point) for v in cfg.volumes_for(role)),
-    )
+def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Input[str],
+              head_address: pulumi.Input[str], signing_key: pulumi.Input[str],
+              host_key: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None,
+              volume_ids: Mapping[str, pulumi.Input[str]] | None = None) -> pulumi.Output[str]:
+    """The user-data of a `role` node, once every fact it needs is known.
 
+    The result carries the pool signing key, so Pulumi keeps it secret.
+    """
+    volume_ids = dict(volume_ids or {})
+    host_private, host_public = host_key if host_key is not None else (None, None)
 
-def user_data(cfg: StackConfig, stack: str, role: str, public_key: pulumi.Input[str],
-              head_address: pulumi.Input[str]) -> pulumi.Output[str]:
-    """The `#cloud-config` of `role`, once the key and the head's address are known."""
-    return pulumi.Output.all(public_key, head_address).apply(
-        lambda args: render(role, _context(cfg, stack, role, args[0], args[1])))
+    def build(args: list) -> str:
+        key, address, signing, private, public, *ids = args
+        facts = NodeFacts(
+            stack=stack,
+            head_address=address,
+            signing_key=signing,
+            ssh_authorized_keys=(key,) if key else (),
+            host_key=HostKey(private, public) if private else None,
+            volume_ids=dict(zip(volume_ids, ids)),
+        )
+        return encode_user_data(render(role, cfg, facts), role)
+
+    return pulumi.Output.secret(pulumi.Output.all(
+        public_key, head_address, signing_key, host_private, host_public,
+        *volume_ids.values()).apply(build))

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from relval.cli import console, plan
+from relval.cli import cloudinit_cmd, console, plan
 from relval.errors import RelvalError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ def _global(
 
 
 plan.register(app)
+cloudinit_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,7 +36,7 @@ def _summary(type_token: str, inputs: dict[str, Any]) -> str:
         if value in (None, "", [], {}):
             continue
         if key == "userData":
-            value = f"<{len(str(value).encode())} bytes>"
+            value = f"<{len(str(value).encode())} bytes, secret>"
         elif key == "metadata":
             value = ",".join(f"{k}={v}" for k, v in value.items())
         parts.append(f"{key}={value}")
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         for r in result.resources:
             depth[r.name] = depth.get(r.parent, -1) + 1
             line = f"{'  ' * depth[r.name]}+ {short_type(r.type)} [bold]{escape(r.name)}[/]"
-            details = _summary(r.type, r.public_inputs())
+            details = _summary(r.type, r.inputs)
             out.print(line + (f"  [dim]{escape(details)}[/]" if details else ""),
                       highlight=False, soft_wrap=True)
         counts: dict[str, int] = {}
