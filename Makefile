@@ -6,8 +6,10 @@ PYTHON     ?= python3
 APT_PACKAGES ?= coop-computing-tools cloud-init openssh-server openssh-client rsync
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 STAMP      := $(VENV)/.relval-installed
+# gitlab-ci-local 4.75 needs Node 22; 4.60.1 runs on Node 20.
+GITLAB_CI_LOCAL := .tools/node_modules/.bin/gitlab-ci-local
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps tools demo test bench clean
 
 setup: system-deps $(STAMP)
 
@@ -26,14 +28,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $(STAMP)
 
+# Node tools for the CI-pipeline tests; skipped where npm is missing (those tests then skip).
+tools:
+	@if [ ! -x $(GITLAB_CI_LOCAL) ] && command -v npm >/dev/null 2>&1; then \
+	  echo "installing gitlab-ci-local into .tools/"; \
+	  npm install --silent --no-audit --no-fund --prefix .tools gitlab-ci-local@4.60.1 >/dev/null; \
+	fi
+
 demo: setup
 	$(VENV)/bin/relval plan --stack alice-relval
 
-test: setup
+test: setup tools
 	$(VENV)/bin/python -m pytest -q
 
 bench: setup
 	$(VENV)/bin/python benchmarks/plan_scale.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .tools .gitlab-ci-local

@@ -123,9 +123,9 @@ def metadata_guard() -> Fragment:
 
 # --- packages of the image family -----------------------------------------------------------
 
-def packages(cfg: "StackConfig") -> Fragment:
+def packages(role: str, cfg: "StackConfig") -> Fragment:
     if cfg.image_family == "cernvm":
-        return {}  # CernVM ships HTCondor, CVMFS and the XRootD client
+        return {}  # CernVM ships HTCondor, CVMFS, Makeflow and the XRootD client
     channel = cfg.condor.channel
     repos = {
         "htcondor": {
@@ -148,6 +148,8 @@ def packages(cfg: "StackConfig") -> Fragment:
         },
     }
     names = ["condor", "cvmfs", "cvmfs-config-default", "nftables", "python3"]
+    if role == "head":
+        names += ["cctools", "rsync"]  # makeflow, and what `relval submit` uploads with
     if cfg.eos.mode == "xrootd":
         names.append("xrootd-client")
     if cfg.eos.mode == "fuse":
@@ -163,6 +165,8 @@ def packages(cfg: "StackConfig") -> Fragment:
 # --- volumes ------------------------------------------------------------------------------
 
 def volumes(role: str, cfg: "StackConfig", facts: "NodeFacts") -> Fragment:
+    if not facts.attach_volumes:
+        return {}
     specs = []
     for volume in cfg.volumes_for(role):
         volume_id = facts.volume_ids.get(volume.name)
@@ -242,17 +246,21 @@ def condor(role: str, cfg: "StackConfig", facts: "NodeFacts", domain: str) -> Fr
 
 @dataclass(frozen=True)
 class AutoscalerFacts:
-    """What the head needs to run the elastic scaler: its config and cloud credentials.
+    """What the head needs to run the elastic scaler. Workers never receive any of it."""
 
-    Filled in by the elastic-pool work; workers never receive any of it.
-    """
+    config_yaml: str                        # the daemon's config file
+    worker_user_data: str                   # the cloud-config of the workers it boots
+    bundle_b64: str                         # the daemon as a zip application, base64
+    requirements: tuple[str, ...]           # pip requirements of its virtualenv
+    credentials: tuple[tuple[str, str], ...] = ()   # (path, content): root-only files
+    environment: tuple[tuple[str, str], ...] = ()   # for the service, e.g. where they are
 
-    config_yaml: str
-    clouds_yaml: str
-    install_command: str
+
+AUTOSCALER_DIR = "/opt/relval"
 
 
 def autoscaler(facts: AutoscalerFacts) -> Fragment:
+    bundle = f"{AUTOSCALER_DIR}/relval-autoscaler.pyz"
     unit = "\n".join([
         "[Unit]",
         "Description=relval elastic scaler",
@@ -260,8 +268,8 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
         "Wants=network-online.target",
         "",
         "[Service]",
-        "Environment=OS_CLIENT_CONFIG_FILE=/etc/relval/clouds.yaml",
-        "ExecStart=/opt/relval/venv/bin/relval autoscale run --config /etc/relval/autoscaler.yaml",
+        *(f"Environment={key}={value}" for key, value in facts.environment),
+        f"ExecStart={AUTOSCALER_DIR}/venv/bin/python {bundle} --config /etc/relval/autoscaler.yaml",
         "Restart=always",
         "RestartSec=30",
         "",
@@ -269,12 +277,19 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
         "WantedBy=multi-user.target",
         "",
     ])
+    install = f"{SBIN}/relval-autoscaler-install"
     return {
         "write_files": [
             write_file("/etc/relval/autoscaler.yaml", facts.config_yaml, "0600"),
-            write_file("/etc/relval/clouds.yaml", facts.clouds_yaml, "0600"),
+            write_file("/etc/relval/worker-user-data", facts.worker_user_data, "0600"),
+            *(write_file(path, content, "0600") for path, content in facts.credentials),
+            {**write_file(bundle, facts.bundle_b64, "0644"), "encoding": "b64"},
+            write_file(install, template("relval-autoscaler-install.sh",
+                                         venv=f"{AUTOSCALER_DIR}/venv",
+                                         requirements=" ".join(shlex.quote(r) for r in facts.requirements)),
+                       "0700"),
             write_file("/etc/systemd/system/relval-autoscaler.service", unit),
         ],
-        "runcmd": [facts.install_command, ["systemctl", "daemon-reload"],
+        "runcmd": [[install], ["systemctl", "daemon-reload"],
                    ["systemctl", "enable", "--now", "relval-autoscaler.service"]],
     }

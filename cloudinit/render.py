@@ -40,6 +40,7 @@ class NodeFacts:
     ssh_authorized_keys: tuple[str, ...] = ()
     host_key: HostKey | None = None                 # head only: pinned SSH host key
     volume_ids: dict[str, str] = field(default_factory=dict)  # volume name -> Cinder id
+    attach_volumes: bool = True   # False for workers the elastic scaler boots (no volumes)
     autoscaler: "fragments.AutoscalerFacts | None" = None
 
 
@@ -66,7 +67,7 @@ def render(role: str, cfg: StackConfig, facts: NodeFacts) -> str:
     parts: list[Fragment] = [
         fragments.access(role, cfg, facts),
         fragments.metadata_guard(),
-        fragments.packages(cfg),
+        fragments.packages(role, cfg),
         fragments.volumes(role, cfg, facts),
         fragments.cvmfs(cfg),
         fragments.eos(cfg),

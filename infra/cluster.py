@@ -9,7 +9,7 @@ from .config import StackConfig
 from .credentials import Credentials
 from .nodes import HeadNode, WorkerPool, fixed_address, head_port
 from .security import Security
-from .userdata import user_data
+from .userdata import ScalerInputs, user_data
 
 
 class Cluster(pulumi.ComponentResource):
@@ -24,7 +24,7 @@ class Cluster(pulumi.ComponentResource):
         network = openstack.networking.get_network_output(
             name=cfg.network, opts=pulumi.InvokeOutputOptions(parent=self))
         security = Security("security", cfg, stack, opts=child)
-        credentials = Credentials("credentials", opts=child)
+        credentials = Credentials("credentials", cfg, stack, opts=child)
         port = head_port(stack, network.id, security.group.id, opts=child)
         head_address = fixed_address(port)
         facts = dict(public_key=security.public_key, head_address=head_address,
@@ -35,10 +35,15 @@ class Cluster(pulumi.ComponentResource):
             opts=child)
         host_key = (credentials.head_host_key.private_key_openssh,
                     credentials.head_host_key.public_key_openssh)
+        scaler = None
+        if cfg.autoscaler is not None:
+            scaler = ScalerInputs(workers.server_group.id, security.key_name,
+                                  credentials.scaler_credential_id,
+                                  credentials.scaler_credential_secret)
         head = HeadNode(
             "head", cfg, stack, port, security.key_name,
             lambda volume_ids: user_data(cfg, stack, "head", volume_ids=volume_ids,
-                                         host_key=host_key, **facts),
+                                         host_key=host_key, scaler=scaler, **facts),
             opts=child)
 
         self.outputs: dict[str, pulumi.Input] = {
@@ -49,6 +54,7 @@ class Cluster(pulumi.ComponentResource):
             "workerNames": workers.names,
             "securityGroupId": security.group.id,
             "headHostPublicKey": credentials.head_host_key.public_key_openssh,
+            "sshUser": cfg.ssh_user,
             "sshCommand": head.public_address.apply(lambda a: f"ssh {cfg.ssh_user}@{a}"),
         }
         self.register_outputs(self.outputs)

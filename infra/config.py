@@ -18,6 +18,9 @@ from typing import Any
 from relval.errors import RelvalError
 from relval.fields import Field, Problems
 
+from relval.autoscaler.config import (AUTOSCALER_KEYS, Ec2Settings, ScalerConfig,
+                                      parse_stack_autoscaler)
+
 from .config_nodes import (NODE_KEYS, Condor, Cvmfs, Eos, parse_condor, parse_cvmfs, parse_eos,
                            parse_image_family)
 
@@ -54,6 +57,20 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class Autoscaler:
+    """The elastic scaler on the head: its policy, and how it reaches the cloud API."""
+
+    scaler: ScalerConfig
+    auth_url: str | None = None
+    region: str | None = None
+    credential_id: str | None = None       # an existing application credential ...
+    credential_secret: str | None = None   # ... or None with scaler.create_application_credential
+    ec2: Ec2Settings | None = None
+    ec2_access_key_id: str | None = None
+    ec2_secret_access_key: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything a stack deploys, validated. Field names mirror the camelCase keys."""
 
@@ -76,6 +93,7 @@ class StackConfig:
     cvmfs: Cvmfs = field(default_factory=Cvmfs)
     eos: Eos = field(default_factory=Eos)
     condor: Condor = field(default_factory=Condor)
+    autoscaler: Autoscaler | None = None   # None: no elastic scaler, the pool stays as deployed
 
     def volumes_for(self, role: str) -> tuple[Volume, ...]:
         return tuple(v for v in self.volumes if v.role == role)
@@ -101,7 +119,14 @@ KEYS: dict[str, Any] = {
     "availabilityZone": None,
     "serverGroupPolicy": "soft-anti-affinity",
     **NODE_KEYS,
+    # Absent or enabled: false means no scaler; the object's own defaults are below.
+    "autoscaler": {"enabled": False},
 }
+
+# Keys of relval:autoscaler beyond the scaler's policy: how the head reaches the cloud.
+AUTOSCALER_ACCESS_KEYS = ("authUrl", "region", "applicationCredentialId",
+                          "applicationCredentialSecret", "ec2", "ec2AccessKeyId",
+                          "ec2SecretAccessKey")
 
 
 def key_name(key: str) -> str:
@@ -142,6 +167,7 @@ def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
     values["cvmfs"] = parse_cvmfs(root["cvmfs"])
     values["eos"] = parse_eos(root["eos"])
     values["condor"] = parse_condor(root["condor"])
+    values["autoscaler"] = _autoscaler(root["autoscaler"], values["workers"])
 
     if problems:
         raise RelvalError(problems.messages)
@@ -277,3 +303,58 @@ def _check_mount(f: Field, mount: str) -> str | None:
         f.error(f"must not contain whitespace (got {mount!r})")
         return None
     return normalized
+
+
+def _autoscaler(f: Field, workers: Workers) -> Autoscaler | None:
+    if not f.mapping(allowed=(*AUTOSCALER_KEYS, *AUTOSCALER_ACCESS_KEYS)):
+        return None
+    policy = {k: v for k, v in f.value.items() if k in AUTOSCALER_KEYS}
+    try:
+        scaler = parse_stack_autoscaler(policy, workers.min, workers.max, stack="")
+    except RelvalError as error:
+        f.problems.messages.extend(error.problems)
+        return None
+    if not scaler.enabled:
+        return None
+    access = {key: f[key].string() for key in ("authUrl", "region", "applicationCredentialId",
+                                                 "applicationCredentialSecret", "ec2AccessKeyId",
+                                                 "ec2SecretAccessKey")}
+    settings = Autoscaler(scaler, access["authUrl"], access["region"],
+                          access["applicationCredentialId"], access["applicationCredentialSecret"],
+                          ec2_access_key_id=access["ec2AccessKeyId"],
+                          ec2_secret_access_key=access["ec2SecretAccessKey"])
+    if scaler.driver == "openstack":
+        if access["authUrl"] is None:
+            f["authUrl"].error("is required when the scaler is enabled: the Keystone v3 URL the "
+                               "head authenticates against (e.g. https://keystone.cern.ch/v3)")
+        elif not re.match(r"^https?://", access["authUrl"]):
+            f["authUrl"].error(f"must be an http(s) URL (got {access['authUrl']!r})")
+        given = [k for k in ("applicationCredentialId", "applicationCredentialSecret") if access[k]]
+        if scaler.create_application_credential and given:
+            f["createApplicationCredential"].error(
+                "and relval:autoscaler.applicationCredentialId/Secret are exclusive")
+        elif not scaler.create_application_credential and len(given) != 2:
+            f.error("needs cloud credentials for the head: set createApplicationCredential: true, "
+                    "or both applicationCredentialId and applicationCredentialSecret (as a secret)")
+    else:
+        settings = _ec2_access(f, settings)
+    return settings
+
+
+def _ec2_access(f: Field, settings: Autoscaler) -> Autoscaler:
+    from dataclasses import replace
+
+    ec2 = f["ec2"]
+    allowed = ("region", "endpointUrl", "imageId", "instanceType", "subnetId",
+               "securityGroupIds", "keyName")
+    if not ec2.mapping(required=True, allowed=allowed):
+        return settings
+    groups = tuple(v for v in (i.string(required=True) for i in ec2["securityGroupIds"].items()) if v)
+    if not (settings.ec2_access_key_id and settings.ec2_secret_access_key):
+        f.error("with driver ec2 needs ec2AccessKeyId and ec2SecretAccessKey (as a secret)")
+    return replace(settings, ec2=Ec2Settings(
+        region=ec2["region"].string(required=True), endpoint_url=ec2["endpointUrl"].string(),
+        image_id=ec2["imageId"].string(required=True),
+        instance_type=ec2["instanceType"].string(required=True),
+        subnet_id=ec2["subnetId"].string(), security_group_ids=groups,
+        key_name=ec2["keyName"].string()))

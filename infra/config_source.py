@@ -73,7 +73,11 @@ def load_yaml_file(path: Path, what: str) -> Any:
 
 def from_stack_file(path: Path) -> RawConfig:
     """Read a `Pulumi.<stack>.yaml`; `secure:` values become placeholders marked secret."""
-    document = load_yaml_file(path, "stack file")
+    return from_stack_document(load_yaml_file(path, "stack file"), path)
+
+
+def from_stack_document(document: Any, path: Path | str) -> RawConfig:
+    """The relval config of an already-parsed stack file (`path` names it in errors)."""
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -84,11 +88,25 @@ def from_stack_file(path: Path) -> RawConfig:
     flat: dict[str, Any] = {}
     secrets: set[str] = set()
     for key, value in config.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        value, secret = _mask_secure(value)
+        if secret:
             secrets.add(key)
-            value = SECRET_PLACEHOLDER
         flat[str(key)] = value
     return from_flat(flat, frozenset(secrets))
+
+
+def _mask_secure(value: Any) -> tuple[Any, bool]:
+    """Encrypted values (`{secure: ...}`, also nested inside objects) become placeholders:
+    they cannot be decrypted offline."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        items = {k: _mask_secure(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_mask_secure(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
 
 
 def load_stack(stack: str | None = None, config_file: Path | None = None) -> tuple[str, StackConfig]:

@@ -149,6 +149,9 @@ class OfflineCloud(pulumi.runtime.Mocks):
             state["publicKeyOpenssh"] = public
             state["privateKeyOpenssh"] = private
             self.secrets[args.name] = private
+        elif args.typ == "openstack:identity/applicationCredential:ApplicationCredential":
+            state["secret"] = _fake_password(args.name, 40)
+            self.secrets[args.name] = state["secret"]
         elif args.typ == "random:index/randomPassword:RandomPassword":
             length = int(args.inputs.get("length", 32))
             state["result"] = _fake_password(args.name, length)

@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import pulumi
 
 from relval.cloudinit import HostKey, NodeFacts, encode_user_data, render
 
+from .autoscaler_install import autoscaler_facts
 from .config import StackConfig
+
+
+@dataclass
+class ScalerInputs:
+    """What the head's scaler install depends on, as Pulumi inputs."""
+
+    server_group_id: pulumi.Input[str]
+    key_name: pulumi.Input[str]
+    credential_id: pulumi.Input[str] | None
+    credential_secret: pulumi.Input[str] | None
 
 
 def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Input[str],
               head_address: pulumi.Input[str], signing_key: pulumi.Input[str],
               host_key: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None,
-              volume_ids: Mapping[str, pulumi.Input[str]] | None = None) -> pulumi.Output[str]:
+              volume_ids: Mapping[str, pulumi.Input[str]] | None = None,
+              scaler: ScalerInputs | None = None) -> pulumi.Output[str]:
     """The user-data of a `role` node, once every fact it needs is known.
 
     The result carries the pool signing key, so Pulumi keeps it secret.
     """
     volume_ids = dict(volume_ids or {})
     host_private, host_public = host_key if host_key is not None else (None, None)
+    scaler_inputs = ([scaler.server_group_id, scaler.key_name, scaler.credential_id,
+                      scaler.credential_secret] if scaler is not None else [])
 
     def build(args: list) -> str:
-        key, address, signing, private, public, *ids = args
+        key, address, signing, private, public = args[:5]
+        scaler_values, ids = args[5:5 + len(scaler_inputs)], args[5 + len(scaler_inputs):]
         facts = NodeFacts(
             stack=stack,
             head_address=address,
@@ -32,8 +48,15 @@ def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Inp
             host_key=HostKey(private, public) if private else None,
             volume_ids=dict(zip(volume_ids, ids)),
         )
+        if scaler_values:
+            # The scaler boots plain workers: same cloud-config, without the volumes.
+            worker = render("worker", cfg, NodeFacts(
+                stack=stack, head_address=address, signing_key=signing,
+                ssh_authorized_keys=facts.ssh_authorized_keys, attach_volumes=False))
+            facts = NodeFacts(**{**facts.__dict__, "autoscaler": autoscaler_facts(
+                cfg, stack, worker, *scaler_values)})
         return encode_user_data(render(role, cfg, facts), role)
 
     return pulumi.Output.secret(pulumi.Output.all(
-        public_key, head_address, signing_key, host_private, host_public,
+        public_key, head_address, signing_key, host_private, host_public, *scaler_inputs,
         *volume_ids.values()).apply(build))

@@ -29,8 +29,11 @@ HOST_KEY = HostKey("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAprivatekeymateriall
                    "-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3Nz host")
 VOLUMES = [{"name": "spool", "sizeGb": 100, "mountPoint": "/data", "role": "head"},
            {"name": "scratch", "sizeGb": 50, "mountPoint": "/scratch", "role": "worker"}]
-AUTOSCALER = AutoscalerFacts(config_yaml="stack: s\n", clouds_yaml="clouds: {}\n",
-                             install_command="echo install relval")
+AUTOSCALER = AutoscalerFacts(config_yaml="stack: s\n", worker_user_data="#cloud-config\n",
+                             bundle_b64="UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==",
+                             requirements=("PyYAML==6.0.3",),
+                             credentials=(("/etc/relval/clouds.yaml", "clouds: {}\n"),),
+                             environment=(("OS_CLIENT_CONFIG_FILE", "/etc/relval/clouds.yaml"),))
 
 
 def config(**changes):
@@ -295,6 +298,8 @@ def test_el9_installs_condor_and_cvmfs_from_their_repositories():
     assert {"condor", "cvmfs", "xrootd-client"} <= set(doc["packages"])
     assert "24.x" in doc["yum_repos"]["htcondor"]["baseurl"]
     assert "cvmfs_config setup" in doc["runcmd"]
+    assert "cctools" not in doc["packages"]
+    assert {"cctools", "rsync"} <= set(document("head", config(imageFamily="el9"))["packages"])
 
 
 def test_cernvm_installs_nothing():

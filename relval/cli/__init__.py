@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from relval.cli import cloudinit_cmd, console, plan
+from relval.cli import autoscale, cloudinit_cmd, console, lifecycle, plan, qa, submit, workflow
 from relval.errors import RelvalError
 
 app = typer.Typer(
@@ -34,28 +34,22 @@ def _global(
 
 
 plan.register(app)
+autoscale.register(app)
+qa.register(app)
+workflow.register(app)
+submit.register(app)
 cloudinit_cmd.register(app)
+lifecycle.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Standalone mode: typer itself reports usage errors (exit 2) and --help; only our
+    # own expected errors need turning into one line each.
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="relval")
     except RelvalError as error:
         console.report_problems(error.problems)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         console.err.print("interrupted")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(2 if isinstance(error, click.UsageError) else error.exit_code)
-        if isinstance(error, click.exceptions.Exit):
-            sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(1)
-        raise

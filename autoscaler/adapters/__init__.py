@@ -1,0 +1,1 @@
+"""Real adapters behind the scaler's narrow interfaces: HTCondor, OpenStack (nova), EC2."""

@@ -1,0 +1,128 @@
+"""HTCondor through its Python bindings (`htcondor2`, `classad2`).
+
+The schedd gives idle and running jobs with their requests; the collector gives the
+startd ads, which relval's workers tag with `RelvalInstanceId` (their VM id); a drain
+goes to the startd through the bindings, gracefully and only while every slot is
+still unclaimed, so a job matched since the last look is never cut off.
+
+Parsing (`parse_jobs`, `parse_slots`) is separate from the queries and takes plain
+ClassAds, so tests feed it real ads made with `classad2`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+from ..interfaces import CondorError
+from ..model import INSTANCE_ATTR, Job, Slot
+
+JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
+SLOT_ATTRS = ["Name", "Machine", "MyAddress", "State", "Activity", "Cpus", "Memory",
+              "PartitionableSlot", "DynamicSlot", "SlotType", "Draining", "DrainingRequestId",
+              "EnteredCurrentState", INSTANCE_ATTR]
+IDLE, RUNNING = 1, 2
+# What a job that leaves a request unset or uncomputable (e.g. an expression on
+# MemoryUsage before it ever ran) is taken to need.
+DEFAULT_CPUS, DEFAULT_MEMORY_MB = 1, 1024
+
+
+def _number(ad, attr: str, default: int) -> int:
+    try:
+        value = ad.eval(attr) if attr in ad else default
+    except Exception:  # noqa: BLE001 - a malformed expression is treated as unset
+        return default
+    # classad2's Undefined/Error are IntEnum members: only plain numbers count.
+    if type(value) not in (int, float):
+        return default
+    return int(value)
+
+
+def parse_jobs(ads: Iterable) -> list[Job]:
+    """Idle job ads -> one Job per distinct (cpus, memory) with its count."""
+    shapes: Counter = Counter()
+    for ad in ads:
+        shapes[(_number(ad, "RequestCpus", DEFAULT_CPUS),
+                _number(ad, "RequestMemory", DEFAULT_MEMORY_MB))] += 1
+    return [Job(cpus, mem, count) for (cpus, mem), count in sorted(shapes.items())]
+
+
+def parse_slots(ads: Iterable) -> list[Slot]:
+    out = []
+    for ad in ads:
+        if ad.get("PartitionableSlot") is True:
+            slot_type = "Partitionable"
+        elif ad.get("DynamicSlot") is True:
+            slot_type = "Dynamic"
+        else:
+            slot_type = str(ad.get("SlotType", "Static"))
+        instance = ad.get(INSTANCE_ATTR)
+        entered = ad.get("EnteredCurrentState")
+        out.append(Slot(
+            instance_id=str(instance) if isinstance(instance, str) and instance else None,
+            name=str(ad.get("Name", "")), machine=str(ad.get("Machine", "")),
+            state=str(ad.get("State", "")), activity=str(ad.get("Activity", "")),
+            cpus=_number(ad, "Cpus", 0), memory_mb=_number(ad, "Memory", 0),
+            slot_type=slot_type,
+            draining=ad.get("Draining") is True or "DrainingRequestId" in ad,
+            entered_state=float(entered) if isinstance(entered, (int, float)) else None))
+    return out
+
+
+class HTCondor:
+    """The Condor interface on the head node's own schedd and collector (or named ones)."""
+
+    def __init__(self, schedd: str | None = None, collector: str | None = None):
+        self.schedd_name, self.collector_host = schedd, collector
+
+    def _collector(self):
+        import htcondor2
+        return htcondor2.Collector(self.collector_host) if self.collector_host else htcondor2.Collector()
+
+    def _schedd(self):
+        import htcondor2
+        if not self.schedd_name:
+            return htcondor2.Schedd()
+        return htcondor2.Schedd(self._collector().locate(htcondor2.DaemonType.Schedd, self.schedd_name))
+
+    def _query_jobs(self, status: int, projection: list[str]):
+        try:
+            return self._schedd().query(constraint=f"JobStatus == {status}", projection=projection)
+        except Exception as error:  # noqa: BLE001 - the bindings raise several types
+            raise CondorError(f"schedd query failed: {error}") from error
+
+    def idle_jobs(self) -> list[Job]:
+        return parse_jobs(self._query_jobs(IDLE, JOB_ATTRS))
+
+    def running_jobs(self) -> int:
+        return len(self._query_jobs(RUNNING, ["ClusterId", "ProcId"]))
+
+    def _startd_ads(self, constraint: str | None = None):
+        import htcondor2
+        try:
+            return self._collector().query(htcondor2.AdType.Startd, constraint=constraint,
+                                           projection=SLOT_ATTRS)
+        except Exception as error:  # noqa: BLE001
+            raise CondorError(f"collector query failed: {error}") from error
+
+    def slots(self) -> list[Slot]:
+        return parse_slots(self._startd_ads())
+
+    def drain(self, instance_id: str) -> None:
+        import htcondor2
+        ads = self._startd_ads(drain_constraint(instance_id))
+        if not ads:
+            raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
+        try:
+            htcondor2.Startd(ads[0]).drainJobs(
+                drain_type=htcondor2.DrainType.Graceful,
+                check_expr='State == "Unclaimed"',
+                reason="relval autoscaler: idle past idleTimeout")
+        except Exception as error:  # noqa: BLE001
+            raise CondorError(f"drain {instance_id}: {error}") from error
+
+
+def drain_constraint(instance_id: str) -> str:
+    """A collector constraint for this VM's startd, quoting the id as a ClassAd string."""
+    import classad2
+    return f"{INSTANCE_ATTR} == {classad2.quote(instance_id)}"

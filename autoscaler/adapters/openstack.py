@@ -1,0 +1,116 @@
+"""OpenStack nova through openstacksdk.
+
+Creates workers with user-data, metadata, flavor, image, network and the workers'
+server group (as a scheduler hint); lists the project's servers and keeps those with
+this stack's `relval-stack` metadata (nova cannot filter on metadata server-side);
+deletes by id (a missing server is fine); reads the absolute limits.
+
+Credentials: a clouds.yaml entry holding an application credential (`cloud`, and
+`cloudsYaml` for a file outside the default search path). Only the head has it.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from ..interfaces import CloudError
+from ..model import ACTIVE, BUILD, ERROR, GONE, STACK_KEY, Limits, Worker
+
+# Nova statuses -> the scaler's four. Transient states of a working VM count as ACTIVE;
+# a stopped or shelved worker will not run jobs, so it is treated as failed.
+STATUS = {"BUILD": BUILD, "ACTIVE": ACTIVE, "ERROR": ERROR, "DELETED": GONE,
+          "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "SHELVED": ERROR, "SHELVED_OFFLOADED": ERROR,
+          "SUSPENDED": ERROR, "PAUSED": ERROR, "STOPPED": ERROR, "UNKNOWN": ERROR}
+
+
+def parse_time(value: str | None) -> float:
+    if not value:
+        return 0.0
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+class OpenStackCloud:
+    def __init__(self, conn, stack: str, image_id: str, flavor_id: str, network_id: str,
+                 user_data: str = "", server_group_id: str | None = None,
+                 availability_zone: str | None = None, keypair: str | None = None,
+                 security_groups: tuple[str, ...] = (), flavor_size: tuple[int, int] | None = None):
+        self.conn, self.stack = conn, stack
+        self.image_id, self.flavor_id, self.network_id = image_id, flavor_id, network_id
+        self.user_data, self.server_group_id = user_data, server_group_id
+        self.availability_zone, self.keypair = availability_zone, keypair
+        self.security_groups = security_groups
+        self.flavor_size = flavor_size
+
+    @classmethod
+    def from_settings(cls, settings, stack: str, user_data: str) -> "OpenStackCloud":
+        """Connect with clouds.yaml and resolve image, flavor and network names once."""
+        import openstack
+        from openstack.config import loader
+
+        try:
+            files = [settings.clouds_yaml] if settings.clouds_yaml else None
+            region = loader.OpenStackConfig(config_files=files).get_one(cloud=settings.cloud) \
+                if files else None
+            conn = openstack.connection.Connection(config=region) if region else \
+                openstack.connect(cloud=settings.cloud)
+            image = conn.image.find_image(settings.image, ignore_missing=False)
+            flavor = conn.compute.find_flavor(settings.flavor, ignore_missing=False)
+            network = conn.network.find_network(settings.network, ignore_missing=False)
+        except Exception as error:  # noqa: BLE001 - config and auth errors come in many types
+            raise CloudError(f"{type(error).__name__}: {error}") from error
+        return cls(conn, stack, image.id, flavor.id, network.id, user_data, settings.server_group,
+                   settings.availability_zone, settings.keypair, settings.security_groups,
+                   (flavor.vcpus, flavor.ram))
+
+    def worker_size(self) -> tuple[int, int]:
+        """(cores, RAM MB) of the worker flavor, for packing jobs."""
+        if self.flavor_size is None:
+            flavor = self._call("get flavor", self.conn.compute.get_flavor, self.flavor_id)
+            self.flavor_size = (flavor.vcpus, flavor.ram)
+        return self.flavor_size
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        from openstack import exceptions
+        try:
+            return fn(*args, **kwargs)
+        except exceptions.SDKException as error:
+            raise CloudError(f"{what}: {error}") from error
+
+    def create_worker(self, name: str, metadata: dict[str, str]) -> str:
+        kwargs = {"name": name, "image_id": self.image_id, "flavor_id": self.flavor_id,
+                  "networks": [{"uuid": self.network_id}], "metadata": dict(metadata)}
+        if self.user_data:
+            kwargs["user_data"] = base64.b64encode(self.user_data.encode()).decode()
+        if self.server_group_id:
+            kwargs["scheduler_hints"] = {"group": self.server_group_id}
+        if self.availability_zone:
+            kwargs["availability_zone"] = self.availability_zone
+        if self.keypair:
+            kwargs["key_name"] = self.keypair
+        if self.security_groups:
+            kwargs["security_groups"] = [{"name": g} for g in self.security_groups]
+        server = self._call("create server", self.conn.compute.create_server, **kwargs)
+        return server.id
+
+    def list_workers(self) -> list[Worker]:
+        servers = self._call("list servers", lambda: list(self.conn.compute.servers(details=True)))
+        out = []
+        for s in servers:
+            md = dict(s.metadata or {})
+            if md.get(STACK_KEY) != self.stack:
+                continue
+            out.append(Worker(s.id, s.name or "", STATUS.get((s.status or "").upper(), ERROR),
+                              parse_time(s.created_at), md))
+        return out
+
+    def delete_worker(self, worker_id: str) -> None:
+        self._call("delete server", self.conn.compute.delete_server, worker_id, ignore_missing=True)
+
+    def limits(self) -> Limits:
+        absolute = self._call("limits", self.conn.compute.get_limits).absolute
+        return Limits(max_instances=absolute.instances, max_cores=absolute.total_cores,
+                      max_ram_mb=absolute.total_ram,
+                      used_instances=absolute.instances_used or 0,
+                      used_cores=absolute.total_cores_used or 0,
+                      used_ram_mb=absolute.total_ram_used or 0)

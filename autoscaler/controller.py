@@ -1,0 +1,138 @@
+"""One scaler cycle: observe -> reconcile -> decide -> apply -> save.
+
+The daemon runs it on a timer against the real adapters; the simulator runs it on a
+virtual clock against the fakes. Both go through exactly this code, including the
+state file, so the simulator's restart scenario tests the real restart path.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from .config import ScalerConfig
+from .core import decide
+from .interfaces import AdapterError, Cloud, Condor
+from .model import (RELEASE_KEY, ROLE_KEY, STACK_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
+                    Drain, Observed, Unfittable, describe)
+from .state import JsonStore, ScalerState, reconcile, record_boot, record_delete, record_drain
+
+log = logging.getLogger("relval.autoscaler")
+
+
+@dataclass
+class CycleResult:
+    now: float
+    actions: list[Action] = field(default_factory=list)
+    observed: Observed | None = None
+    error: str | None = None
+    created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed_calls: int = 0
+
+
+@dataclass
+class Counters:
+    """Monotonic totals since the daemon started (exported as Prometheus counters)."""
+
+    cycles: int = 0
+    skipped_cycles: int = 0
+    boots: int = 0
+    boot_api_errors: int = 0
+    deletes: int = 0
+    drains: int = 0
+    failed_boots: int = 0
+
+
+class Controller:
+    def __init__(self, cloud: Cloud, condor: Condor, config: ScalerConfig, store: JsonStore,
+                 release: str = "", dry_run: bool = False, logger: logging.Logger = log):
+        self.cloud, self.condor, self.config = cloud, condor, config
+        self.store, self.release, self.dry_run, self.log = store, release, dry_run, logger
+        self.state: ScalerState = store.load()
+        self.counters = Counters()
+        self._notices: set[str] = set()
+
+    def metadata(self) -> dict[str, str]:
+        md = {STACK_KEY: self.config.stack, ROLE_KEY: WORKER_ROLE}
+        if self.release:
+            md[RELEASE_KEY] = self.release
+        return md
+
+    def cycle(self, now: float, persist: bool = True) -> CycleResult:
+        result = CycleResult(now)
+        self.counters.cycles += 1
+        try:
+            workers = self.cloud.list_workers()
+            limits = self.cloud.limits()
+            slots = self.condor.slots()
+            idle = self.condor.idle_jobs()
+            running = self.condor.running_jobs()
+        except AdapterError as error:
+            # Never decide on a partial picture: skip, keep every timer as it is.
+            self.counters.skipped_cycles += 1
+            result.error = str(error)
+            self.log.warning("cycle skipped, observation failed: %s", error)
+            return result
+        observed = reconcile(self.state, workers, slots, idle, running, limits,
+                             self.config.stack, now)
+        result.observed = observed
+        result.actions = decide(observed, self.config, now)
+        self.state.alert = next((a.reason for a in result.actions if isinstance(a, Alert)), None)
+        # Alerts and unfittable jobs repeat every cycle while they last: log them on change.
+        notices = {describe(a) for a in result.actions if isinstance(a, (Alert, Unfittable))}
+        for action in result.actions:
+            line = describe(action)
+            if isinstance(action, (Alert, Unfittable)):
+                if line in self._notices:
+                    continue
+                self.log.warning("%s", line)
+            else:
+                self.log.info("%s%s", "(dry run) " if self.dry_run else "", line)
+        self._notices = notices
+        if not self.dry_run:
+            self._apply(result, now)
+            if persist:
+                self.store.save(self.state)
+        return result
+
+    def _apply(self, result: CycleResult, now: float) -> None:
+        for action in result.actions:
+            if isinstance(action, Delete):
+                if action.failure:
+                    self.counters.failed_boots += 1
+                try:
+                    self.cloud.delete_worker(action.worker)
+                except AdapterError as error:
+                    result.failed_calls += 1
+                    self.log.warning("delete %s failed, retried next cycle: %s", action.worker, error)
+                    continue
+                self.counters.deletes += 1
+                record_delete(self.state, action, now)
+                result.deleted.append(action.worker)
+            elif isinstance(action, Drain):
+                try:
+                    self.condor.drain(action.worker)
+                except AdapterError as error:
+                    result.failed_calls += 1
+                    self.log.warning("drain %s failed, retried next cycle: %s", action.worker, error)
+                    continue
+                self.counters.drains += 1
+                record_drain(self.state, action, now)
+            elif isinstance(action, Boot):
+                ids: list[str | None] = []
+                for _ in range(action.n):
+                    name = f"{self.config.stack}-worker-{uuid.uuid4().hex[:8]}"
+                    try:
+                        ids.append(self.cloud.create_worker(name, self.metadata()))
+                    except AdapterError as error:
+                        result.failed_calls += 1
+                        self.counters.boot_api_errors += 1
+                        self.log.warning("create %s failed: %s", name, error)
+                        ids.append(None)
+                        break  # the next cycle decides again, with backoff
+                record_boot(self.state, action, ids, now)
+                created = [i for i in ids if i]
+                self.counters.boots += len(created)
+                result.created.extend(created)

@@ -1,0 +1,318 @@
+"""The pure decision core: `decide(observed, config, now) -> list[Action]`.
+
+No I/O and no clock: everything comes in through `Observed` (built by `reconcile`)
+and `now`, so tests and the simulator drive it exactly. Each rule is a named case
+and every action carries its reason; the daemon logs them.
+
+Cases, in the order they are applied:
+- failed boots: `error` (VM in ERROR), `boot-timeout` (BUILD too long),
+  `join-timeout` (ACTIVE, startd not in the collector in time): delete, then replace
+  with exponential backoff per replacement chain;
+- `drained`: a draining worker with no jobs left is deleted (busy ones never are);
+- `unfittable`: jobs bigger than a worker are reported, never booted for;
+- `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins, after the
+  free room of booting and idle workers; capped by max, quota and concurrent boots;
+- `min-top-up`: the pool is brought back to `min`;
+- `idle-drain`: workers idle longer than idleTimeout, not needed by the queue, are
+  drained (never below min);
+- `circuit-open`: most recent boots failed; boots stop and an Alert is raised.
+  After the window has passed a single probe boot at a time is allowed (`probe`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from operator import attrgetter
+
+from .config import ScalerConfig
+from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED, Action, Alert,
+                    Boot, BootRecord, Delete, Drain, Observed, Unfittable, WorkerState)
+
+
+def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
+    actions: list[Action] = []
+    workers = [w for w in observed.workers if w.cloud != GONE and not w.deleting]
+    by_id = {b.id: b for b in observed.boots}
+
+    # Failed boots first: they free their place in max and concurrency.
+    new_failures: list[BootRecord] = []
+    removed: set[str] = set()
+    timeouts = learned_timeouts(observed.boots, config)
+    for w in workers:
+        failure = boot_failure(w, config, now, timeouts)
+        if failure:
+            case, reason = failure
+            actions.append(Delete(w.id, reason, case=case, failure=case))
+            removed.add(w.id)
+            record = by_id.get(w.id)
+            if record is None or record.outcome is None:
+                gen = record.generation if record else 0
+                new_failures.append(BootRecord(w.id, w.created_at, case, now, gen))
+    live = [w for w in workers if w.id not in removed]
+
+    # Drained workers go once empty; a worker with jobs is never deleted.
+    for w in live:
+        if w.condor == DRAINING and w.running_jobs == 0:
+            actions.append(Delete(w.id, f"drained since {now - w.condor_since:.0f}s, no jobs left",
+                                  case="drained"))
+            removed.add(w.id)
+    live = [w for w in live if w.id not in removed]
+
+    fitting, unfittable = split_unfittable(observed.idle_jobs, config)
+    for (cpus, mem), count in sorted(unfittable.items()):
+        actions.append(Unfittable(count, cpus, mem,
+                                  f"{count} idle job(s) ask {cpus} cores/{mem} MB, more than a "
+                                  f"worker ({config.flavor.cores} cores/{config.flavor.ram_mb} MB)"))
+
+    booting = [w for w in live if is_booting(w)]
+    # Bins already paid for: booting workers (whole) and idle, undrained workers (their free room).
+    open_bins: list[tuple[str, int, int]] = []
+    for w in booting:
+        open_bins.append((w.id, config.flavor.cores, config.flavor.ram_mb))
+    for w in live:
+        if w.cloud == ACTIVE and w.condor == IDLE and not w.drain_requested:
+            open_bins.append((w.id, w.free_cpus or config.flavor.cores,
+                              w.free_memory_mb or config.flavor.ram_mb))
+
+    limits = boot_limits(live, booting, observed, config)
+    cap = min(v for v, _ in limits.values())
+    needed, used_bins = pack(fitting, open_bins, config, cap)
+
+    # Scale-down: idle past the timeout, not wanted by the queue, never below min.
+    not_leaving = [w for w in live if not w.drain_requested and w.condor != DRAINING]
+    spare = len(not_leaving) - config.min
+    candidates = sorted((w for w in not_leaving
+                         if w.condor == IDLE and w.cloud == ACTIVE and w.id not in used_bins
+                         and now - w.condor_since > config.idle_timeout),
+                        key=lambda w: w.condor_since)
+    for w in candidates[:max(0, spare)]:
+        actions.append(Drain(w.id, f"idle for {now - w.condor_since:.0f}s "
+                                   f"(> idleTimeout {config.idle_timeout:.0f}s) and not needed "
+                                   f"by the {sum(fitting.values())} idle job(s)"))
+
+    top_up = max(0, config.min - len(not_leaving))
+    actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now))
+    return _never_busy(actions, {w.id: w for w in workers})
+
+
+# --- failed boots --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Timeouts:
+    boot: float
+    join: float
+    boot_why: str
+    join_why: str
+
+
+LEARN_FLOOR_S = 180.0
+LEARN_FACTOR = 1.5
+LEARN_MIN_SAMPLES = 5
+LEARN_LAST = 50
+
+
+def learned_timeouts(boots, config: ScalerConfig) -> Timeouts:
+    """bootTimeout/joinTimeout, tightened to 1.5x the p90 of recent successful boots.
+
+    A VM stuck in BUILD otherwise holds its place in max for the whole bootTimeout;
+    on a cloud where boots take 3 minutes, waiting 15 is what makes failures slow.
+    """
+    def learn(values, limit, name):
+        values = sorted(values[-LEARN_LAST:])
+        if not config.adaptive_timeouts or len(values) < LEARN_MIN_SAMPLES:
+            return limit, f"{name} {limit:.0f}s"
+        p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
+        value = min(limit, max(LEARN_FLOOR_S, LEARN_FACTOR * p90))
+        if value >= limit:
+            return limit, f"{name} {limit:.0f}s"
+        return value, f"learned {name} {value:.0f}s = {LEARN_FACTOR:g} x p90 of {len(values)} boots"
+    ordered = sorted(boots, key=lambda b: b.launched_at)
+    boot, boot_why = learn([b.build_s for b in ordered if b.build_s is not None and not b.failed],
+                           config.boot_timeout, "bootTimeout")
+    join, join_why = learn([b.join_s for b in ordered if b.join_s is not None],
+                           config.join_timeout, "joinTimeout")
+    return Timeouts(boot, join, boot_why, join_why)
+
+
+def boot_failure(w: WorkerState, config: ScalerConfig, now: float,
+                 timeouts: Timeouts | None = None) -> tuple[str, str] | None:
+    """(case, reason) when this VM is a failed boot or a lost worker, else None."""
+    t = timeouts or Timeouts(config.boot_timeout, config.join_timeout,
+                             f"bootTimeout {config.boot_timeout:.0f}s",
+                             f"joinTimeout {config.join_timeout:.0f}s")
+    if w.cloud == ERROR:
+        return "error", "VM is in ERROR state"
+    if w.cloud == BUILD and now - w.created_at > t.boot:
+        return "boot-timeout", f"in BUILD for {now - w.created_at:.0f}s (> {t.boot_why})"
+    if w.cloud == ACTIVE and w.condor == NOT_JOINED:
+        since = max(w.active_since if w.active_since is not None else w.created_at, w.condor_since)
+        if now - since > t.join:
+            return "join-timeout", (f"ACTIVE but not in the condor pool for {now - since:.0f}s "
+                                    f"(> {t.join_why})")
+    return None
+
+
+def is_booting(w: WorkerState) -> bool:
+    return w.cloud == BUILD or (w.cloud == ACTIVE and w.condor == NOT_JOINED)
+
+
+# --- scale-up ------------------------------------------------------------------------
+
+def split_unfittable(jobs, config: ScalerConfig) -> tuple[Counter, Counter]:
+    """Group idle jobs by (cpus, memory): those a worker can hold, and those it never can."""
+    fit: Counter = Counter()
+    never: Counter = Counter()
+    cores, ram = config.flavor.cores, config.flavor.ram_mb
+    # Count distinct (cpus, memory, count) first: a C-level pass over 100k jobs.
+    for (cpus, mem, count), times in Counter(map(_shape, jobs)).items():
+        key = (max(cpus, 0), max(mem, 0))
+        (fit if key[0] <= cores and key[1] <= ram else never)[key] += count * times
+    return fit, never
+
+
+_shape = attrgetter("cpus", "memory_mb", "count")
+
+
+def pack(shapes: Counter, open_bins: list[tuple[str, int, int]], config: ScalerConfig,
+         cap: int) -> tuple[int, set[str]]:
+    """First-fit decreasing of job shapes into open bins, then new worker-sized bins.
+
+    Returns the new bins needed (stops counting past `cap + 1`: more cannot be booted)
+    and the ids of open bins the queue uses. Identical jobs are placed in bulk, so the
+    cost grows with shapes x bins, not with the number of jobs.
+    """
+    bins = [[cpus, mem] for _, cpus, mem in open_bins]
+    existing = len(bins)
+    used: set[str] = set()
+    cores, ram = config.flavor.cores, config.flavor.ram_mb
+    for (cpus, mem), count in sorted(shapes.items(), reverse=True):
+        for i, room in enumerate(bins):
+            if count == 0:
+                break
+            k = min(count, _fits(room, cpus, mem))
+            if k:
+                room[0] -= k * cpus
+                room[1] -= k * mem
+                count -= k
+                if i < existing:
+                    used.add(open_bins[i][0])
+        per_bin = _fits([cores, ram], cpus, mem)
+        while count > 0 and len(bins) - existing <= cap:
+            k = min(count, per_bin)
+            bins.append([cores - k * cpus, ram - k * mem])
+            count -= k
+    return len(bins) - existing, used
+
+
+def _fits(room: list[int], cpus: int, mem: int) -> int:
+    by_cpu = room[0] // cpus if cpus > 0 else math.inf
+    by_mem = room[1] // mem if mem > 0 else math.inf
+    n = min(by_cpu, by_mem)
+    return 1 << 30 if n == math.inf else int(n)
+
+
+def boot_limits(live: list[WorkerState], booting: list[WorkerState], observed: Observed,
+                config: ScalerConfig) -> dict[str, tuple[int, str]]:
+    """Each limit on how many workers may be booted now, with how to say it."""
+    h = observed.headroom
+    limits = {"max": (config.max - len(live), f"max {config.max} workers"),
+              "concurrency": (config.max_concurrent_boots - len(booting),
+                              f"maxConcurrentBoots {config.max_concurrent_boots}")}
+    if h.instances is not None:
+        limits["quota-instances"] = (h.instances, f"quota: {h.instances} instance(s) left")
+    if h.cores is not None:
+        limits["quota-cores"] = (h.cores // config.flavor.cores, f"quota: {h.cores} cores left")
+    if h.ram_mb is not None:
+        limits["quota-ram"] = (h.ram_mb // config.flavor.ram_mb, f"quota: {h.ram_mb} MB RAM left")
+    return {k: (max(0, v), text) for k, (v, text) in limits.items()}
+
+
+def breaker(boots: tuple[BootRecord, ...], config: ScalerConfig,
+            now: float) -> tuple[str, str, float]:
+    """("closed" | "open" | "probe", why, no probe before this time).
+
+    Probes back off like replacements do, by the length of the failure streak, so a
+    cloud that keeps failing sees one boot every backoffMaxSeconds at most.
+
+    Only boots launched before the oldest pending one count: errors show up in seconds
+    and successes only after the join, so counting outcomes as they arrive would trip
+    the breaker on every burst.
+    """
+    ordered = sorted(boots, key=lambda b: b.launched_at)
+    pending = [b.launched_at for b in ordered if b.outcome is None]
+    cutoff = min(pending) if pending else math.inf
+    settled = [b for b in ordered if b.launched_at < cutoff and b.outcome is not None]
+    recent = [b for b in settled if b.launched_at >= now - config.failure_window]
+    failed = sum(b.failed for b in recent)
+    if len(recent) >= config.failure_min_samples and failed / len(recent) > config.failure_rate_limit:
+        return "open", (f"{failed} of the last {len(recent)} boots failed within "
+                        f"failureWindow {config.failure_window:.0f}s "
+                        f"(> failureRateLimit {config.failure_rate_limit:.0%}); not booting"), math.inf
+    streak = 0
+    for b in reversed(settled):
+        if not b.failed:
+            break
+        streak += 1
+    if streak >= config.failure_min_samples:
+        last = max(b.resolved_at or b.launched_at for b in settled[-streak:])
+        not_before = last + backoff_delay(streak, config)
+        wait = f", not before t={not_before:.0f}" if not_before > now else ""
+        return "probe", f"the last {streak} boots all failed; one probe boot at a time{wait}", not_before
+    return "closed", "", -math.inf
+
+
+def backoff_delay(generation: int, config: ScalerConfig) -> float:
+    return min(config.backoff_max_seconds, config.backoff_seconds * 2 ** generation)
+
+
+def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: int,
+           observed: Observed, new_failures: list[BootRecord], config: ScalerConfig,
+           now: float) -> list[Action]:
+    want = max(needed, top_up)
+    case = "scale-up" if needed >= top_up else "min-top-up"
+    if want == 0:
+        return []
+    why = (f"{needed} more worker(s) needed for the idle jobs (first-fit decreasing into "
+           f"{config.flavor.cores}-core/{config.flavor.ram_mb} MB workers)"
+           if case == "scale-up" else f"pool below min {config.min}")
+    history = {b.id: b for b in observed.boots}
+    history.update((b.id, b) for b in new_failures)
+    state, breaker_why, not_before = breaker(tuple(history.values()), config, now)
+    if state == "open":
+        return [Alert(breaker_why)]
+    n = min(want, cap)
+    if state == "probe":
+        idle_cloud = limits["concurrency"][0] >= config.max_concurrent_boots
+        n = min(n, 1 if idle_cloud and now >= not_before else 0)
+        case, why = "probe", f"{why}; {breaker_why}"
+    if n < want:
+        binding = min(limits.values(), key=lambda v: v[0])
+        why += f"; {want} wanted, capped by {binding[1]}"
+    # Each unreplaced failure holds one place until its backoff has passed.
+    failures = [b for b in observed.boots
+                if b.failed and not b.replaced and b.resolved_at is not None
+                and b.resolved_at >= now - config.failure_window] + new_failures
+    waiting = [b for b in failures if b.resolved_at + backoff_delay(b.generation, config) > now]
+    ready = sorted((b for b in failures if b not in waiting), key=lambda b: b.resolved_at)
+    if waiting:
+        blocked = min(n, len(waiting))
+        n -= blocked
+        until = min(b.resolved_at + backoff_delay(b.generation, config) for b in waiting)
+        why += f"; {blocked} held back by backoff until t={until:.0f}"
+    if n <= 0:
+        return []
+    replaces = tuple(b.id for b in ready[:n])
+    return [Boot(n, why, case=case if not replaces else f"{case}+replace", replaces=replaces)]
+
+
+def _never_busy(actions: list[Action], workers: dict[str, WorkerState]) -> list[Action]:
+    """Last guard: drop any delete of a worker that still runs jobs on a live VM."""
+    safe = []
+    for a in actions:
+        w = workers.get(a.worker) if isinstance(a, Delete) else None
+        if w is not None and w.cloud != ERROR and (w.running_jobs > 0 or w.condor == BUSY):
+            continue
+        safe.append(a)
+    return safe

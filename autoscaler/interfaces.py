@@ -1,0 +1,51 @@
+"""The two narrow interfaces the daemon and the simulator drive, and their errors.
+
+Real adapters (`adapters/openstack.py`, `adapters/ec2.py`, `adapters/condor.py`) and the
+in-memory fakes (`fakes.py`) implement exactly these methods, nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .model import Job, Limits, Slot, Worker
+
+
+class AdapterError(Exception):
+    """A failed call to the cloud or to condor; the cycle is skipped or the action retried."""
+
+
+class CloudError(AdapterError):
+    pass
+
+
+class CondorError(AdapterError):
+    pass
+
+
+class Cloud(Protocol):
+    def create_worker(self, name: str, metadata: dict[str, str]) -> str:
+        """Boot one worker VM with this metadata; return its id."""
+
+    def list_workers(self) -> list[Worker]:
+        """Every VM carrying this stack's metadata (any role, any status)."""
+
+    def delete_worker(self, worker_id: str) -> None:
+        """Delete a VM; deleting one that is already gone is not an error."""
+
+    def limits(self) -> Limits:
+        """The project's quota and its current use (every VM in the project)."""
+
+
+class Condor(Protocol):
+    def idle_jobs(self) -> list[Job]:
+        """Idle jobs (JobStatus 1) with their requests."""
+
+    def running_jobs(self) -> int:
+        """How many jobs are running."""
+
+    def slots(self) -> list[Slot]:
+        """The startd ads in the collector."""
+
+    def drain(self, instance_id: str) -> None:
+        """Drain the startd of this VM gracefully: running jobs finish, no new ones start."""

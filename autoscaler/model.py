@@ -1,0 +1,192 @@
+"""The data the scaler passes around: what the adapters report, what the core sees and returns.
+
+Plain frozen dataclasses with no behaviour beyond small derived properties, so the
+adapters, the decision core, the state store and the simulator share one vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Cloud status of a VM, normalised across nova and EC2.
+BUILD, ACTIVE, ERROR, GONE = "BUILD", "ACTIVE", "ERROR", "GONE"
+# Condor state of a worker's startd.
+NOT_JOINED, IDLE, BUSY, DRAINING = "not-joined", "idle", "busy", "draining"
+
+STACK_KEY, ROLE_KEY, RELEASE_KEY = "relval-stack", "relval-role", "relval-release"
+WORKER_ROLE = "worker"
+INSTANCE_ATTR = "RelvalInstanceId"  # startd ClassAd attribute naming the VM
+
+
+# --- what the adapters report ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Worker:
+    """A VM as the cloud lists it."""
+
+    id: str
+    name: str
+    status: str                      # BUILD / ACTIVE / ERROR / GONE
+    created_at: float                # epoch seconds
+    metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def owned_by(self, stack: str) -> bool:
+        return (self.metadata.get(STACK_KEY) == stack
+                and self.metadata.get(ROLE_KEY) == WORKER_ROLE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Project quota: maxima and current use (None: unlimited / unknown)."""
+
+    max_instances: int | None = None
+    max_cores: int | None = None
+    max_ram_mb: int | None = None
+    used_instances: int = 0
+    used_cores: int = 0
+    used_ram_mb: int = 0
+
+    def headroom(self) -> "Headroom":
+        def left(limit, used):
+            return None if limit is None or limit < 0 else max(0, limit - used)
+        return Headroom(left(self.max_instances, self.used_instances),
+                        left(self.max_cores, self.used_cores),
+                        left(self.max_ram_mb, self.used_ram_mb))
+
+
+@dataclass(frozen=True)
+class Job:
+    """An idle job's request (one per job, or one per identical group with `count`)."""
+
+    cpus: int
+    memory_mb: int
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One startd ad, reduced to what scaling needs."""
+
+    instance_id: str | None          # RelvalInstanceId; None for machines not made by relval
+    name: str
+    machine: str
+    state: str                       # condor State: Unclaimed, Claimed, Drained, ...
+    activity: str                    # condor Activity: Idle, Busy, Retiring, ...
+    cpus: int
+    memory_mb: int
+    slot_type: str = "Static"        # Partitionable / Dynamic / Static
+    draining: bool = False
+    entered_state: float | None = None
+
+
+# --- what the core sees ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Headroom:
+    instances: int | None = None
+    cores: int | None = None
+    ram_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """One owned worker as the core sees it: cloud and condor state with their timers."""
+
+    id: str
+    cloud: str                       # BUILD / ACTIVE / ERROR / GONE
+    created_at: float
+    condor: str = NOT_JOINED         # not-joined / idle / busy / draining
+    condor_since: float = 0.0        # when `condor` last changed
+    active_since: float | None = None   # first seen ACTIVE (join timeout runs from here)
+    running_jobs: int = 0
+    free_cpus: int = 0               # unclaimed capacity of a joined worker
+    free_memory_mb: int = 0
+    deleting: bool = False           # a delete was already sent
+    drain_requested: bool = False
+
+
+@dataclass(frozen=True)
+class BootRecord:
+    """One boot attempt and its outcome; the circuit breaker and backoff read these."""
+
+    id: str
+    launched_at: float
+    outcome: str | None = None       # None: pending, "ok" (joined) or a failure kind
+    resolved_at: float | None = None
+    generation: int = 0              # 0: first try; n: n-th replacement in a chain
+    replaced: bool = False           # a later boot took over its place
+    build_s: float | None = None     # seen BUILD -> ACTIVE after this long (learned timeouts)
+    join_s: float | None = None      # ACTIVE -> startd in the collector after this long
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome not in (None, "ok")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything `decide` looks at. Built by `reconcile`, never by the core itself."""
+
+    idle_jobs: tuple[Job, ...] = ()
+    running_jobs: int = 0
+    workers: tuple[WorkerState, ...] = ()
+    headroom: Headroom = field(default_factory=Headroom)
+    boots: tuple[BootRecord, ...] = ()
+
+
+# --- what the core returns -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Boot:
+    n: int
+    reason: str
+    case: str = "scale-up"
+    replaces: tuple[str, ...] = ()   # failed boot ids this boot takes over (backoff chain)
+
+
+@dataclass(frozen=True)
+class Drain:
+    worker: str
+    reason: str
+    case: str = "idle-drain"
+
+
+@dataclass(frozen=True)
+class Delete:
+    worker: str
+    reason: str
+    case: str = "drained"
+    failure: str | None = None       # set when the delete ends a failed boot
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Informational: the circuit breaker is open (no effect on the cloud)."""
+
+    reason: str
+    case: str = "circuit-open"
+
+
+@dataclass(frozen=True)
+class Unfittable:
+    """Informational: jobs larger than a worker; reported, never booted for."""
+
+    count: int
+    cpus: int
+    memory_mb: int
+    reason: str
+    case: str = "unfittable"
+
+
+Action = Boot | Drain | Delete | Alert | Unfittable
+
+
+def describe(action: Action) -> str:
+    """One log line per action: the case name first, then the reason."""
+    if isinstance(action, Boot):
+        return f"[{action.case}] boot {action.n}: {action.reason}"
+    if isinstance(action, Drain):
+        return f"[{action.case}] drain {action.worker}: {action.reason}"
+    if isinstance(action, Delete):
+        return f"[{action.case}] delete {action.worker}: {action.reason}"
+    return f"[{action.case}] {action.reason}"

@@ -1,0 +1,244 @@
+"""The scaler's memory: owned instances, their timers and the boot history.
+
+`ScalerState` is plain data that round-trips through JSON; `JsonStore` writes it
+atomically (temp file + rename), so a crash leaves the old or the new file, never
+half of one. `reconcile` merges one observation of the cloud and the pool into the
+state (pure: `now` is passed in) and builds the `Observed` that `decide` reads;
+`record` notes what was applied. Reconciling by tag on every cycle is what makes a
+restart safe: a VM booted just before a crash is found by its metadata and adopted,
+so it is neither booted twice nor leaked, and timers continue from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable
+
+from .model import (ACTIVE, BUILD, BUSY, DRAINING, GONE, IDLE, NOT_JOINED, Boot, BootRecord,
+                    Delete, Drain, Job, Limits, Observed, Slot, Worker, WorkerState)
+
+STATE_VERSION = 1
+# A VM missing from a listing this soon after its create call is still counted as
+# booting (listings can lag behind creates); a delete is re-sent after this long.
+LISTING_GRACE_S = 120.0
+RESEND_DELETE_S = 120.0
+RESEND_DRAIN_S = 300.0
+KEEP_BOOTS = 200
+
+
+@dataclass
+class Instance:
+    id: str
+    created_at: float
+    active_since: float | None = None
+    condor: str = NOT_JOINED
+    condor_since: float = 0.0
+    drain_sent_at: float | None = None
+    delete_sent_at: float | None = None
+    delete_case: str | None = None
+    seen_build: bool = False         # we saw it in BUILD, so its boot duration is meaningful
+
+
+@dataclass
+class ScalerState:
+    instances: dict[str, Instance] = field(default_factory=dict)
+    boots: list[BootRecord] = field(default_factory=list)
+    alert: str | None = None
+
+    def to_json(self) -> dict:
+        # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
+        return {"version": STATE_VERSION,
+                "instances": {k: dict(vars(v)) for k, v in sorted(self.instances.items())},
+                "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScalerState":
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported state version {data.get('version')!r}")
+        return cls(instances={k: Instance(**v) for k, v in data.get("instances", {}).items()},
+                   boots=[BootRecord(**b) for b in data.get("boots", [])],
+                   alert=data.get("alert"))
+
+
+class JsonStore:
+    """The state file: read at start, replaced atomically after every cycle that changed it.
+
+    `durable=False` skips the fsync (the simulator: a crash there is simulated, not real).
+    """
+
+    def __init__(self, path: str | os.PathLike, durable: bool = True):
+        self.path = Path(path)
+        self.durable = durable
+        self._last: str | None = None
+
+    def load(self) -> ScalerState:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return ScalerState()
+        return ScalerState.from_json(json.loads(text))
+
+    def save(self, state: ScalerState) -> None:
+        text = json.dumps(state.to_json(), separators=(",", ":"))
+        if text == self._last:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                if self.durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            self._last = text
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# --- condor view per VM ----------------------------------------------------------------
+
+@dataclass
+class Machine:
+    state: str = IDLE
+    running_jobs: int = 0
+    free_cpus: int = 0
+    free_memory_mb: int = 0
+
+
+def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
+    """Aggregate startd ads per RelvalInstanceId: idle, busy or draining, with free room.
+
+    A partitionable slot carries the unclaimed room; each claimed dynamic (or static)
+    slot is one running job. Any draining slot makes the machine draining.
+    """
+    out: dict[str, Machine] = {}
+    for s in slots:
+        if not s.instance_id:
+            continue
+        m = out.setdefault(s.instance_id, Machine())
+        claimed = s.state == "Claimed"
+        if claimed:
+            m.running_jobs += 1
+        elif s.slot_type in ("Partitionable", "Static") and s.state == "Unclaimed":
+            m.free_cpus += s.cpus
+            m.free_memory_mb += s.memory_mb
+        if s.draining or s.state == "Drained" or (claimed and s.activity == "Retiring"):
+            m.state = DRAINING
+    for m in out.values():
+        if m.state != DRAINING:
+            m.state = BUSY if m.running_jobs else IDLE
+    return out
+
+
+# --- reconcile -----------------------------------------------------------------------
+
+def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle_jobs: list[Job],
+              running_jobs: int, limits: Limits, stack: str, now: float) -> Observed:
+    """Merge one observation into `state` (timers, adoptions, boot outcomes) -> Observed."""
+    listed = {w.id: w for w in workers if w.owned_by(stack) and w.status != GONE}
+    pool = machines(slots)
+    views: list[WorkerState] = []
+
+    for wid, w in listed.items():
+        inst = state.instances.get(wid)
+        if inst is None:
+            # Not in our file: booted just before a crash, or by `pulumi up`. Adopt it.
+            inst = state.instances[wid] = Instance(wid, w.created_at, condor_since=now)
+            if not any(b.id == wid for b in state.boots):
+                state.boots.append(BootRecord(wid, w.created_at))
+        if w.status == BUILD:
+            inst.seen_build = True
+        if w.status == ACTIVE and inst.active_since is None:
+            inst.active_since = now
+            if inst.seen_build:
+                _note(state, wid, build_s=now - inst.created_at)
+        m = pool.get(wid)
+        condor = m.state if m else NOT_JOINED
+        if condor != inst.condor:
+            inst.condor, inst.condor_since = condor, now
+        if condor != NOT_JOINED and _resolve(state, wid, "ok", now):
+            if inst.seen_build and inst.active_since is not None:
+                _note(state, wid, join_s=now - inst.active_since)
+        views.append(_view(inst, w.status, m, now))
+
+    for wid in list(state.instances):
+        if wid in listed:
+            continue
+        inst = state.instances[wid]
+        if inst.delete_sent_at is None and now - inst.created_at < LISTING_GRACE_S:
+            views.append(_view(inst, BUILD, None, now))   # created, not listed yet
+            continue
+        if inst.delete_sent_at is None:
+            _resolve(state, wid, "vanished", now)
+        del state.instances[wid]
+
+    cutoff = now - 4 * 3600
+    state.boots = [b for b in state.boots if b.outcome is None or b.launched_at >= cutoff][-KEEP_BOOTS:]
+    return Observed(idle_jobs=tuple(idle_jobs), running_jobs=running_jobs, workers=tuple(views),
+                    headroom=limits.headroom(), boots=tuple(state.boots))
+
+
+def _view(inst: Instance, status: str, m: Machine | None, now: float) -> WorkerState:
+    deleting = inst.delete_sent_at is not None and now - inst.delete_sent_at < RESEND_DELETE_S
+    drain = (inst.drain_sent_at is not None and now - inst.drain_sent_at < RESEND_DRAIN_S
+             and inst.condor != DRAINING)
+    return WorkerState(
+        id=inst.id, cloud=status, created_at=inst.created_at, condor=inst.condor,
+        condor_since=inst.condor_since, active_since=inst.active_since,
+        running_jobs=m.running_jobs if m else 0, free_cpus=m.free_cpus if m else 0,
+        free_memory_mb=m.free_memory_mb if m else 0, deleting=deleting, drain_requested=drain)
+
+
+def _resolve(state: ScalerState, wid: str, outcome: str, now: float) -> bool:
+    for i, b in enumerate(state.boots):
+        if b.id == wid and b.outcome is None:
+            state.boots[i] = replace(b, outcome=outcome, resolved_at=now)
+            return True
+    return False
+
+
+def _note(state: ScalerState, wid: str, **durations: float) -> None:
+    for i, b in enumerate(state.boots):
+        if b.id == wid:
+            state.boots[i] = replace(b, **durations)
+
+
+# --- record what was applied -------------------------------------------------------------
+
+def record_boot(state: ScalerState, action: Boot, results: list[str | None], now: float) -> None:
+    """Note the VMs one Boot created (None: the create call failed) and the chains they continue."""
+    gens = {b.id: b.generation for b in state.boots}
+    replaced = list(action.replaces)
+    for i, wid in enumerate(results):
+        gen = gens.get(replaced[i], 0) + 1 if i < len(replaced) else 0
+        if wid is None:
+            state.boots.append(BootRecord(f"create-failed-{now:.3f}-{i}", now, "api-error", now, gen))
+        else:
+            state.boots.append(BootRecord(wid, now, generation=gen))
+            state.instances[wid] = Instance(wid, now, condor_since=now, seen_build=True)
+    done = set(replaced[:len(results)])
+    state.boots = [replace(b, replaced=True) if b.id in done else b for b in state.boots]
+
+
+def record_delete(state: ScalerState, action: Delete, now: float) -> None:
+    inst = state.instances.get(action.worker)
+    if inst is not None:
+        inst.delete_sent_at, inst.delete_case = now, action.case
+    if action.failure:
+        known = any(b.id == action.worker for b in state.boots)
+        if not known:
+            created = inst.created_at if inst else now
+            state.boots.append(BootRecord(action.worker, created))
+        _resolve(state, action.worker, action.failure, now)
+
+
+def record_drain(state: ScalerState, action: Drain, now: float) -> None:
+    inst = state.instances.get(action.worker)
+    if inst is not None:
+        inst.drain_sent_at = now

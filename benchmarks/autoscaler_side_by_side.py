@@ -1,0 +1,130 @@
+"""relval's scaler against the elastiq baseline on every shipped scenario, in one run.
+
+Each scenario runs with several seeds (the scenario's seed, +1, +2, ...) for both
+policies on the same simulated clouds; the table shows medians. Goals (issue 6):
+- time to capacity <= boot time + one poll period (seed test), and >= 1.5x faster
+  than elastiq under failures;
+- >= 30% fewer idle VM-seconds on the bursty day;
+- 0 busy workers killed (and no leaks, no duplicate boots).
+
+    venv/bin/python benchmarks/autoscaler_side_by_side.py [--seeds 5] [--scenarios DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from relval.autoscaler.scenario import load_scenario
+from relval.autoscaler.sim import simulate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def median(values, none_is_infinite=False):
+    """Median; a run that never got there counts as infinitely slow when asked."""
+    if none_is_infinite:
+        m = statistics.median(float("inf") if v is None else v for v in values)
+        return None if m == float("inf") else m
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "never"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or a == 0:
+        return "-"
+    return f"{b / a:.2f}x"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--scenarios", type=Path, default=REPO / "examples" / "scenarios")
+    args = parser.parse_args()
+
+    rows, summary = [], {}
+    started = time.perf_counter()
+    virtual = 0.0
+    for path in sorted(args.scenarios.glob("*.yaml")):
+        sc = load_scenario(path)
+        runs = {p: [simulate(replace(sc, seed=sc.seed + i), p) for i in range(args.seeds)]
+                for p in ("relval", "elastiq")}
+        virtual += 2 * args.seeds * sc.duration_s
+        med = {p: {k: median([getattr(r, k) for r in rs], k == "time_to_capacity_s") for k in (
+            "time_to_capacity_s", "idle_vm_seconds", "vm_seconds", "makespan_s", "slowest_boot_s",
+            "failed_boots", "boots")} for p, rs in runs.items()}
+        totals = {p: {k: sum(getattr(r, k) for r in rs) for k in (
+            "busy_workers_deleted", "leaked_vms_after_teardown", "duplicate_boots", "jobs_completed",
+            "jobs_total")} for p, rs in runs.items()}
+        never = {p: sum(r.time_to_capacity_s is None for r in rs) for p, rs in runs.items()}
+        summary[sc.name] = (med, totals, runs)
+        for p in ("relval", "elastiq"):
+            m, t = med[p], totals[p]
+            rows.append((sc.name if p == "relval" else "", p, fmt(m["time_to_capacity_s"]) +
+                         (f" ({never[p]} never)" if never[p] else ""),
+                         fmt(m["makespan_s"]), fmt(m["idle_vm_seconds"]), fmt(m["vm_seconds"]),
+                         fmt(m["boots"]), fmt(m["failed_boots"]), str(t["busy_workers_deleted"]),
+                         str(t["leaked_vms_after_teardown"]), str(t["duplicate_boots"]),
+                         f"{t['jobs_completed']}/{t['jobs_total']}"))
+        rows.append(("", "ratio", ratio(med["relval"]["time_to_capacity_s"],
+                                        med["elastiq"]["time_to_capacity_s"]),
+                     ratio(med["relval"]["makespan_s"], med["elastiq"]["makespan_s"]),
+                     ratio(med["relval"]["idle_vm_seconds"], med["elastiq"]["idle_vm_seconds"]),
+                     ratio(med["relval"]["vm_seconds"], med["elastiq"]["vm_seconds"]),
+                     ratio(med["relval"]["boots"], med["elastiq"]["boots"]), "", "", "", "", ""))
+    wall = time.perf_counter() - started
+
+    header = ("scenario", "policy", "time to capacity s", "makespan s", "idle VM-s", "VM-s",
+              "boots", "failed boots", "busy killed", "leaked", "dup boots", "jobs done")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    print(f"median of {args.seeds} seeds per scenario (a run that never reached capacity counts "
+          f"as infinitely slow); killed/leaked/dup/jobs are totals over the seeds; "
+          f"ratio = elastiq / relval")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print(f"\n{2 * args.seeds * len(summary)} simulations, {virtual / 3600:,.0f} virtual hours "
+          f"in {wall:.1f} s wall")
+
+    print("\ngoals:")
+    seed = summary.get("seed-test")
+    if seed:
+        runs = seed[2]["relval"]
+        poll = load_scenario(args.scenarios / "seed-test.yaml").scaler_config("x").poll_seconds
+        ok = sum(r.time_to_capacity_s is not None and r.time_to_capacity_s <= r.slowest_boot_s + poll
+                 for r in runs)
+        print(f"  seed test: time to capacity <= slowest boot+join + one poll ({poll:.0f} s) "
+              f"in {ok}/{len(runs)} runs (median {fmt(seed[0]['relval']['time_to_capacity_s'])} s, "
+              f"slowest boot+join median {fmt(seed[0]['relval']['slowest_boot_s'])} s)")
+    fail = summary.get("boot-failures-30")
+    if fail:
+        r, e = (fail[0][p]["time_to_capacity_s"] for p in ("relval", "elastiq"))
+        speed = (e / r) if r and e else None
+        print(f"  30% boot failures: relval {ratio(r, e)} faster to capacity than elastiq "
+              f"(goal >= 1.5x): {'met' if speed and speed >= 1.5 else 'NOT met'}")
+    bursty = summary.get("bursty-day")
+    if bursty:
+        r, e = (bursty[0][p]["idle_vm_seconds"] for p in ("relval", "elastiq"))
+        cut = 1 - r / e if e else 0
+        print(f"  bursty day: {cut:.0%} fewer idle VM-seconds than elastiq (goal >= 30%): "
+              f"{'met' if cut >= 0.30 else 'NOT met'}")
+    killed = sum(s[1]["relval"]["busy_workers_deleted"] for s in summary.values())
+    leaked = sum(s[1]["relval"]["leaked_vms_after_teardown"] for s in summary.values())
+    dups = sum(s[1]["relval"]["duplicate_boots"] for s in summary.values())
+    print(f"  relval busy workers killed: {killed}, leaked VMs: {leaked}, duplicate boots: {dups} "
+          f"(goal 0): {'met' if killed == leaked == dups == 0 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`pulumi up`, `destroy` and stack outputs through Pulumi's Automation API.
+
+The Automation API drives the `pulumi` CLI, which must be installed; without it
+every function here raises a RelvalError that says how to get it. State lives in
+whatever backend the user is logged in to, or `PULUMI_BACKEND_URL`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from relval import project
+from relval.errors import RelvalError
+
+INSTALL_HINT = ("the pulumi CLI is not installed (or not on PATH). Install it with "
+                "`curl -fsSL https://get.pulumi.com | sh` (see https://www.pulumi.com/docs/install/), "
+                "then log in to a state backend (`pulumi login`, or set PULUMI_BACKEND_URL)")
+
+OnOutput = Callable[[str], None]
+
+
+def require_cli() -> str:
+    path = shutil.which("pulumi")
+    if path is None:
+        raise RelvalError(INSTALL_HINT)
+    return path
+
+
+def _stack(stack: str, create: bool):
+    """The Automation API stack object for `stack` in the relval project directory."""
+    import pulumi.automation as auto
+
+    require_cli()
+    work_dir = str(project.project_dir())
+    try:
+        if create:
+            return auto.create_or_select_stack(stack_name=stack, work_dir=work_dir)
+        return auto.select_stack(stack_name=stack, work_dir=work_dir)
+    except auto.errors.StackNotFoundError:
+        raise RelvalError(f"stack {stack} does not exist in the current Pulumi backend") from None
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi could not open stack {stack}: {_last_lines(error)}") from None
+    except FileNotFoundError:
+        raise RelvalError(INSTALL_HINT) from None
+
+
+def _last_lines(error: Exception, n: int = 5) -> str:
+    text = str(error).strip().splitlines()
+    return " | ".join(line.strip() for line in text[-n:] if line.strip())
+
+
+def up(stack: str, on_output: OnOutput = print) -> dict[str, Any]:
+    """Create or update `stack`; streams the engine's output; returns the outputs."""
+    import pulumi.automation as auto
+
+    # Validate first: a bad config must not reach the engine at all.
+    from .config_source import load_stack
+
+    load_stack(stack)
+    handle = _stack(stack, create=True)
+    try:
+        result = handle.up(on_output=on_output, color="never")
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi up failed for stack {stack}: {_last_lines(error)}") from None
+    return {k: v.value for k, v in result.outputs.items()}
+
+
+def destroy(stack: str, on_output: OnOutput = print) -> bool:
+    """Destroy `stack`'s resources; False when there was no such stack (nothing to do)."""
+    import pulumi.automation as auto
+
+    try:
+        handle = _stack(stack, create=False)
+    except RelvalError as error:
+        if "does not exist" in str(error):
+            return False
+        raise
+    try:
+        handle.destroy(on_output=on_output, color="never")
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi destroy failed for stack {stack}: {_last_lines(error)}") from None
+    return True
+
+
+def outputs(stack: str, show_secrets: bool = False) -> dict[str, Any]:
+    """The stack's outputs; secret ones masked unless `show_secrets`."""
+    handle = _stack(stack, create=False)
+    values = handle.outputs()
+    return {k: (v.value if (show_secrets or not v.secret) else "[secret]") for k, v in values.items()}
+
+
+def stack_file_exists(stack: str) -> bool:
+    return Path(project.stack_file(stack)).is_file()

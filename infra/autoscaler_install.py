@@ -1,0 +1,71 @@
+"""What the head needs to run the elastic scaler, from the stack config and resolved facts.
+
+Pure: Pulumi resolves the ids and secrets first (see `userdata.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from functools import lru_cache
+
+import yaml
+
+from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_daemon
+from relval.autoscaler.config import OpenStackSettings, daemon_config_document
+from relval.cloudinit import AutoscalerFacts
+
+from .config import StackConfig
+
+CLOUDS_YAML = "/etc/relval/clouds.yaml"
+AWS_CREDENTIALS = "/etc/relval/aws-credentials"
+CLOUD_ENTRY = "relval"
+
+
+@lru_cache(maxsize=1)
+def _bundle_b64() -> str:
+    return base64.b64encode(bundle_daemon()).decode()
+
+
+def security_group_name(stack: str) -> str:
+    return f"{stack}-cluster"
+
+
+def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server_group_id: str,
+                     key_name: str, credential_id: str | None,
+                     credential_secret: str | None) -> AutoscalerFacts:
+    settings = cfg.autoscaler
+    assert settings is not None
+    scaler = replace(settings.scaler, stack=stack)
+    if scaler.driver == "openstack":
+        openstack = OpenStackSettings(
+            cloud=CLOUD_ENTRY, clouds_yaml=CLOUDS_YAML, image=cfg.image, flavor=cfg.worker_flavor,
+            network=cfg.network, server_group=server_group_id,
+            availability_zone=cfg.availability_zone, keypair=key_name,
+            security_groups=(security_group_name(stack),))
+        document = daemon_config_document(scaler, cfg.release, openstack=openstack)
+        cloud = {"auth_type": "v3applicationcredential", "identity_api_version": 3,
+                 "auth": {"auth_url": settings.auth_url,
+                          "application_credential_id": credential_id,
+                          "application_credential_secret": credential_secret}}
+        if settings.region:
+            cloud["region_name"] = settings.region
+        credentials = ((CLOUDS_YAML, yaml.safe_dump({"clouds": {CLOUD_ENTRY: cloud}},
+                                                    sort_keys=False)),)
+        environment = (("OS_CLIENT_CONFIG_FILE", CLOUDS_YAML),)
+        requirements = DAEMON_REQUIREMENTS
+    else:
+        document = daemon_config_document(scaler, cfg.release, ec2=settings.ec2)
+        credentials = ((AWS_CREDENTIALS, "[default]\n"
+                        f"aws_access_key_id = {settings.ec2_access_key_id}\n"
+                        f"aws_secret_access_key = {settings.ec2_secret_access_key}\n"),)
+        environment = (("AWS_SHARED_CREDENTIALS_FILE", AWS_CREDENTIALS),)
+        requirements = DAEMON_REQUIREMENTS + EC2_REQUIREMENTS
+    return AutoscalerFacts(
+        config_yaml=yaml.safe_dump(document, sort_keys=False),
+        worker_user_data=worker_user_data,
+        bundle_b64=_bundle_b64(),
+        requirements=requirements,
+        credentials=credentials,
+        environment=environment,
+    )

@@ -1,0 +1,125 @@
+"""`relval campaign`: the whole path of one release validation, in order.
+
+    up -> wait for the head (pinned SSH host key, condor answering) -> submit ->
+    follow the status -> fetch the report and QA outputs -> verdict -> down
+
+`down` runs unless `keep`, and also when an earlier step failed. The steps that
+touch infrastructure sit behind `CampaignSteps`, so the order, the teardown on
+failure and the exit codes are tested without a cloud.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from relval.errors import RelvalError
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+class CampaignSteps(Protocol):
+    """The infrastructure boundary of a campaign run."""
+
+    def up(self, stack: str) -> dict[str, Any]: ...
+
+    def wait_ready(self, stack: str, outputs: dict[str, Any]) -> None: ...
+
+    def submit(self, campaign: Path, stack: str) -> str: ...
+
+    def follow(self, stack: str, campaign_name: str) -> None: ...
+
+    def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]: ...
+
+    def down(self, stack: str) -> None: ...
+
+
+@dataclass
+class StepRecord:
+    name: str
+    seconds: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CampaignResult:
+    campaign: str
+    stack: str
+    verdict: str | None = None            # PASS / FAIL; None when the run broke down
+    error: str | None = None
+    report: str | None = None
+    artifacts: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    kept: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None or self.verdict is None:
+            return EXIT_ERROR
+        return EXIT_PASS if self.verdict == "PASS" else EXIT_FAIL
+
+    def to_json(self) -> dict[str, Any]:
+        return {"campaign": self.campaign, "stack": self.stack, "verdict": self.verdict,
+                "error": self.error, "report": self.report, "artifacts": self.artifacts,
+                "kept": self.kept, "exit_code": self.exit_code,
+                "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "ok": s.ok,
+                           "detail": s.detail} for s in self.steps]}
+
+
+def artifacts_dir(root: Path, stack: str, campaign_name: str) -> Path:
+    return root / "reports" / stack / campaign_name
+
+
+def run_campaign(campaign: Path, campaign_name: str, stack: str, steps: CampaignSteps,
+                 keep: bool = False, root: Path = Path("."),
+                 announce: Callable[[str], None] = lambda message: None,
+                 clock: Callable[[], float] = time.monotonic) -> CampaignResult:
+    """Run every step in order; `down` always runs unless `keep`."""
+    result = CampaignResult(campaign_name, stack, kept=keep)
+
+    def step(name: str, action: Callable[[], Any]) -> Any:
+        announce(f"{name} ...")
+        start = clock()
+        try:
+            value = action()
+        except BaseException as error:
+            seconds = clock() - start
+            detail = str(error) if isinstance(error, RelvalError) else f"{type(error).__name__}: {error}"
+            result.steps.append(StepRecord(name, seconds, False, detail))
+            announce(f"{name} failed after {seconds:.0f} s: {detail}")
+            raise
+        seconds = clock() - start
+        result.steps.append(StepRecord(name, seconds, True))
+        announce(f"{name} done in {seconds:.0f} s")
+        return value
+
+    try:
+        outputs = step("up", lambda: steps.up(stack))
+        step("wait for the head", lambda: steps.wait_ready(stack, outputs))
+        step("submit", lambda: steps.submit(campaign, stack))
+        step("follow", lambda: steps.follow(stack, campaign_name))
+        destination = artifacts_dir(root, stack, campaign_name)
+        fetched = step("fetch", lambda: steps.fetch(stack, campaign_name, destination))
+        result.verdict = fetched.get("verdict")
+        result.report = fetched.get("report")
+        result.artifacts = str(destination)
+        if result.verdict not in ("PASS", "FAIL"):
+            raise RelvalError(f"the fetched results hold no verdict (got {result.verdict!r})")
+        announce(f"verdict: {result.verdict}")
+    except KeyboardInterrupt:
+        result.error = "interrupted"
+    except RelvalError as error:
+        result.error = str(error)
+    except Exception as error:  # an infrastructure step broke; still tear down below
+        result.error = f"{type(error).__name__}: {error}"
+    finally:
+        if not keep:
+            try:
+                step("down", lambda: steps.down(stack))
+            except Exception as error:
+                down_error = f"down failed: {error}"
+                result.error = f"{result.error}; {down_error}" if result.error else down_error
+    return result

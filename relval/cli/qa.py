@@ -1,0 +1,94 @@
+"""`relval qa`: compare QA histograms with the reference release, merge QA files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from relval.cli.console import err, out, progress_bar
+
+_COLOURS = {"BAD": "red", "WARNING": "yellow", "GOOD": "green", "NOT_COMPARED": "dim"}
+_SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --json
+
+
+def _compare(new: Path, ref: Path, out_dir: Optional[Path], thresholds: Optional[Path], plots: bool,
+             grid: bool):
+    from relval.workflows.qa import compare_paths
+
+    with progress_bar() as bar:
+        task = bar.add_task("comparing", total=None)
+        return compare_paths(new, ref, out_dir=out_dir, thresholds=thresholds, plots=plots, grid=grid,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _print_summary(summary) -> None:
+    counts = summary.counts
+    colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red"}[summary.verdict]
+    out.print(f"[bold {colour}]{summary.verdict}[/]: " + ", ".join(f"{n} {g}" for g, n in counts.items()),
+              highlight=False)
+    rows = [r for r in summary.sorted_results() if r.grade != "GOOD"]
+    if rows:
+        table = Table(show_edge=False)
+        for column in ("grade", "object", "reason"):
+            table.add_column(column, overflow="fold")
+        for r in rows[:_SHOWN]:
+            table.add_row(f"[{_COLOURS[r.grade]}]{r.grade}[/]", escape(r.name), escape(r.reason))
+        out.print(table)
+        if len(rows) > _SHOWN:
+            out.print(f"... and {len(rows) - _SHOWN} more (see Summary.json or --json)", highlight=False)
+    for label, path in (("summary", summary.summary_json), ("report", summary.html), ("junit", summary.junit)):
+        if path is not None:
+            out.print(f"{label}: {escape(str(path))}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    qa = typer.Typer(help="QA: compare histograms with the reference release; merge QA files.",
+                     no_args_is_help=True)
+    app.add_typer(qa, name="qa")
+
+    @qa.command("compare")
+    def compare_command(
+        new: Path = typer.Argument(..., help="New release: a ROOT file or a directory of ROOT files."),
+        ref: Path = typer.Argument(..., help="Reference release: same layout as NEW."),
+        out_dir: Optional[Path] = typer.Option(
+            None, "--output", "-o", help="Write Summary.json, index.html, junit.xml and plots here."),
+        thresholds: Optional[Path] = typer.Option(
+            None, "--thresholds", help="YAML with per-test and per-glob WARNING/BAD thresholds."),
+        plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw overlays for WARNING/BAD."),
+        grid: bool = typer.Option(True, "--grid/--no-grid", help="Draw grid pages of the GOOD histograms."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary (Summary.json) as JSON."),
+    ) -> None:
+        """Grade every object GOOD/WARNING/BAD. Exit 0: no BAD, 1: any BAD, 2: input error."""
+        summary = _compare(new, ref, out_dir, thresholds, plots, grid)
+        if as_json:
+            print(json.dumps(summary.to_dict(), indent=1))
+        else:
+            _print_summary(summary)
+        if summary.exit_code:
+            # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
+            # which turns typer.Exit into a return value that is then dropped.
+            raise SystemExit(summary.exit_code)
+
+    @qa.command("merge")
+    def merge_command(
+        inputs: List[Path] = typer.Argument(..., help="ROOT files to merge."),
+        output: Path = typer.Option(..., "--output", "-o", help="The merged ROOT file (overwritten)."),
+        as_json: bool = typer.Option(False, "--json", help="Print what was merged as JSON."),
+    ) -> None:
+        """Sum histograms with the same path across files, like hadd (counts and sumw2)."""
+        from relval.workflows.qa import merge_files
+
+        result = merge_files(list(inputs), output)
+        if as_json:
+            print(json.dumps(result.to_dict(), indent=1))
+            return
+        out.print(f"merged {len(result.merged)} histograms from {len(result.inputs)} files into "
+                  f"{escape(str(result.output))}", highlight=False)
+        for path, classname in result.skipped:
+            err.print(f"[yellow]warning:[/] {escape(path)} ({escape(classname)}) not merged: "
+                      "only histograms and profiles are", highlight=False)

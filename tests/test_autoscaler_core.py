@@ -1,0 +1,317 @@
+"""The pure decision core on hand-made states: one test (or more) per rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from relval.autoscaler.config import Flavor, ScalerConfig
+from relval.autoscaler.core import backoff_delay, breaker, decide, learned_timeouts, pack
+from relval.autoscaler.model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, IDLE, NOT_JOINED, Alert,
+                                     Boot, BootRecord, Delete, Drain, Headroom, Job, Observed,
+                                     Unfittable, WorkerState)
+
+NOW = 10_000.0
+CFG = ScalerConfig(stack="s", min=1, max=20, flavor=Flavor(8, 16000), poll_seconds=15,
+                   idle_timeout=600, boot_timeout=900, join_timeout=600, max_concurrent_boots=20,
+                   failure_window=1800, failure_rate_limit=0.5, failure_min_samples=5,
+                   backoff_seconds=15, backoff_max_seconds=600)
+
+
+def worker(wid: str, cloud=ACTIVE, condor=BUSY, since=NOW - 100, created=NOW - 1000, jobs=None,
+           free=(0, 0), **kw) -> WorkerState:
+    running = jobs if jobs is not None else (1 if condor == BUSY else 0)
+    return WorkerState(wid, cloud, created, condor, since, active_since=created + 200,
+                       running_jobs=running, free_cpus=free[0], free_memory_mb=free[1], **kw)
+
+
+def jobs(n: int, cpus=1, mem=2000) -> tuple[Job, ...]:
+    return (Job(cpus, mem, n),)
+
+
+def kinds(actions, cls):
+    return [a for a in actions if isinstance(a, cls)]
+
+
+def booted(actions) -> int:
+    return sum(a.n for a in kinds(actions, Boot))
+
+
+# --- scale-up -----------------------------------------------------------------------------
+
+def test_packs_idle_jobs_first_fit_decreasing_into_worker_sized_bins():
+    # 160 single-core jobs need 20 eight-core workers; one busy worker exists.
+    obs = Observed(idle_jobs=jobs(160), workers=(worker("w1"),))
+    assert booted(decide(obs, CFG, NOW)) == 19  # max 20 minus the one already there
+
+
+def test_mixed_sizes_are_packed_not_counted():
+    # 3 x 6-core + 6 x 2-core: FFD puts a 2-core job beside each 6-core one -> 3 bins + 1.
+    obs = Observed(idle_jobs=(Job(6, 1000, 3), Job(2, 1000, 6)), workers=(worker("w1"),))
+    assert booted(decide(obs, CFG, NOW)) == 4
+
+
+def test_memory_can_be_the_binding_request():
+    obs = Observed(idle_jobs=jobs(8, cpus=1, mem=8000), workers=(worker("w1"),))
+    assert booted(decide(obs, CFG, NOW)) == 4  # two 8 GB jobs per 16 GB worker
+
+
+def test_free_room_of_booting_and_idle_workers_is_subtracted():
+    booting = worker("b1", cloud=BUILD, condor=NOT_JOINED, created=NOW - 60)
+    idle = worker("i1", condor=IDLE, since=NOW - 30, free=(8, 16000))
+    obs = Observed(idle_jobs=jobs(24), workers=(booting, idle))
+    assert booted(decide(obs, CFG, NOW)) == 1  # 24 jobs = 3 bins, 2 already paid for
+
+
+def test_no_boot_when_existing_room_suffices():
+    idle = worker("i1", condor=IDLE, since=NOW - 30, free=(8, 16000))
+    assert booted(decide(Observed(idle_jobs=jobs(5), workers=(idle,)), CFG, NOW)) == 0
+
+
+def test_never_exceeds_max():
+    many = tuple(worker(f"w{i}") for i in range(18))
+    assert booted(decide(Observed(idle_jobs=jobs(400), workers=many), CFG, NOW)) == 2
+
+
+def test_never_exceeds_quota_headroom_and_says_so():
+    obs = Observed(idle_jobs=jobs(160), workers=(worker("w1"),),
+                   headroom=Headroom(instances=10, cores=40, ram_mb=None))
+    actions = decide(obs, CFG, NOW)
+    assert booted(actions) == 5  # 40 free cores / 8 per worker
+    assert "quota: 40 cores left" in kinds(actions, Boot)[0].reason
+
+
+def test_never_exceeds_max_concurrent_boots():
+    cfg = replace(CFG, max_concurrent_boots=4)
+    booting = worker("b1", cloud=BUILD, condor=NOT_JOINED, created=NOW - 60)
+    actions = decide(Observed(idle_jobs=jobs(160), workers=(booting,)), cfg, NOW)
+    assert booted(actions) == 3
+    assert "maxConcurrentBoots 4" in kinds(actions, Boot)[0].reason
+
+
+def test_jobs_that_never_fit_are_reported_not_booted_for():
+    obs = Observed(idle_jobs=(Job(16, 1000, 2), Job(1, 64000, 1)), workers=(worker("w1"),))
+    actions = decide(obs, CFG, NOW)
+    assert booted(actions) == 0
+    reported = {(a.cpus, a.memory_mb): a.count for a in kinds(actions, Unfittable)}
+    assert reported == {(16, 1000): 2, (1, 64000): 1}
+
+
+def test_pack_counts_only_up_to_what_can_be_booted():
+    needed, used = pack({(1, 100): 10_000_000}, [], CFG, cap=5)
+    assert needed == 6 and used == set()
+
+
+# --- scale-down -----------------------------------------------------------------------------
+
+def test_idle_worker_past_timeout_is_drained_not_deleted():
+    idle = worker("i1", condor=IDLE, since=NOW - 700, free=(8, 16000))
+    actions = decide(Observed(workers=(worker("w1"), idle)), CFG, NOW)
+    assert [a.worker for a in kinds(actions, Drain)] == ["i1"]
+    assert not kinds(actions, Delete)
+
+
+def test_only_idle_workers_the_queue_cannot_use_are_drained():
+    idle = tuple(worker(f"i{i}", condor=IDLE, since=NOW - 5000 + i, free=(8, 16000)) for i in range(3))
+    actions = decide(Observed(idle_jobs=jobs(9), workers=(worker("w1"),) + idle), CFG, NOW)
+    # 9 jobs fill the first idle worker and one more: the third one goes.
+    assert [a.worker for a in kinds(actions, Drain)] == ["i2"]
+    assert "not needed by the 9 idle job(s)" in kinds(actions, Drain)[0].reason
+
+
+def test_idle_worker_within_timeout_is_kept():
+    idle = worker("i1", condor=IDLE, since=NOW - 500, free=(8, 16000))
+    assert decide(Observed(workers=(worker("w1"), idle)), CFG, NOW) == []
+
+
+def test_idle_worker_needed_by_the_queue_is_not_drained():
+    idle = worker("i1", condor=IDLE, since=NOW - 5000, free=(8, 16000))
+    actions = decide(Observed(idle_jobs=jobs(3), workers=(worker("w1"), idle)), CFG, NOW)
+    assert not kinds(actions, Drain)
+
+
+def test_drained_empty_worker_is_deleted():
+    drained = worker("d1", condor=DRAINING, jobs=0, since=NOW - 20)
+    actions = decide(Observed(workers=(worker("w1"), drained)), CFG, NOW)
+    assert [(a.worker, a.case) for a in kinds(actions, Delete)] == [("d1", "drained")]
+
+
+def test_draining_worker_with_jobs_is_never_deleted():
+    draining = worker("d1", condor=DRAINING, jobs=2, since=NOW - 5000)
+    assert not kinds(decide(Observed(workers=(worker("w1"), draining)), CFG, NOW), Delete)
+
+
+def test_busy_workers_are_never_deleted_or_drained_even_when_over_max():
+    cfg = replace(CFG, max=2, min=0)
+    busy = tuple(worker(f"w{i}", since=NOW - 99999) for i in range(5))
+    actions = decide(Observed(workers=busy), cfg, NOW)
+    assert not kinds(actions, Delete) and not kinds(actions, Drain)
+
+
+def test_never_drains_below_min():
+    cfg = replace(CFG, min=2)
+    idle = tuple(worker(f"i{i}", condor=IDLE, since=NOW - 5000 - i, free=(8, 16000)) for i in range(3))
+    actions = decide(Observed(workers=idle), cfg, NOW)
+    assert [a.worker for a in kinds(actions, Drain)] == ["i2"]  # the longest idle one only
+
+
+def test_tops_up_to_min():
+    cfg = replace(CFG, min=3)
+    actions = decide(Observed(workers=(worker("w1"),)), cfg, NOW)
+    assert booted(actions) == 2 and kinds(actions, Boot)[0].case == "min-top-up"
+
+
+# --- failed boots ---------------------------------------------------------------------------
+
+def test_error_vm_is_deleted_and_replaced_after_backoff():
+    err = worker("e1", cloud=ERROR, condor=NOT_JOINED, created=NOW - 40)
+    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"), err),
+                   boots=(BootRecord("e1", NOW - 40),))
+    actions = decide(obs, CFG, NOW)
+    assert [(a.worker, a.case) for a in kinds(actions, Delete)] == [("e1", "error")]
+    assert booted(actions) == 0  # backoff holds the replacement for backoffSeconds
+    # One cycle later the failure is on record and its backoff has passed.
+    later = Observed(idle_jobs=jobs(8), workers=(worker("w1"),),
+                     boots=(BootRecord("e1", NOW - 40, "error", NOW),))
+    actions = decide(later, CFG, NOW + 15)
+    assert booted(actions) == 1 and kinds(actions, Boot)[0].replaces == ("e1",)
+
+
+def test_build_past_boot_timeout_is_deleted():
+    stuck = worker("s1", cloud=BUILD, condor=NOT_JOINED, created=NOW - 901)
+    actions = decide(Observed(workers=(worker("w1"), stuck)), CFG, NOW)
+    assert [a.case for a in kinds(actions, Delete)] == ["boot-timeout"]
+
+
+def test_build_within_boot_timeout_is_kept():
+    booting = worker("s1", cloud=BUILD, condor=NOT_JOINED, created=NOW - 800)
+    assert not kinds(decide(Observed(workers=(worker("w1"), booting)), CFG, NOW), Delete)
+
+
+def test_active_but_never_joined_is_deleted_after_join_timeout():
+    lost = WorkerState("n1", ACTIVE, NOW - 900, NOT_JOINED, NOW - 900, active_since=NOW - 601)
+    actions = decide(Observed(workers=(worker("w1"), lost)), CFG, NOW)
+    assert [a.case for a in kinds(actions, Delete)] == ["join-timeout"]
+    fresh = replace(lost, active_since=NOW - 100)
+    assert not kinds(decide(Observed(workers=(worker("w1"), fresh)), CFG, NOW), Delete)
+
+
+def test_learned_boot_timeout_catches_stuck_vms_sooner():
+    history = tuple(BootRecord(f"ok{i}", NOW - 5000 + i, "ok", NOW - 4000, build_s=180 + i)
+                    for i in range(10))
+    t = learned_timeouts(history, CFG)
+    assert 180 <= t.boot < CFG.boot_timeout and "learned" in t.boot_why
+    stuck = worker("s1", cloud=BUILD, condor=NOT_JOINED, created=NOW - 400)
+    actions = decide(Observed(workers=(worker("w1"), stuck), boots=history), CFG, NOW)
+    assert [a.case for a in kinds(actions, Delete)] == ["boot-timeout"]
+    off = replace(CFG, adaptive_timeouts=False)
+    assert not kinds(decide(Observed(workers=(worker("w1"), stuck), boots=history), off, NOW), Delete)
+
+
+def test_backoff_grows_exponentially_along_a_replacement_chain():
+    assert [backoff_delay(g, CFG) for g in range(7)] == [15, 30, 60, 120, 240, 480, 600]
+    failed = BootRecord("e3", NOW - 500, "error", NOW - 100, generation=3)  # waits 120 s
+    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"),), boots=(failed,))
+    assert booted(decide(obs, CFG, NOW)) == 0
+    assert "held back by backoff" in decide(replace(obs, idle_jobs=jobs(16)), CFG, NOW)[0].reason
+    assert booted(decide(obs, CFG, NOW + 21)) == 1
+
+
+def test_circuit_breaker_stops_boots_and_raises_an_alert():
+    history = tuple(BootRecord(f"f{i}", NOW - 600 + i, "error", NOW - 500) for i in range(6))
+    obs = Observed(idle_jobs=jobs(160), workers=(worker("w1"),), boots=history)
+    actions = decide(obs, CFG, NOW)
+    assert booted(actions) == 0
+    assert kinds(actions, Alert) and "6 of the last 6 boots failed" in kinds(actions, Alert)[0].reason
+
+
+def test_circuit_breaker_ignores_failures_that_arrive_before_slower_successes():
+    # 6 errors came back at once while 14 boots of the same burst are still booting.
+    history = tuple(BootRecord(f"f{i}", NOW - 60, "error", NOW - 30) for i in range(6)) + \
+        tuple(BootRecord(f"p{i}", NOW - 60) for i in range(14))
+    assert breaker(history, CFG, NOW)[0] == "closed"
+
+
+def test_circuit_breaker_half_opens_with_one_probe_after_the_window():
+    history = tuple(BootRecord(f"f{i}", NOW - 4000 + i, "error", NOW - 3900) for i in range(6))
+    obs = Observed(idle_jobs=jobs(160), workers=(worker("w1"),), boots=history)
+    actions = decide(obs, CFG, NOW)
+    assert booted(actions) == 1 and kinds(actions, Boot)[0].case.startswith("probe")
+    # A failed probe lengthens the streak: the next probe waits backoffMaxSeconds.
+    failed_probe = BootRecord("probe1", NOW, "error", NOW + 30)
+    later = replace(obs, boots=history + (failed_probe,))
+    assert booted(decide(later, CFG, NOW + 100)) == 0
+    assert booted(decide(later, CFG, NOW + 30 + CFG.backoff_max_seconds)) == 1
+
+
+def test_a_30_percent_failure_rate_keeps_booting():
+    history = tuple(BootRecord(f"b{i}", NOW - 900 + i, "error" if i % 10 < 3 else "ok", NOW - 100)
+                    for i in range(20))
+    assert breaker(history, CFG, NOW)[0] == "closed"
+
+
+# --- ownership ------------------------------------------------------------------------------
+
+def test_only_owned_workers_count(tmp_path):
+    """Foreign VMs and the head never reach the core: reconcile keeps this stack's workers."""
+    from relval.autoscaler.model import Limits, Worker
+    from relval.autoscaler.state import ScalerState, reconcile
+
+    md = {"relval-stack": "s", "relval-role": "worker"}
+    listing = [Worker("w1", "w1", ACTIVE, NOW - 500, md),
+               Worker("head", "head", ACTIVE, NOW - 500, {"relval-stack": "s", "relval-role": "head"}),
+               Worker("other", "x", ACTIVE, NOW - 500, {"relval-stack": "t", "relval-role": "worker"}),
+               Worker("foreign", "y", ERROR, NOW - 500, {})]
+    obs = reconcile(ScalerState(), listing, [], [], 0, Limits(), "s", NOW)
+    assert [w.id for w in obs.workers] == ["w1"]
+    # The foreign VM in ERROR is not ours to delete.
+    assert not kinds(decide(obs, CFG, NOW), Delete)
+
+
+def test_every_action_names_its_case_and_reason():
+    err = worker("e1", cloud=ERROR, condor=NOT_JOINED)
+    idle = worker("i1", condor=IDLE, since=NOW - 9999, free=(8, 16000))
+    obs = Observed(idle_jobs=jobs(1, cpus=64), workers=(worker("w1"), err, idle))
+    actions = decide(obs, CFG, NOW)
+    assert {type(a) for a in actions} >= {Delete, Drain, Unfittable}
+    assert all(a.reason and a.case for a in actions)
+
+
+@pytest.mark.parametrize("idle_jobs", [0, 5, 40, 160])
+def test_pool_settles_without_flapping(idle_jobs):
+    """Drive decide against a tiny deterministic pool for many cycles: the size settles."""
+    cfg = replace(CFG, min=2, max=10)
+    workers: dict[str, WorkerState] = {}
+    queue = idle_jobs
+    sizes, t, seq = [], 0.0, 0
+    for cycle in range(400):
+        t = cycle * cfg.poll_seconds
+        # Workers boot in 3 cycles; each joined worker takes up to 8 queued jobs and
+        # keeps them for the whole run (steady load).
+        views = []
+        for wid, w in list(workers.items()):
+            if w.cloud == BUILD and t - w.created_at >= 45:
+                take = min(8, queue)
+                queue -= take
+                w = workers[wid] = replace(w, cloud=ACTIVE, condor=BUSY if take else IDLE,
+                                           condor_since=t, running_jobs=take,
+                                           free_cpus=8 - take, free_memory_mb=16000)
+            views.append(w)
+        actions = decide(Observed(idle_jobs=jobs(queue) if queue else (), workers=tuple(views)), cfg, t)
+        for a in actions:
+            if isinstance(a, Boot):
+                for _ in range(a.n):
+                    seq += 1
+                    workers[f"n{seq}"] = WorkerState(f"n{seq}", BUILD, t, NOT_JOINED, t)
+            elif isinstance(a, Drain):
+                workers[a.worker] = replace(workers[a.worker], condor=DRAINING, condor_since=t)
+            elif isinstance(a, Delete):
+                assert workers[a.worker].running_jobs == 0
+                del workers[a.worker]
+        sizes.append(len(workers))
+    tail = sizes[-100:]
+    expected = min(cfg.max, max(cfg.min, -(-idle_jobs // 8)))
+    assert len(set(tail)) == 1 and tail[0] == expected
+    changes = sum(1 for a, b in zip(sizes, sizes[1:]) if a != b)
+    assert changes <= 4  # up once (maybe in steps), never up-down-up

@@ -1,0 +1,180 @@
+"""The elastic scaler's install on the head: config, credentials, the daemon bundle."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_daemon
+from relval.autoscaler.config import parse_daemon_config
+from relval.cloudinit import NOVA_USER_DATA_LIMIT
+from relval.errors import RelvalError
+from relval.infra.config import parse_stack_config
+from relval.infra.plan import user_data_of
+
+from .conftest import BASE_CONFIG, REPO, make_plan
+
+SCALER = {"authUrl": "https://keystone.example.org/v3", "region": "regionOne",
+          "createApplicationCredential": True, "idleTimeout": 900}
+CREDENTIAL = "openstack:identity/applicationCredential:ApplicationCredential"
+
+
+def stack(**autoscaler):
+    raw = copy.deepcopy(BASE_CONFIG)
+    raw["autoscaler"] = autoscaler
+    return raw
+
+
+def files(doc: dict) -> dict[str, dict]:
+    return {f["path"]: f for f in doc.get("write_files", [])}
+
+
+@pytest.fixture(scope="module")
+def scaled_plan():
+    return make_plan(stack(**SCALER), stack="rv-scale")
+
+
+def test_no_scaler_unless_configured():
+    plan = make_plan(copy.deepcopy(BASE_CONFIG))
+    assert plan.of_type(CREDENTIAL) == []
+    head = yaml.safe_load(user_data_of(plan, "head"))
+    assert "/etc/relval/autoscaler.yaml" not in files(head)
+    assert parse_stack_config(stack(enabled=False)).autoscaler is None
+
+
+def test_application_credential_is_created_when_asked(scaled_plan):
+    [credential] = scaled_plan.of_type(CREDENTIAL)
+    assert credential.inputs["name"] == "rv-scale-autoscaler"
+    assert credential.inputs["unrestricted"] is False
+
+
+def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
+    head = yaml.safe_load(user_data_of(scaled_plan, "head"))
+    written = files(head)
+    config = parse_daemon_config(yaml.safe_load(written["/etc/relval/autoscaler.yaml"]["content"]))
+    worker = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
+                  if i.inputs["metadata"]["relval-role"] == "worker")
+    assert config.scaler.stack == "rv-scale" and config.release == BASE_CONFIG["release"]
+    assert (config.scaler.min, config.scaler.max) == (1, 20)
+    assert config.scaler.idle_timeout == 900
+    assert config.openstack.image == BASE_CONFIG["image"]
+    assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
+    assert config.openstack.network == BASE_CONFIG["network"]
+    assert config.openstack.security_groups == ("rv-scale-cluster",)
+    assert config.openstack.server_group == worker.inputs["schedulerHints"][0]["group"]
+    assert config.openstack.cloud == "relval"
+    clouds = yaml.safe_load(written["/etc/relval/clouds.yaml"]["content"])
+    auth = clouds["clouds"]["relval"]["auth"]
+    assert auth["auth_url"] == SCALER["authUrl"]
+    assert auth["application_credential_secret"] == "<secret:credentials-autoscaler>"
+    for path in ("/etc/relval/clouds.yaml", "/etc/relval/autoscaler.yaml",
+                 "/etc/relval/worker-user-data"):
+        assert written[path]["permissions"] == "0600", path
+    unit = written["/etc/systemd/system/relval-autoscaler.service"]["content"]
+    assert "Environment=OS_CLIENT_CONFIG_FILE=/etc/relval/clouds.yaml" in unit
+    assert "relval-autoscaler.pyz --config /etc/relval/autoscaler.yaml" in unit
+    assert ["systemctl", "enable", "--now", "relval-autoscaler.service"] in head["runcmd"]
+
+
+def test_scaler_boots_workers_with_the_workers_cloud_config(scaled_plan):
+    head = yaml.safe_load(user_data_of(scaled_plan, "head"))
+    scaled_worker = yaml.safe_load(files(head)["/etc/relval/worker-user-data"]["content"])
+    pulumi_worker = yaml.safe_load(user_data_of(scaled_plan, "worker"))
+    assert scaled_worker == pulumi_worker  # no worker volumes configured: identical
+
+
+def test_workers_never_get_cloud_credentials(scaled_plan):
+    worker = user_data_of(scaled_plan, "worker", show_secrets=True)
+    assert "clouds" not in worker and "application_credential" not in worker
+    assert scaled_plan.secrets["credentials-autoscaler"] not in worker
+
+
+def test_credential_secret_never_printed(scaled_plan):
+    import json
+
+    assert scaled_plan.secrets["credentials-autoscaler"] not in json.dumps(scaled_plan.to_json())
+
+
+def test_head_user_data_with_the_scaler_fits_and_passes_cloud_init_schema(scaled_plan, tmp_path):
+    head = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
+                if i.inputs["metadata"]["relval-role"] == "head")
+    assert len(base64.b64encode(head.inputs["userData"].encode())) <= NOVA_USER_DATA_LIMIT
+    path = tmp_path / "head.yaml"
+    path.write_text(user_data_of(scaled_plan, "head"))
+    result = subprocess.run(["cloud-init", "schema", "--config-file", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_existing_application_credential_is_used():
+    plan = make_plan(stack(authUrl="https://k/v3", applicationCredentialId="ac-123",
+                           applicationCredentialSecret="s3cr3t-from-config"))
+    assert plan.of_type(CREDENTIAL) == []
+    head = yaml.safe_load(user_data_of(plan, "head", show_secrets=True))
+    clouds = yaml.safe_load(files(head)["/etc/relval/clouds.yaml"]["content"])
+    assert clouds["clouds"]["relval"]["auth"]["application_credential_id"] == "ac-123"
+    head_instance = next(i for i in plan.of_type("openstack:compute/instance:Instance")
+                         if i.inputs["metadata"]["relval-role"] == "head")
+    assert "userData" in head_instance.secret_inputs
+
+
+@pytest.mark.parametrize("autoscaler,message", [
+    (dict(createApplicationCredential=True),
+     "relval:autoscaler.authUrl is required when the scaler is enabled"),
+    (dict(authUrl="https://k/v3"),
+     "relval:autoscaler needs cloud credentials for the head: set createApplicationCredential: true"),
+    (dict(authUrl="https://k/v3", createApplicationCredential=True, applicationCredentialId="x"),
+     "relval:autoscaler.createApplicationCredential and relval:autoscaler.applicationCredentialId/Secret "
+     "are exclusive"),
+    (dict(authUrl="keystone", createApplicationCredential=True),
+     "relval:autoscaler.authUrl must be an http(s) URL (got 'keystone')"),
+    (dict(driver="ec2"), "relval:autoscaler.ec2 is required"),
+    (dict(driver="gce"), "relval:autoscaler.driver must be one of ec2, openstack (got 'gce')"),
+    (dict(pollSecond=5), "relval:autoscaler.pollSecond is not a known key (did you mean 'pollSeconds'?)"),
+])
+def test_bad_scaler_config_is_reported_with_its_key(autoscaler, message):
+    with pytest.raises(RelvalError) as caught:
+        parse_stack_config(stack(**autoscaler))
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_ec2_driver_gets_aws_credentials_not_openstack_ones():
+    plan = make_plan(stack(driver="ec2", ec2={"region": "eu-west-1", "imageId": "ami-1",
+                                               "instanceType": "m5.2xlarge"},
+                           ec2AccessKeyId="AKIAEXAMPLE", ec2SecretAccessKey="aws-secret-value"))
+    head = yaml.safe_load(user_data_of(plan, "head", show_secrets=True))
+    written = files(head)
+    assert "/etc/relval/clouds.yaml" not in written
+    assert "aws_secret_access_key = aws-secret-value" in written["/etc/relval/aws-credentials"]["content"]
+    config = parse_daemon_config(yaml.safe_load(written["/etc/relval/autoscaler.yaml"]["content"]))
+    assert config.scaler.driver == "ec2" and config.ec2.image_id == "ami-1"
+    assert "boto3" in written["/usr/local/sbin/relval-autoscaler-install"]["content"]
+
+
+def test_bundle_is_reproducible_and_runs_on_its_own(tmp_path):
+    first, second = bundle_daemon(), bundle_daemon()
+    assert first == second
+    pyz = tmp_path / "relval-autoscaler.pyz"
+    pyz.write_bytes(first)
+    (tmp_path / "bad.yaml").write_text("stack: s\n")
+    result = subprocess.run([sys.executable, str(pyz), "--config", str(tmp_path / "bad.yaml")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "openstack is required" in result.stderr and "Traceback" not in result.stderr
+    import zipfile
+
+    names = zipfile.ZipFile(pyz).namelist()
+    assert "relval/autoscaler/daemon.py" in names and not any("sim" in n for n in names)
+
+
+def test_daemon_requirements_match_the_pinned_requirements():
+    pins = {line.split("==")[0].lower(): line.strip() for line in
+            (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
+    for requirement in DAEMON_REQUIREMENTS + EC2_REQUIREMENTS:
+        assert pins[requirement.split("==")[0].lower()] == requirement

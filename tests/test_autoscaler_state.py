@@ -1,0 +1,164 @@
+"""State on disk, reconciliation by tag, and the controller's cycle against the fakes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from relval.autoscaler.config import Flavor, ScalerConfig
+from relval.autoscaler.controller import Controller
+from relval.autoscaler.fakes import FakeCloud, FakeCondor
+from relval.autoscaler.model import (ACTIVE, BUILD, BUSY, DRAINING, IDLE, NOT_JOINED, Boot, Delete,
+                                     Drain, Limits, Slot, Worker)
+from relval.autoscaler.state import (Instance, JsonStore, ScalerState, machines, reconcile,
+                                     record_boot)
+
+STACK = "s"
+MD = {"relval-stack": STACK, "relval-role": "worker"}
+CFG = ScalerConfig(stack=STACK, min=1, max=10, flavor=Flavor(8, 16000), idle_timeout=600)
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(tmp_path, clock=None, **kw):
+    clock = clock or Clock()
+    cloud = FakeCloud(STACK, Limits(30, 400, 800000), clock=clock)
+    condor = FakeCondor()
+    ctl = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"), **kw)
+    return cloud, condor, ctl, clock
+
+
+def test_store_round_trips_and_writes_atomically(tmp_path):
+    store = JsonStore(tmp_path / "sub" / "state.json")
+    assert store.load().instances == {}
+    state = ScalerState()
+    state.instances["a"] = Instance("a", 5.0, active_since=7.0, condor=IDLE, condor_since=9.0)
+    record_boot(state, Boot(1, "why"), ["b"], 10.0)
+    store.save(state)
+    again = store.load()
+    assert again.instances["a"].condor_since == 9.0 and again.boots[0].id == "b"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["state.json"]  # no temp files left
+    assert json.loads((tmp_path / "sub" / "state.json").read_text())["version"] == 1
+
+
+def test_store_rejects_an_unknown_version(tmp_path):
+    (tmp_path / "state.json").write_text(json.dumps({"version": 99}))
+    with pytest.raises(ValueError, match="version"):
+        JsonStore(tmp_path / "state.json").load()
+
+
+def test_machines_aggregates_partitionable_and_dynamic_slots():
+    slots = [Slot("a", "slot1@a", "a", "Unclaimed", "Idle", 6, 12000, "Partitionable"),
+             Slot("a", "slot1_1@a", "a", "Claimed", "Busy", 2, 4000, "Dynamic"),
+             Slot("b", "slot1@b", "b", "Unclaimed", "Idle", 8, 16000, "Partitionable"),
+             Slot("c", "slot1@c", "c", "Drained", "Retiring", 7, 14000, "Partitionable", True),
+             Slot("c", "slot1_1@c", "c", "Claimed", "Retiring", 1, 2000, "Dynamic", True),
+             Slot(None, "slot1@other", "other", "Claimed", "Busy", 1, 1, "Dynamic")]
+    m = machines(slots)
+    assert (m["a"].state, m["a"].running_jobs, m["a"].free_cpus) == (BUSY, 1, 6)
+    assert (m["b"].state, m["b"].running_jobs, m["b"].free_cpus) == (IDLE, 0, 8)
+    assert (m["c"].state, m["c"].running_jobs) == (DRAINING, 1)
+    assert "other" not in m
+
+
+def test_reconcile_keeps_timers_and_adopts_unknown_vms_by_tag():
+    state = ScalerState()
+    state.instances["known"] = Instance("known", 100.0, active_since=300.0, condor=IDLE,
+                                        condor_since=400.0)
+    workers = [Worker("known", "k", ACTIVE, 100.0, MD), Worker("new", "n", BUILD, 900.0, MD)]
+    slots = [Slot("known", "slot1@k", "k", "Unclaimed", "Idle", 8, 16000, "Partitionable")]
+    obs = reconcile(state, workers, slots, [], 0, Limits(), STACK, 1000.0)
+    views = {w.id: w for w in obs.workers}
+    assert views["known"].condor_since == 400.0     # the idle timer continues
+    assert views["new"].condor == NOT_JOINED and "new" in state.instances
+    assert [b.id for b in state.boots if b.outcome is None] == ["new"]
+
+
+def test_reconcile_counts_a_just_created_vm_missing_from_the_listing_as_booting():
+    state = ScalerState()
+    record_boot(state, Boot(1, "why"), ["fresh"], 990.0)
+    obs = reconcile(state, [], [], [], 0, Limits(), STACK, 1000.0)
+    assert [(w.id, w.cloud) for w in obs.workers] == [("fresh", BUILD)]
+    later = reconcile(state, [], [], [], 0, Limits(), STACK, 1200.0)
+    assert later.workers == () and state.boots[0].outcome == "vanished"
+
+
+def test_cycle_boots_for_the_queue_with_stack_metadata(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path, release="rel-1")
+    condor.submit(20, 1, 2000, 600, clock())
+    result = ctl.cycle(clock())
+    assert len(result.created) == 3
+    assert all(cloud.vms[i].metadata == {**MD, "relval-release": "rel-1"} for i in result.created)
+    assert set(JsonStore(tmp_path / "state.json").load().instances) == set(result.created)
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path, dry_run=True)
+    condor.submit(20, 1, 2000, 600, clock())
+    result = ctl.cycle(clock())
+    assert sum(a.n for a in result.actions if isinstance(a, Boot)) == 3
+    assert cloud.owned() == [] and not (tmp_path / "state.json").exists()
+
+
+def test_a_failed_observation_skips_the_cycle(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    cloud.p_api_error = 1.0
+    result = ctl.cycle(clock())
+    assert result.error and result.actions == [] and ctl.counters.skipped_cycles == 1
+
+
+def test_restart_after_unsaved_boots_adopts_them_no_duplicates(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    condor.submit(40, 1, 2000, 600, clock())
+    first = ctl.cycle(clock(), persist=False)  # crash before the state write
+    assert len(first.created) == 5
+    clock.t += 60
+    fresh = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    second = fresh.cycle(clock())
+    assert second.created == [] and set(fresh.state.instances) == set(first.created)
+
+
+def test_restart_keeps_idle_timers(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    vms = [cloud.add_vm(MD) for _ in range(2)]
+    for vm in vms:
+        condor.join(vm.id, 8, 16000)
+    ctl.cycle(clock())
+    clock.t += 500
+    ctl.cycle(clock())
+    clock.t += 200   # 700 s idle in total, but only 200 s since the restart
+    restarted = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    drains = [a for a in restarted.cycle(clock()).actions if isinstance(a, Drain)]
+    assert len(drains) == 1  # min 1 keeps the other
+
+
+def test_drain_then_delete_once_empty(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    vms = [cloud.add_vm(MD) for _ in range(2)]
+    for vm in vms:
+        condor.join(vm.id, 8, 16000)
+    ctl.cycle(clock())
+    clock.t += 700
+    drained = [a.worker for a in ctl.cycle(clock()).actions if isinstance(a, Drain)]
+    assert condor.startds[drained[0]].draining
+    clock.t += 15
+    deleted = [a.worker for a in ctl.cycle(clock()).actions if isinstance(a, Delete)]
+    assert deleted == drained and drained[0] not in cloud.vms
+    assert len(cloud.owned()) == 1
+
+
+def test_fakes_reject_misspelt_methods():
+    cloud, condor = FakeCloud(STACK), FakeCondor()
+    with pytest.raises(AttributeError, match="did you mean 'create_worker'"):
+        cloud.create_workers("x", {})
+    with pytest.raises(AttributeError, match="did you mean 'idle_jobs'"):
+        condor.idle_job()
+    with pytest.raises(AttributeError):
+        cloud.list_servers = lambda: []

@@ -1,0 +1,124 @@
+"""`relval campaign` orchestration with the infrastructure steps replaced at their boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relval.campaign import EXIT_ERROR, EXIT_FAIL, EXIT_PASS, artifacts_dir, run_campaign
+from relval.errors import RelvalError
+
+
+class FakeSteps:
+    def __init__(self, verdict="PASS", fail_at=None, error=RelvalError("boom")):
+        self.calls: list[str] = []
+        self.verdict, self.fail_at, self.error = verdict, fail_at, error
+
+    def _record(self, name):
+        self.calls.append(name)
+        if name == self.fail_at:
+            raise self.error
+
+    def up(self, stack):
+        self._record("up")
+        return {"headAddress": "10.0.0.5", "headHostPublicKey": "ssh-ed25519 AAAA"}
+
+    def wait_ready(self, stack, outputs):
+        assert outputs["headAddress"] == "10.0.0.5"
+        self._record("wait_ready")
+
+    def submit(self, campaign, stack):
+        self._record("submit")
+        return "~/relval/smoke"
+
+    def follow(self, stack, name):
+        self._record("follow")
+
+    def fetch(self, stack, name, destination):
+        self._record("fetch")
+        return {"verdict": self.verdict, "report": str(destination / "report.html")}
+
+    def down(self, stack):
+        self._record("down")
+
+
+ORDER = ["up", "wait_ready", "submit", "follow", "fetch", "down"]
+
+
+def run(steps, keep=False, root=Path("/tmp/relval-test")):
+    ticks = iter(range(0, 1000, 5))
+    messages: list[str] = []
+    result = run_campaign(Path("examples/smoke.yaml"), "smoke", "rel-1", steps, keep=keep,
+                          root=root, announce=messages.append, clock=lambda: next(ticks))
+    return result, messages
+
+
+def test_steps_run_in_order_and_down_last():
+    steps = FakeSteps()
+    result, messages = run(steps)
+    assert steps.calls == ORDER
+    assert result.verdict == "PASS" and result.exit_code == EXIT_PASS
+    assert [s.name for s in result.steps] == ["up", "wait for the head", "submit", "follow",
+                                              "fetch", "down"]
+    assert all(s.ok and s.seconds == 5 for s in result.steps)
+    assert "up done in 5 s" in messages and "verdict: PASS" in messages
+
+
+def test_fail_verdict_exits_1_and_still_tears_down():
+    steps = FakeSteps(verdict="FAIL")
+    result, _ = run(steps)
+    assert steps.calls == ORDER
+    assert result.exit_code == EXIT_FAIL and result.error is None
+
+
+@pytest.mark.parametrize("failing", ["up", "wait_ready", "submit", "follow", "fetch"])
+def test_down_runs_after_any_failure_and_exit_is_2(failing):
+    steps = FakeSteps(fail_at=failing)
+    result, messages = run(steps)
+    assert steps.calls == ORDER[:ORDER.index(failing) + 1] + ["down"]
+    assert result.exit_code == EXIT_ERROR and result.error == "boom"
+    assert result.steps[-1].name == "down" and result.steps[-1].ok
+    assert any(m.startswith(f"{result.steps[-2].name} failed after") for m in messages)
+
+
+def test_unexpected_exceptions_also_tear_down():
+    steps = FakeSteps(fail_at="follow", error=ConnectionResetError("ssh dropped"))
+    result, _ = run(steps)
+    assert steps.calls[-1] == "down"
+    assert result.exit_code == EXIT_ERROR and "ConnectionResetError: ssh dropped" in result.error
+
+
+def test_keep_skips_down():
+    steps = FakeSteps()
+    result, _ = run(steps, keep=True)
+    assert steps.calls == ORDER[:-1] and result.kept and result.exit_code == EXIT_PASS
+
+
+def test_keep_skips_down_even_after_failure():
+    steps = FakeSteps(fail_at="submit")
+    result, _ = run(steps, keep=True)
+    assert "down" not in steps.calls and result.exit_code == EXIT_ERROR
+
+
+def test_a_failing_down_is_reported():
+    steps = FakeSteps(fail_at="down")
+    result, _ = run(steps)
+    assert result.verdict == "PASS" and result.exit_code == EXIT_ERROR
+    assert result.error == "down failed: boom"
+
+
+def test_missing_verdict_is_an_error():
+    steps = FakeSteps(verdict=None)
+    result, _ = run(steps)
+    assert result.exit_code == EXIT_ERROR and "no verdict" in result.error
+    assert steps.calls[-1] == "down"
+
+
+def test_artifacts_land_under_reports_stack_campaign(tmp_path):
+    steps = FakeSteps()
+    result, _ = run(steps, root=tmp_path)
+    assert result.artifacts == str(tmp_path / "reports" / "rel-1" / "smoke")
+    assert artifacts_dir(tmp_path, "rel-1", "smoke") == tmp_path / "reports" / "rel-1" / "smoke"
+    assert result.report == str(tmp_path / "reports" / "rel-1" / "smoke" / "report.html")
+    assert result.to_json()["exit_code"] == EXIT_PASS

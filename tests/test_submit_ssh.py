@@ -1,0 +1,318 @@
+"""Submission over SSH against a real sshd on 127.0.0.1, started by this module
+(see `submit_sshd`: temporary keys, a free port, nothing under ~/.ssh touched)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from relval.errors import RelvalError
+from relval.workflows.remote import SshError, SshTransport, wait_until_reachable
+from relval.workflows.remote_status import RemoteLogReader, follow_remote
+from relval.workflows.submit import submit
+
+from .conftest import REPO
+from .submit_sshd import SSHD, Server, free_port, keygen, running_sshd, sshd_available
+
+RELVAL = [sys.executable, "-m", "relval"]
+
+pytestmark = pytest.mark.skipif(not sshd_available(),
+                                reason="needs openssh-server, openssh-client and rsync")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+def relval(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*RELVAL, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+TINY = """\
+campaign: {name}
+release: toy/v2
+reference:
+  release: toy/v1
+datasets:
+  - name: mc
+    jobs: 2
+stages:
+  - name: gen
+    per: job
+    command: {gen} echo {{release}} {{job}} > {{outputs[0]}}
+    outputs: [gen.txt]
+  - name: sum
+    per: dataset
+    after: [gen]
+    command: cat {{inputs}} > {{outputs[0]}}
+    outputs: [sum.txt]
+retries: 1
+"""
+
+
+def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "") -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(TINY.format(name=name, gen=gen))
+    return path
+
+
+def wait_finished(server: Server, outputs: Path, base: Path, campaign: str, timeout: float = 60):
+    """Follow the remote logs over SSH until no makeflow of the campaign runs."""
+    statuses = None
+    deadline = time.monotonic() + timeout
+    for statuses in follow_remote("t1", campaign, server.head(outputs), str(base), watch=True,
+                                  interval_s=0.2):
+        assert time.monotonic() < deadline, "the remote campaign did not finish in time"
+    return {s.name: s.status for s in statuses}
+
+
+def node_lines_after_last_start(log: Path) -> list[str]:
+    lines = log.read_text().splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("# STARTED"))
+    return [line for line in lines[start:] if line and not line.startswith("#")]
+
+
+# --- the transport ---------------------------------------------------------------------
+
+def test_correct_pin_connects_runs_and_uploads(sshd, tmp_path):
+    local = tmp_path / "local"
+    (local / "sub").mkdir(parents=True)
+    (local / "a.txt").write_text("alpha\n")
+    (local / "sub" / "b.sh").write_text("#!/bin/sh\necho b\n")
+    (local / "sub" / "b.sh").chmod(0o755)
+    remote = tmp_path / "remote" / "x"
+    with SshTransport(sshd.target()) as ssh:
+        rc, out, _ = ssh.run("echo hello; exit 7")
+        assert (rc, out) == (7, b"hello\n")
+        ssh.upload(local, str(remote))
+        assert ssh.read_file(str(remote / "a.txt"), 2) == b"pha\n"
+        assert ssh.read_file(str(remote / "missing")) is None
+        known_hosts = ssh._known_hosts.read_text()
+    assert (remote / "a.txt").read_text() == "alpha\n"
+    assert (remote / "sub" / "b.sh").read_text() == "#!/bin/sh\necho b\n"
+    assert os.access(remote / "sub" / "b.sh", os.X_OK)
+    # The private known_hosts holds exactly the pinned key, nothing learnt on the way.
+    assert known_hosts.split() == ["relval-head", *sshd.host_key.split()[:2]]
+
+
+def test_upload_keeps_unchanged_files_and_remote_outputs(sshd, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    local.mkdir()
+    (local / "same.txt").write_text("same\n")
+    (local / "changed.txt").write_text("v1\n")
+    with SshTransport(sshd.target()) as ssh:
+        ssh.upload(local, str(remote))
+        os.utime(remote / "same.txt", (1_000_000, 1_000_000))
+        (remote / "output.root").write_text("produced on the head\n")
+        (local / "changed.txt").write_text("v2\n")
+        os.utime(local / "same.txt")  # newer, same content: must not be re-sent
+        ssh.upload(local, str(remote))
+    assert os.stat(remote / "same.txt").st_mtime == 1_000_000
+    assert (remote / "changed.txt").read_text() == "v2\n"
+    assert (remote / "output.root").read_text() == "produced on the head\n"
+
+
+def test_wrong_pin_is_refused_and_nothing_uploaded(sshd, tmp_path):
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_text("alpha\n")
+    remote = tmp_path / "remote"
+    with SshTransport(sshd.target(key=sshd.other_key)) as ssh:
+        with pytest.raises(RelvalError) as caught:
+            ssh.upload(local, str(remote))
+    assert caught.value.problems == [
+        f"host key of 127.0.0.1:{sshd.port} does not match headHostPublicKey from stack t1; "
+        "refusing to connect (the head was rebuilt, or this is not the head)"]
+    assert not remote.exists()
+
+
+def test_pin_of_another_key_type_is_refused(sshd):
+    with SshTransport(sshd.target(key=sshd.ecdsa_key)) as ssh:
+        with pytest.raises(RelvalError, match="does not match headHostPublicKey from stack t1: "
+                           "the server offers no ecdsa-sha2-nistp256 host key"):
+            ssh.run("true")
+
+
+def test_connection_refused_timeout_and_auth_failure(sshd, tmp_path):
+    with SshTransport(sshd.target(port=free_port())) as ssh:
+        with pytest.raises(RelvalError, match="connection refused"):
+            ssh.run("true")
+    # A server that accepts the TCP connection and never speaks SSH.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with SshTransport(sshd.target(port=silent.getsockname()[1], timeout=1)) as ssh:
+            started = time.monotonic()
+            with pytest.raises(RelvalError, match="timed out"):
+                ssh.run("true")
+            assert time.monotonic() - started < 10
+    stranger = tmp_path / "stranger"
+    keygen(stranger, "ed25519")
+    with SshTransport(sshd.target(identity=stranger)) as ssh:
+        with pytest.raises(RelvalError, match=f"authentication as '{sshd.user}' on "
+                           f"127.0.0.1:{sshd.port} failed"):
+            ssh.run("true")
+
+
+def test_remote_log_reader_returns_only_appended_whole_lines(sshd, tmp_path):
+    log = tmp_path / "x.makeflowlog"
+    with SshTransport(sshd.target()) as ssh:
+        reader = RemoteLogReader(ssh, str(log))
+        assert reader.read_new() == b"" and not reader.exists
+        log.write_bytes(b"one\ntw")
+        assert reader.read_new() == b"one\n"
+        with open(log, "ab") as f:
+            f.write(b"o\nthree\n")
+        assert reader.read_new() == b"two\nthree\n"
+        assert reader.offset == len(b"one\ntwo\nthree\n")
+        assert reader.read_new() == b""
+        log.write_bytes(b"new\n")  # a shorter file: a new log, read from the start
+        assert reader.read_new() == b"new\n" and reader.restarted
+
+
+# --- relval submit ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_submit_runs_detached_and_resubmit_resumes(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path)
+    args = ["submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local",
+            "--remote-base", str(base)]
+    first = relval(*args, "--json")
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["remote_dir"] == str(base / "tiny") and result["resumed"] is False
+    assert [c["name"] for c in result["chains"]] == ["candidate", "reference"]
+
+    statuses = wait_finished(sshd, outputs, base, "tiny")
+    assert {name: (s.state, s.done, s.total) for name, s in statuses.items()} == {
+        "candidate": ("finished", 3, 3), "reference": ("finished", 3, 3)}
+    assert (base / "tiny/candidate/mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\n"
+    assert (base / "tiny/reference/mc.sum.txt").read_text() == "toy/v1 0\ntoy/v1 1\n"
+    produced = {p: p.stat().st_mtime_ns for p in (base / "tiny").glob("*/mc.*.txt")}
+    status = relval("status", *sshd.ssh_args(outputs), "--campaign", "tiny",
+                    "--remote-base", str(base), "--json")
+    assert status.returncode == 0, status.stderr
+    assert [(w["name"], w["done"], w["failed"]) for w in json.loads(status.stdout)["workflows"]] == [
+        ("candidate", 3, 0), ("reference", 3, 0)]
+    with SshTransport(sshd.target()) as ssh:  # what `relval campaign` fetches afterwards
+        ssh.download(str(base / "tiny"), tmp_path / "fetched", include=("*.sum.txt", "*.makeflowlog"))
+    fetched = sorted(str(p.relative_to(tmp_path / "fetched"))
+                     for p in (tmp_path / "fetched").rglob("*") if p.is_file())
+    assert fetched == ["candidate/mc.sum.txt", "candidate/tiny.makeflow.makeflowlog",
+                       "reference/mc.sum.txt", "reference/tiny.makeflow.makeflowlog"]
+
+    again = relval(*args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == str(base / "tiny")
+    assert "resumed candidate chain" in again.stderr
+    statuses = wait_finished(sshd, outputs, base, "tiny")
+    assert all(s.state == "finished" and s.starts == 2 for s in statuses.values())
+    for chain in ("candidate", "reference"):
+        # The second run started and completed without running any node again.
+        assert node_lines_after_last_start(base / "tiny" / chain / "tiny.makeflow.makeflowlog") == []
+    assert {p: p.stat().st_mtime_ns for p in produced} == produced
+
+
+def test_submit_refuses_a_second_makeflow_while_one_runs(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path, "slow", gen="sleep 60;")
+    result = submit(campaign, "t1", batch="local", head=sshd.head(outputs), remote_base=str(base))
+    pids = [c.pid for c in result.chains]
+    try:
+        # The SSH session is over; makeflow lives on, detached.
+        for pid in pids:
+            os.kill(pid, 0)
+        assert [int((base / "slow" / c / "makeflow.pid").read_text()) for c in
+                ("candidate", "reference")] == pids
+        with pytest.raises(RelvalError, match=r"campaign slow is still running on 127\.0\.0\.1:"
+                           rf"{sshd.port} in {base}/slow \(makeflow candidate: pid {pids[0]}"):
+            submit(campaign, "t1", batch="local", head=sshd.head(outputs), remote_base=str(base))
+        statuses = next(follow_remote("t1", "slow", sshd.head(outputs), str(base)))
+        assert [s.status.state for s in statuses] == ["running", "running"]
+    finally:
+        for pid in pids:
+            try:
+                os.killpg(pid, 15)  # makeflow leads its own session and group (setsid)
+            except ProcessLookupError:
+                pass
+
+
+def test_submit_condor_without_condor_on_the_head_is_refused(sshd, tmp_path):
+    if shutil.which("condor_submit"):
+        pytest.skip("this host has HTCondor: the refusal cannot be observed")
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
+                    "--remote-base", str(base))
+    assert result.returncode == 2
+    assert "error: 127.0.0.1:" in result.stderr and "condor_submit not found on PATH" in result.stderr
+    assert not base.exists()  # nothing uploaded, nothing run locally instead
+
+
+def test_submit_with_a_wrong_pin_exits_2_and_uploads_nothing(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json", key=sshd.other_key)
+    base = tmp_path / "remote"
+    result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
+                    "--batch", "local", "--remote-base", str(base))
+    assert result.returncode == 2
+    assert (f"error: host key of 127.0.0.1:{sshd.port} does not match headHostPublicKey from "
+            "stack t1") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not base.exists()
+
+
+# --- waiting for a booting head ------------------------------------------------------------
+
+def test_wait_until_reachable_retries_until_sshd_answers(sshd, tmp_path):
+    port = free_port()
+    late = []
+
+    def boot_on_first_sleep(seconds: float) -> None:
+        if not late:  # the same server keys, now also listening on the awaited port
+            late.append(subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(sshd.root / "sshd_config"), "-o", f"Port={port}",
+                 "-o", f"PidFile={tmp_path / 'late.pid'}"], stderr=subprocess.DEVNULL))
+        time.sleep(0.2)
+
+    retried = []
+    try:
+        with SshTransport(sshd.target(port=port)) as ssh:
+            wait_until_reachable(ssh, timeout_s=20, interval_s=0.2, sleep=boot_on_first_sleep,
+                                 on_retry=lambda error: retried.append(error.kind))
+            assert ssh.run("echo up")[1] == b"up\n"
+    finally:
+        for process in late:
+            process.terminate()
+            process.wait(timeout=5)
+    assert retried and set(retried) <= {"refused", "closed"}
+
+
+def test_wait_until_reachable_gives_up_and_never_retries_a_wrong_pin(sshd):
+    slept = []
+
+    def sleep(seconds: float) -> None:  # a fake clock: only sleeping moves it
+        slept.append(seconds)
+
+    with SshTransport(sshd.target(port=free_port())) as ssh:
+        with pytest.raises(SshError, match="connection refused") as caught:
+            wait_until_reachable(ssh, timeout_s=10, interval_s=3, sleep=sleep,
+                                 clock=lambda: sum(slept))
+    assert caught.value.kind == "refused" and slept == [3, 3, 3]
+    slept.clear()
+    with SshTransport(sshd.target(key=sshd.other_key)) as ssh:
+        with pytest.raises(SshError, match="does not match headHostPublicKey") as caught:
+            wait_until_reachable(ssh, timeout_s=60, interval_s=1, sleep=slept.append)
+    assert caught.value.kind == "host-key" and slept == []

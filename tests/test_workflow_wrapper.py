@@ -1,0 +1,70 @@
+"""The job wrapper script, run directly with /bin/sh in a sandbox-like directory."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+
+from relval.workflows.campaign import WRAPPER_NAME, parse_campaign
+from relval.workflows.wrapper import BUILTIN_PATTERNS, EXIT_CRASH_PATTERN, EXIT_SETUP_FAILED, wrapper_script
+
+from .test_workflow_campaign import BASE
+
+
+def sandbox(tmp_path, **top):
+    doc = copy.deepcopy(BASE)
+    doc.update(top)
+    campaign = parse_campaign(doc)
+    (tmp_path / WRAPPER_NAME).write_text(wrapper_script(campaign))
+    return tmp_path
+
+
+def run(directory, *words, wall="0"):
+    return subprocess.run(["/bin/sh", WRAPPER_NAME, "job.log", wall, *words], cwd=directory,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_environment_setup_and_variables_reach_the_payload(tmp_path):
+    d = sandbox(tmp_path, release="rel/7",
+                environment={"setup": "export FROM_SETUP=got-{release}", "variables": {"OMP_NUM_THREADS": 3}})
+    result = run(d, 'echo "$FROM_SETUP $OMP_NUM_THREADS"')
+    assert result.returncode == 0
+    log = (d / "job.log").read_text().splitlines()
+    assert log[0] == "got-rel/7 3"
+    assert log[-2].startswith("relval-job: exit code 0 after")
+
+
+def test_payload_exit_code_is_kept_and_logged(tmp_path):
+    d = sandbox(tmp_path)
+    result = run(d, "echo", "partial;", "exit", "5")
+    assert result.returncode == 5
+    assert "relval-job: job.log failed with exit code 5" in result.stderr
+    assert "relval-job: command: echo partial; exit 5" in (d / "job.log").read_text()
+
+
+def test_every_builtin_pattern_fails_a_zero_exit(tmp_path):
+    d = sandbox(tmp_path)
+    for pattern in BUILTIN_PATTERNS:
+        result = run(d, f"echo 'before'; echo 'xx {pattern} yy'")
+        assert result.returncode == EXIT_CRASH_PATTERN, pattern
+        assert f"crash pattern in log line 2: xx {pattern} yy" in (d / "job.log").read_text()
+
+
+def test_command_text_itself_is_not_scanned(tmp_path):
+    d = sandbox(tmp_path)
+    # The pattern appears in the command (which the wrapper logs) but not in the output.
+    result = run(d, "true || echo AliFatal")
+    assert result.returncode == 0
+
+
+def test_failing_setup_fails_the_job(tmp_path):
+    d = sandbox(tmp_path, environment={"setup": "false"})
+    assert run(d, "echo never").returncode == EXIT_SETUP_FAILED
+    assert "environment setup failed" in (d / "job.log").read_text()
+
+
+def test_wall_time_is_enforced(tmp_path):
+    d = sandbox(tmp_path)
+    result = run(d, "sleep 5", wall="1")
+    assert result.returncode == 124
+    assert "wall time of 1 s exceeded" in (d / "job.log").read_text()

@@ -1,0 +1,202 @@
+"""`compare_paths`: match two sets of ROOT files object by object and grade them.
+
+The verdict of a comparison:
+- `FAIL` when any object is BAD (including missing and new objects);
+- `WARNING` when the worst grade is WARNING (a pass with warnings);
+- `PASS` otherwise.
+Objects that are not histograms are listed as NOT_COMPARED and do not change it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from relval.errors import RelvalError
+from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
+                                         one_sided, worst)
+from relval.workflows.qa.hist import kind_of
+from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
+from relval.workflows.qa.thresholds import Thresholds, load_thresholds
+
+VERDICTS = ("PASS", "WARNING", "FAIL")
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Summary:
+    """The result of one comparison; `to_dict()` is what Summary.json holds."""
+
+    new: str
+    ref: str
+    results: list[ObjectResult]
+    thresholds: Thresholds
+    out_dir: Path | None = None
+    summary_json: Path | None = None
+    html: Path | None = None
+    junit: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+    grid_omitted: int = 0  # GOOD histograms beyond the grid page limit
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {g: 0 for g in (*GRADES, NOT_COMPARED)}
+        for r in self.results:
+            counts[r.grade] += 1
+        return counts
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+    @property
+    def worst_grade(self) -> str:
+        return worst(*(r.grade for r in self.results))
+
+    @property
+    def verdict(self) -> str:
+        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[self.worst_grade]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.verdict == "FAIL" else 0
+
+    def sorted_results(self) -> list[ObjectResult]:
+        """BAD first, then WARNING, GOOD, NOT_COMPARED; by name within a grade."""
+        order = {"BAD": 0, "WARNING": 1, "GOOD": 2, NOT_COMPARED: 3}
+        return sorted(self.results, key=lambda r: (order[r.grade], r.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new,
+            "ref": self.ref,
+            "verdict": self.verdict,
+            "counts": self.counts,
+            "by_status": self.by_status,
+            "thresholds": self.thresholds.to_dict(),
+            "files": {k: str(v) for k, v in (("summary_json", self.summary_json), ("html", self.html),
+                                              ("junit", self.junit)) if v is not None},
+            "objects": [r.to_dict() for r in self.sorted_results()],
+        }
+
+
+def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds: Thresholds,
+                    sink=None) -> ObjectResult:
+    """Grade one matched name; reads the objects only when both are histograms."""
+    if new is None or ref is None:
+        present = new if new is not None else ref
+        return one_sided(name, "new" if new is not None else "ref", present.classname)
+    kind_new, kind_ref = kind_of(new.classname), kind_of(ref.classname)
+    if kind_new is None and kind_ref is None:
+        return not_compared(name, new.classname, ref.classname)
+    if kind_new is None or kind_ref is None:
+        return ObjectResult(name=name, grade="BAD", status="type_mismatch", classname_new=new.classname,
+                            classname_ref=ref.classname,
+                            reason=f"type differs: new is {new.classname}, reference is {ref.classname}")
+    try:
+        h_new, h_ref = new.hist(), ref.hist()
+    except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
+        return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
+                            classname_ref=ref.classname, reason=f"cannot read: {error}")
+    result = grade_pair(name, h_new, h_ref, thresholds.for_name(name))
+    if sink is not None:
+        sink.add(result, h_new, h_ref)
+    return result
+
+
+def _open_all(pairs) -> dict[Path, Any]:
+    files, problems = {}, []
+    for _, new_file, ref_file in pairs:
+        for path in (new_file, ref_file):
+            if path is None or path in files:
+                continue
+            try:
+                files[path] = open_root(path)
+            except RelvalError as error:
+                problems.extend(error.problems)
+    if problems:
+        raise RelvalError(problems)
+    return files
+
+
+def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
+                  thresholds: Path | dict | Thresholds | None = None, plots: bool = True,
+                  grid: bool = True, progress: Progress | None = None) -> Summary:
+    """Compare NEW against REF (two ROOT files, or two directories of them).
+
+    With `out_dir`, writes Summary.json, index.html, a JUnit XML file and (with
+    `plots`) overlay PNGs for every WARNING/BAD histogram and, with `grid`, grid
+    pages of the others. Raises RelvalError (exit code 2) on input errors.
+    """
+    new, ref = Path(new), Path(ref)
+    limits = load_thresholds(thresholds)
+    pairs = pair_files(new, ref)
+    files = _open_all(pairs)
+    sink = None
+    if out_dir is not None and plots:
+        from relval.workflows.qa.plots import PlotSink
+
+        sink = PlotSink(Path(out_dir), grid=grid)
+    try:
+        listed = []
+        for label, new_file, ref_file in pairs:
+            new_objs = list_objects(files[new_file]) if new_file else {}
+            ref_objs = list_objects(files[ref_file]) if ref_file else {}
+            if not new_objs and not ref_objs and (new_file is None or ref_file is None):
+                side = "new" if new_file is not None else "ref"
+                listed.append((label, label, None, None, side))
+            for path in sorted(set(new_objs) | set(ref_objs)):
+                name = f"{label}:{path}" if label else path
+                listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
+        results: list[ObjectResult] = []
+        for index, (label, name, e_new, e_ref, path) in enumerate(listed):
+            if e_new is None and e_ref is None:  # a file with no objects, on one side only
+                result = one_sided(name, path, "TFile")
+            else:
+                result = compare_entries(name, e_new, e_ref, limits, sink)
+                result.path = path
+            result.file = label or None
+            results.append(result)
+            if progress:
+                progress(index + 1, len(listed))
+        summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
+                          out_dir=Path(out_dir) if out_dir is not None else None)
+        if sink is not None:
+            summary.plots = sink.finish()
+            summary.grid_omitted = sink.omitted
+    finally:
+        for handle in files.values():
+            handle.close()
+    if out_dir is not None:
+        write_outputs(summary, Path(out_dir))
+    return summary
+
+
+def write_outputs(summary: Summary, out_dir: Path) -> None:
+    """Write JUnit, HTML and Summary.json into `out_dir` (plots are drawn during the comparison)."""
+    from relval.workflows.qa.junit import write_junit
+    from relval.workflows.qa.report import write_html
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary.junit = write_junit(summary, out_dir / "junit.xml")
+    summary.html = write_html(summary, out_dir / "index.html")
+    summary.summary_json = out_dir / "Summary.json"
+    summary.summary_json.write_text(summary_json_text(summary.to_dict()))
+
+
+def summary_json_text(document: dict) -> str:
+    """Summary.json: the header indented, one object per line.
+
+    Readable and diffable, and fast: indenting every nested value makes the
+    json module fall back to its pure-Python encoder (1.5 s for 5,000 objects).
+    """
+    objects = document["objects"]
+    head = json.dumps({k: v for k, v in document.items() if k != "objects"}, indent=1, allow_nan=False)
+    lines = ",\n".join("  " + json.dumps(o, allow_nan=False) for o in objects)
+    body = f',\n "objects": [\n{lines}\n ]\n}}\n' if objects else ',\n "objects": []\n}\n'
+    return head[:-2] + body

@@ -1,0 +1,143 @@
+"""Find the ROOT files of a comparison and the objects inside them.
+
+Objects are named by their full path inside the file, as `dir/sub/name`.
+TDirectory keys are listed without reading any object. Collections stored as
+one key (TList, THashList, TObjArray) are read and their elements named
+`collection/element`, recursively, so a histogram keeps the same name whether it
+sits in a directory or in a list (and `relval qa merge`, which writes lists
+out as directories, produces files that still match their sources).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from relval.errors import RelvalError
+
+COLLECTIONS = ("TList", "THashList", "TObjArray", "TSeqCollection")
+
+
+@dataclass
+class Entry:
+    """An object inside a file: its class and a way to read it when needed.
+
+    `load` returns uproot's model; `fast` (when set) decodes a TH1x/TH2x key
+    straight into a `Hist` and may raise `fastread.Unsupported`.
+    """
+
+    path: str
+    classname: str
+    load: Callable[[], Any]
+    fast: Callable[[], Any] | None = None
+
+    def hist(self):
+        """The object as a `Hist`: the direct decoder when it applies, else uproot."""
+        from relval.workflows.qa import fastread
+        from relval.workflows.qa.hist import from_uproot
+
+        if self.fast is not None:
+            try:
+                return self.fast()
+            except (fastread.Unsupported, struct.error, ValueError, IndexError):
+                pass
+        return from_uproot(self.load())
+
+
+def _fast_loader(file, key: str, classname: str) -> Callable[[], Any]:
+    from relval.workflows.qa import fastread
+
+    def decode():
+        chunk, _ = file.key(key).get_uncompressed_chunk_cursor()
+        return fastread.read_hist(classname, chunk.raw_data.tobytes())
+
+    return decode
+
+
+def open_root(path: Path):
+    """uproot.open with input errors turned into one-line RelvalErrors."""
+    import uproot
+
+    try:
+        # Memory-mapped reads: the default fsspec source opens the file again for every key.
+        return uproot.open(path, handler=uproot.MemmapSource)
+    except FileNotFoundError:
+        raise RelvalError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RelvalError(f"{path}: is a directory, expected a ROOT file") from None
+    except Exception as error:  # noqa: BLE001 - uproot raises many kinds for a non-ROOT file
+        raise RelvalError(f"{path}: not a ROOT file ({type(error).__name__})") from None
+
+
+def pair_files(new: Path, ref: Path) -> list[tuple[str, Path | None, Path | None]]:
+    """Match the inputs: two files, or two directories of `*.root` by relative path.
+
+    Returns (label, new_file, ref_file); a file on one side only has None on the other.
+    The label is '' for a file pair and the relative path for directories.
+    """
+    problems = []
+    for label, path in (("NEW", new), ("REF", ref)):
+        if not path.exists():
+            problems.append(f"{label} {path}: no such file or directory")
+    if problems:
+        raise RelvalError(problems)
+    if new.is_dir() != ref.is_dir():
+        raise RelvalError(f"NEW and REF must both be files or both be directories "
+                          f"(got {new} and {ref})")
+    if not new.is_dir():
+        return [("", new, ref)]
+    new_files = {p.relative_to(new).as_posix(): p for p in sorted(new.rglob("*.root")) if p.is_file()}
+    ref_files = {p.relative_to(ref).as_posix(): p for p in sorted(ref.rglob("*.root")) if p.is_file()}
+    if not new_files and not ref_files:
+        raise RelvalError(f"no *.root files under {new} or {ref}")
+    return [(rel, new_files.get(rel), ref_files.get(rel)) for rel in sorted(set(new_files) | set(ref_files))]
+
+
+def _element_name(obj: Any, index: int) -> str:
+    for attempt in (lambda: obj.member("fName"), lambda: obj.name):
+        try:
+            name = attempt()
+            if name:
+                return str(name)
+        except Exception:  # noqa: BLE001 - unnamed objects get their index
+            continue
+    return f"[{index}]"
+
+
+def _expand(prefix: str, collection: Any, out: dict[str, Entry]) -> None:
+    for index, element in enumerate(collection):
+        classname = getattr(element, "classname", type(element).__name__)
+        path = f"{prefix}/{_element_name(element, index)}"
+        if path in out:  # two elements with one name: keep both, visibly
+            path = f"{path}[{index}]"
+        if classname in COLLECTIONS:
+            _expand(path, element, out)
+        else:
+            out[path] = Entry(path, classname, lambda e=element: e)
+
+
+def list_objects(file) -> dict[str, Entry]:
+    """Every object of an open uproot file by path (highest cycle of each key)."""
+    best: dict[str, tuple[int, str, str]] = {}
+    for key, classname in file.classnames(recursive=True).items():
+        path, _, cycle = key.rpartition(";")
+        cycle_n = int(cycle) if cycle.isdigit() else 0
+        if path not in best or cycle_n > best[path][0]:
+            best[path] = (cycle_n, classname, key)
+    out: dict[str, Entry] = {}
+    for path, (_, classname, key) in sorted(best.items()):
+        if classname in ("TDirectory", "TDirectoryFile"):
+            continue
+        if classname in COLLECTIONS:
+            try:
+                _expand(path, file[key], out)
+                continue
+            except Exception:  # noqa: BLE001 - an unreadable list is still listed, as itself
+                pass
+        from relval.workflows.qa.fastread import CLASSES
+
+        fast = _fast_loader(file, key, classname) if classname in CLASSES else None
+        out[path] = Entry(path, classname, lambda k=key: file[k], fast)
+    return out

@@ -1,0 +1,68 @@
+"""The run report: `report.json` (the `--json` document) and `report.md` for people."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from relval.workflows.run import RunOutcome
+
+
+def report_lines(outcome: "RunOutcome") -> Iterator[str]:
+    doc = outcome.to_json()
+    yield f"# relval campaign {doc['campaign']}: {doc['verdict']}"
+    yield ""
+    yield f"- release under validation: `{doc['release']}`"
+    yield f"- reference: `{doc['reference']}`" if doc["reference"] else "- reference: none"
+    yield f"- jobs: {doc['jobs']['done']} done, {doc['jobs']['failed']} failed, {doc['jobs']['total']} in all"
+    yield f"- QA comparison: {'used' if doc['qa_used'] else 'not used (verdict from the jobs alone)'}"
+    yield ""
+    yield "| chain | release | state | done | failed | total | directory |"
+    yield "|---|---|---|---|---|---|---|"
+    for c in doc["chains"]:
+        yield (f"| {c['role']} | `{c['release']}` | {c['state']} | {c['done']} | {c['failed']} "
+               f"| {c['total']} | `{c['directory']}` |")
+    if doc["reasons"]:
+        yield ""
+        yield "## Why it failed"
+        yield ""
+        yield from (f"- {reason}" for reason in doc["reasons"])
+    qa = doc["qa"]
+    if qa is not None:
+        yield ""
+        yield f"## QA comparison: {qa['verdict']}"
+        yield ""
+        counts = qa.get("counts") or {}
+        yield "- " + ", ".join(f"{n} {grade}" for grade, n in counts.items())
+        for label, path in (qa.get("files") or {}).items():
+            yield f"- {label}: `{path}`"
+        if qa["flagged"]:
+            yield ""
+            yield "| object | grade | reason |"
+            yield "|---|---|---|"
+            for o in qa["flagged"]:
+                yield f"| `{o['name']}` | {o['grade']} | {o['reason'] or ''} |"
+    if doc["failed_jobs"]:
+        yield ""
+        yield "## Failed jobs"
+        for job in doc["failed_jobs"]:
+            yield ""
+            yield f"### {job['release']} {job['stage']} {job['unit']}"
+            yield ""
+            yield f"log: `{job['log']}`"
+            yield ""
+            yield "```"
+            yield job["log_tail"]
+            yield "```"
+    if doc["notes"]:
+        yield ""
+        yield "## Notes"
+        yield ""
+        yield from (f"- {note}" for note in doc["notes"])
+
+
+def write_report(outcome: "RunOutcome") -> None:
+    outcome.workdir.mkdir(parents=True, exist_ok=True)
+    outcome.report.write_text("\n".join(report_lines(outcome)) + "\n")
+    (outcome.workdir / "report.json").write_text(json.dumps(outcome.to_json(), indent=2) + "\n")
