@@ -35,8 +35,12 @@ tools:
 	  npm install --silent --no-audit --no-fund --prefix .tools gitlab-ci-local@4.60.1 >/dev/null; \
 	fi
 
+# The smoke campaign, locally: toy/v2 against toy/v1. toy/v2 carries a planted QA
+# regression, so FAIL (exit 1) is the expected verdict; only exit 2 (an error) fails here.
 demo: setup
-	$(VENV)/bin/relval plan --stack alice-relval
+	@$(VENV)/bin/relval run examples/smoke.yaml --local --workdir relval-smoke; rc=$$?; \
+	if [ $$rc -eq 1 ]; then echo "demo: FAIL is the expected verdict (the planted toy/v2 regression was caught)"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 test: setup tools
 	$(VENV)/bin/python -m pytest -q

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import yaml
 
 from relval.errors import RelvalError
+from relval.fields import load_yaml
 
 from .config import DaemonConfig, Flavor, parse_daemon_config
 from .controller import Controller, CycleResult
@@ -28,14 +28,7 @@ log = logging.getLogger("relval.autoscaler")
 
 
 def load_config(path: str | Path) -> DaemonConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise RelvalError(f"cannot read {path}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise RelvalError(f"{path}: not valid YAML: {error}") from None
-    return parse_daemon_config(raw, source=str(path))
+    return parse_daemon_config(load_yaml(path, "scaler config file"), source=str(path))
 
 
 def build_adapters(cfg: DaemonConfig) -> tuple[Cloud, Condor]:

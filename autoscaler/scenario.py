@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from relval.errors import RelvalError
-from relval.fields import Field, Problems
+from relval.fields import Field, Problems, load_yaml
 
 from .config import AUTOSCALER_KEYS, Flavor, ScalerConfig, read_scaler_keys
 
@@ -217,11 +216,4 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise RelvalError(f"cannot read scenario {path}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise RelvalError(f"{path}: not valid YAML: {error}") from None
-    return parse_scenario(raw, name=path.stem)
+    return parse_scenario(load_yaml(path, "scenario file"), name=Path(path).stem)

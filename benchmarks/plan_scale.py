@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 
 from relval.infra.config import parse_stack_config  # noqa: E402

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from relval.errors import RelvalError
+from relval.fields import load_yaml
 
 from .config import NAMESPACE, StackConfig
 
@@ -55,25 +54,9 @@ def from_pulumi_runtime() -> RawConfig:
     return from_flat(flat, secret_keys)
 
 
-def load_yaml_file(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RelvalError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise RelvalError(f"{path}: cannot read {what} ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise RelvalError(f"{path}:{where}: {problem}") from None
-
-
 def from_stack_file(path: Path) -> RawConfig:
     """Read a `Pulumi.<stack>.yaml`; `secure:` values become placeholders marked secret."""
-    return from_stack_document(load_yaml_file(path, "stack file"), path)
+    return from_stack_document(load_yaml(path, "stack file"), path)
 
 
 def from_stack_document(document: Any, path: Path | str) -> RawConfig:

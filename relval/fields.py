@@ -178,3 +178,30 @@ class Field:
 
     def keys(self) -> list[str]:
         return list(self.value) if isinstance(self.value, dict) else []
+
+
+def load_yaml(path, what: str, label: str | None = None) -> Any:
+    """Parse a YAML file written by a person; every failure is one clear RelvalError.
+
+    `what` names the kind of file in messages ("campaign file"); `label` is how the
+    file is named in them (default: the path as given).
+    """
+    import yaml
+
+    from relval.errors import RelvalError
+
+    label = str(path) if label is None else label
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise RelvalError(f"{label}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RelvalError(f"{label}: cannot read {what} ({getattr(error, 'strerror', None) or error})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RelvalError(f"{label}: not valid YAML{where}: {problem}") from None

@@ -122,3 +122,33 @@ def running_sshd(root: Path) -> Iterator[Server]:
             process.kill()
             process.wait()
         log.close()
+
+
+# A two-stage campaign that runs anywhere; `gen` is a shell prefix for the first stage
+# (e.g. one that makes a job fail).
+TINY = """\
+campaign: {name}
+release: toy/v2
+reference:
+  release: toy/v1
+datasets:
+  - name: mc
+    jobs: 2
+stages:
+  - name: gen
+    per: job
+    command: {gen} echo {{release}} {{job}} > {{outputs[0]}}
+    outputs: [gen.txt]
+  - name: sum
+    per: dataset
+    after: [gen]
+    command: cat {{inputs}} > {{outputs[0]}}
+    outputs: [sum.txt]
+retries: 1
+"""
+
+
+def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "") -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(TINY.format(name=name, gen=gen))
+    return path

@@ -162,7 +162,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
         main(["autoscale", "run", "--config", str(tmp_path / "missing.yaml")])
     assert done.value.code == 2
     err = capsys.readouterr().err
-    assert "error: cannot read" in err and "Traceback" not in err
+    assert "missing.yaml: no such scaler config file" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as done:
         main(["autoscale", "simulate", str(REPO / "examples/scenarios/seed-test.yaml"),
               "--policy", "magic"])

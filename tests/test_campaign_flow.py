@@ -122,3 +122,45 @@ def test_artifacts_land_under_reports_stack_campaign(tmp_path):
     assert artifacts_dir(tmp_path, "rel-1", "smoke") == tmp_path / "reports" / "rel-1" / "smoke"
     assert result.report == str(tmp_path / "reports" / "rel-1" / "smoke" / "report.html")
     assert result.to_json()["exit_code"] == EXIT_PASS
+
+
+# --- the real steps against a real sshd (up/down replaced: no cloud here) ---------------------------
+
+from .submit_sshd import running_sshd, sshd_available, tiny_campaign  # noqa: E402
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not sshd_available():
+        pytest.skip("needs openssh-server, openssh-client and rsync")
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.mark.parametrize("gen,verdict,code", [("", "PASS", EXIT_PASS),
+                                              ("test {job} = 1 && exit 3;", "FAIL", EXIT_FAIL)])
+def test_campaign_through_the_real_steps(sshd, tmp_path, monkeypatch, gen, verdict, code):
+    from relval import lifecycle
+    from relval.campaign_steps import ClusterSteps
+    from relval.infra import automation
+
+    name = f"flow{code}"
+    campaign = tiny_campaign(tmp_path, name, gen)
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    events = []
+    monkeypatch.setattr(automation, "up", lambda stack, on_output: events.append("up") or {})
+    monkeypatch.setattr(lifecycle, "down", lambda stack, on_output: events.append("down"))
+    steps = ClusterSteps(campaign, sshd.head(outputs), batch="local",
+                         remote_base=str(tmp_path / "remote"), say=lambda line: None, poll_s=0.2,
+                         ready_timeout_s=30)
+    result = run_campaign(campaign, name, "t1", steps, root=tmp_path)
+    assert events == ["up", "down"], result.error
+    assert result.error is None and result.verdict == verdict and result.exit_code == code
+    work = artifacts_dir(tmp_path, "t1", name) / "work"
+    assert (work / "candidate").is_dir() and (work / "reference").is_dir()
+    assert Path(result.report).is_file() and Path(result.report).parent == work
+    import json
+
+    report = json.loads((work / "report.json").read_text())
+    assert report["verdict"] == verdict
+    # job 1 fails in both chains (candidate and reference) when it is made to
+    assert report["jobs"]["failed"] == (2 if verdict == "FAIL" else 0)

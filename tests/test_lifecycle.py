@@ -221,3 +221,18 @@ def test_down_stops_before_destroy_when_vms_remain(monkeypatch):
     with pytest.raises(RelvalError, match="VMs still present"):
         down("rel-2", on_output=lambda line: None, cloud_factory=lambda stack: cloud,
              timeout_s=0)
+
+
+@pytest.mark.slow
+def test_the_test_job_runs_through_gitlab_ci_local(gitlab_ci_local):
+    # The shell executor runs the job in this checkout; a narrow -k keeps it quick and
+    # keeps the nested run from starting this test again.
+    result = subprocess.run(
+        [gitlab_ci_local, "test", "--force-shell-executor", "--no-artifacts-to-source",
+         "--variable", "CI_PIPELINE_SOURCE=merge_request_event",
+         "--variable", "PYTEST_ADDOPTS=-k test_stack_config -p no:cacheprovider"],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "$ make test" in output and re.search(r"\d+ passed", output)
+    assert re.search(r"PASS\s+test\b", output), output[-2000:]

@@ -20,7 +20,8 @@ from relval.workflows.remote_status import RemoteLogReader, follow_remote
 from relval.workflows.submit import submit
 
 from .conftest import REPO
-from .submit_sshd import SSHD, Server, free_port, keygen, running_sshd, sshd_available
+from .submit_sshd import (SSHD, Server, free_port, keygen, running_sshd, sshd_available,
+                          tiny_campaign)
 
 RELVAL = [sys.executable, "-m", "relval"]
 
@@ -36,34 +37,6 @@ def sshd(tmp_path_factory):
 
 def relval(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*RELVAL, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-
-
-TINY = """\
-campaign: {name}
-release: toy/v2
-reference:
-  release: toy/v1
-datasets:
-  - name: mc
-    jobs: 2
-stages:
-  - name: gen
-    per: job
-    command: {gen} echo {{release}} {{job}} > {{outputs[0]}}
-    outputs: [gen.txt]
-  - name: sum
-    per: dataset
-    after: [gen]
-    command: cat {{inputs}} > {{outputs[0]}}
-    outputs: [sum.txt]
-retries: 1
-"""
-
-
-def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "") -> Path:
-    path = directory / f"{name}.yaml"
-    path.write_text(TINY.format(name=name, gen=gen))
-    return path
 
 
 def wait_finished(server: Server, outputs: Path, base: Path, campaign: str, timeout: float = 60):

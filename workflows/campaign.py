@@ -28,10 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from relval.errors import RelvalError
-from relval.fields import Field, Problems
+from relval.fields import Field, Problems, load_yaml
 
 # Levels a stage can run per; job and chunk are the leaves of the two kinds of dataset.
 LEVELS = ("job", "chunk", "run", "dataset", "campaign")
@@ -151,17 +150,7 @@ class Campaign:
 
 def load_campaign(path: str | Path) -> Campaign:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise RelvalError(f"{path}: cannot read campaign file ({error.strerror})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RelvalError(f"{path.name}: not valid YAML{where}: "
-                          f"{getattr(error, 'problem', None) or error}") from None
+    raw = load_yaml(path, "campaign file", label=path.name if path.exists() else str(path))
     return parse_campaign(raw, source=path.name, base_dir=path.resolve().parent)
 
 

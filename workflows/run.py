@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -259,13 +258,22 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
 def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None) -> RunOutcome:
-    from relval.workflows.report import write_report
-
     campaign, root, chains = prepare(campaign_file, workdir)
-    notes = list(dict.fromkeys(n for c in chains for n in c.workflow.graph.notes))
     if on_stage:
         on_stage(f"running {len(chains)} chain(s) in {root}")
     statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
+    return judge(campaign, root, chains, statuses, on_stage)
+
+
+def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[str, WorkflowStatus],
+          on_stage: Callable[[str], None] | None = None) -> RunOutcome:
+    """Jobs from the logs, then QA when every job finished: the verdict and the report.
+
+    Also used on a campaign run elsewhere (`relval campaign` downloads the head's work
+    directory and judges it here)."""
+    from relval.workflows.report import write_report
+
+    notes = list(dict.fromkeys(n for c in chains for n in c.workflow.graph.notes))
     results = [chain_result(c, statuses[c.role]) for c in chains]
     qa = None
     if all(r.failed == 0 and r.not_run == 0 for r in results):
@@ -280,3 +288,17 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
     outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes)
     write_report(outcome)
     return outcome
+
+
+def judge_workdir(campaign_file: str | Path, workdir: str | Path) -> RunOutcome:
+    """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
+    from relval.workflows.status import read_status
+
+    campaign, root, chains = prepare(campaign_file, workdir)
+    statuses = {}
+    for chain in chains:
+        if not chain.workflow.log_path.is_file():
+            raise RelvalError(f"{chain.workflow.log_path}: no transaction log: the {chain.role} "
+                              "chain never ran")
+        statuses[chain.role] = read_status(chain.workflow.log_path)
+    return judge(campaign, root, chains, statuses)

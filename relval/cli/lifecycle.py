@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from relval.cli.console import err, out
+from relval.cli.submit import (IDENTITY_OPTION, REMOTE_BASE_OPTION, SSH_CONFIG_OPTION,
+                               SSH_PORT_OPTION, SSH_USER_OPTION, head_options)
 
 
 def _stream(line: str) -> None:
@@ -62,3 +66,43 @@ def register(app: typer.Typer) -> None:
         report = down(stack, on_output=_stream)
         if as_json:
             print(json.dumps(report.to_json(), indent=2))
+
+    @app.command("campaign")
+    def campaign_command(
+        campaign: Path = typer.Argument(..., help="Campaign YAML file."),
+        stack: str = typer.Option(..., "--stack", "-s", help="The release's stack."),
+        keep: bool = typer.Option(False, "--keep", help="Leave the cluster up afterwards."),
+        batch: str = typer.Option("condor", "--batch", help="condor (the workers) or local (the head)."),
+        ssh_user: Optional[str] = SSH_USER_OPTION,
+        ssh_port: Optional[int] = SSH_PORT_OPTION,
+        identity: Optional[Path] = IDENTITY_OPTION,
+        ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
+        remote_base: str = REMOTE_BASE_OPTION,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
+    ) -> None:
+        """The whole validation: up, wait for the head, submit, follow, fetch the report and
+        QA outputs into reports/<stack>/<campaign>/, verdict, then down (unless --keep, and
+        also after a failure). Exit code: 0 PASS, 1 FAIL, 2 usage or infrastructure error."""
+        from relval.campaign import run_campaign
+        from relval.campaign_steps import ClusterSteps
+        from relval.infra.automation import require_cli
+        from relval.infra.config_source import load_stack
+        from relval.workflows.campaign import load_campaign
+
+        # Bad input stops here, before anything is created.
+        name = load_campaign(campaign).name
+        load_stack(stack)
+        require_cli()
+        steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
+                             batch=batch, remote_base=remote_base, say=_stream)
+        result = run_campaign(campaign, name, stack, steps, keep=keep,
+                              announce=lambda message: err.print(f"[bold]relval campaign[/]: "
+                                                                 f"{escape(message)}", highlight=False))
+        if as_json:
+            print(json.dumps(result.to_json(), indent=2))
+        else:
+            out.print(f"verdict: {result.verdict or 'none'}"
+                      + (f"  report: {result.report}" if result.report else ""), highlight=False)
+            if result.error:
+                err.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
+        raise SystemExit(result.exit_code)

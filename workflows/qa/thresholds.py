@@ -50,10 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from relval.errors import RelvalError
-from relval.fields import Field, Problems
+from relval.fields import Field, Problems, load_yaml
 
 TESTS = ("chi2", "ks", "entries")
 # For p-value tests a smaller value is worse; for entries a larger one.
@@ -157,10 +156,4 @@ def load_thresholds(spec: Path | str | dict | Thresholds | None) -> Thresholds:
     if isinstance(spec, dict):
         return parse_thresholds(spec)
     path = Path(spec)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RelvalError(f"{path}: thresholds file not found") from None
-    except yaml.YAMLError as error:
-        raise RelvalError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    return parse_thresholds(data, source=str(path))
+    return parse_thresholds(load_yaml(path, "thresholds file"), source=str(path))

@@ -1,0 +1,83 @@
+"""The real infrastructure steps of `relval campaign` (see `campaign.CampaignSteps`).
+
+up / down through the Automation API, the head over SSH with its pinned host key,
+submission and status from `relval.workflows`, and the verdict computed here on
+the downloaded work directory, exactly as `relval run --local` computes it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from relval.errors import RelvalError
+from relval.workflows.remote import SshTransport, wait_until_reachable
+from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
+                                     submit)
+
+# What the verdict needs from the head: transaction logs, job logs (failed ones are
+# moved to makeflow.failed.N/), the QA outputs, and the generated files to check them.
+FETCH_PATTERNS = ("*.makeflowlog", "*.makeflow", "*.log", "*.root", "*.json", "*.sh", "*.out")
+
+
+class ClusterSteps:
+    def __init__(self, campaign_file: Path, head: HeadOptions = HeadOptions(),
+                 batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
+                 say: Callable[[str], None] = print, poll_s: float = 15.0,
+                 ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep):
+        self.campaign_file = Path(campaign_file)
+        self.head, self.batch, self.remote_base = head, batch, remote_base
+        self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
+
+    def up(self, stack: str) -> dict[str, Any]:
+        from relval.infra.automation import up
+
+        return up(stack, on_output=self.say)
+
+    def wait_ready(self, stack: str, outputs: dict[str, Any]) -> None:
+        """SSH answers with the pinned host key, then condor (or makeflow) answers on the head."""
+        with SshTransport(head_target(stack, self.head)) as ssh:
+            wait_until_reachable(ssh, timeout_s=self.ready_timeout_s, interval_s=10, sleep=self.sleep,
+                                 on_retry=lambda error: self.say(f"head not answering yet: {error}"))
+            # With --batch local only makeflow itself is needed on the head.
+            check = ("condor_status -schedd -af Name" if self.batch == "condor"
+                     else "command -v makeflow")
+            deadline = time.monotonic() + self.ready_timeout_s
+            while True:
+                rc, _, err = ssh.run(check)
+                if rc == 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise RelvalError(f"`{check}` on the head of stack {stack} did not succeed within "
+                                      f"{self.ready_timeout_s:.0f} s: {err.decode(errors='replace').strip()}")
+                self.sleep(10)
+
+    def submit(self, campaign: Path, stack: str) -> str:
+        result = submit(campaign, stack, batch=self.batch, head=self.head,
+                        remote_base=self.remote_base, progress=self.say)
+        return result.remote_dir
+
+    def follow(self, stack: str, campaign_name: str) -> None:
+        from relval.workflows.remote_status import follow_remote
+
+        for statuses in follow_remote(stack, campaign_name, self.head, self.remote_base,
+                                      watch=True, interval_s=self.poll_s, sleep=self.sleep):
+            self.say("; ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
+                               f"{s.status.failed} failed" for s in statuses))
+
+    def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]:
+        from relval.workflows.run import judge_workdir
+
+        workdir = destination / "work"
+        with SshTransport(head_target(stack, self.head)) as ssh:
+            ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
+                         include=FETCH_PATTERNS)
+        outcome = judge_workdir(self.campaign_file, workdir)
+        return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
+                "outcome": outcome.to_json()}
+
+    def down(self, stack: str) -> None:
+        from relval.lifecycle import down
+
+        down(stack, on_output=self.say)
