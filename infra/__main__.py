@@ -8,7 +8,8 @@ from relval.infra.config import parse_stack_config
 from relval.infra.config_source import from_pulumi_runtime
 
 try:
-    config = parse_stack_config(from_pulumi_runtime().values)
+    raw = from_pulumi_runtime()
+    config = parse_stack_config(raw.values, raw.secret_keys)
 except RelvalError as error:
     # RunError makes the engine print the messages without a Python traceback,
     # and nothing has been registered yet.

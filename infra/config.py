@@ -137,14 +137,26 @@ def _problems() -> Problems:
     return Problems(render=lambda path, message: f"{path} {message}")
 
 
-def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
+# Values that must reach the stack as Pulumi secrets (`pulumi config set --secret --path`).
+SECRET_VALUES = (("autoscaler", "applicationCredentialSecret"), ("autoscaler", "ec2SecretAccessKey"))
+
+
+def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None = None) -> StackConfig:
     """Validate `raw` (keys without the namespace) and build the config.
 
-    Raises RelvalError with one message per problem.
+    With `secret_keys` (the keys Pulumi holds encrypted), credentials stored in clear
+    text are refused. Raises RelvalError with one message per problem.
     """
     problems = _problems()
     root = Field(raw, NAMESPACE, problems, sep=":")
     root.reject_unknown(KEYS)
+    if secret_keys is not None:
+        for key, inner in SECRET_VALUES:
+            value = raw.get(key)
+            if isinstance(value, dict) and value.get(inner) and key not in secret_keys:
+                root[key][inner].error(
+                    f"must be stored as a Pulumi secret: pulumi config set --secret --path "
+                    f"'{NAMESPACE}:{key}.{inner}' VALUE")
 
     values: dict[str, Any] = {
         "release": _metadata_string(root["release"], required=True),

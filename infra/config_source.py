@@ -116,6 +116,6 @@ def load_stack(stack: str | None = None, config_file: Path | None = None) -> tup
                 name.startswith("Pulumi.") and name.endswith(".yaml")) else path.stem
     raw = from_stack_file(path)
     try:
-        return stack, parse_stack_config(raw.values)
+        return stack, parse_stack_config(raw.values, raw.secret_keys)
     except RelvalError as error:
         raise RelvalError([f"{path.name}: {p}" for p in error.problems]) from None

@@ -59,7 +59,8 @@ def new_stack(release: str, template: str = "alice-relval", name: str | None = N
 
     # Write only what validates, so a bad release never leaves a half-made stack behind.
     try:
-        parsed = parse_stack_config(from_stack_document(yaml.safe_load(text), target.name).values)
+        raw = from_stack_document(yaml.safe_load(text), target.name)
+        parsed = parse_stack_config(raw.values, raw.secret_keys)
     except RelvalError as error:
         raise RelvalError([f"{target.name}: {p}" for p in error.problems]) from None
     if parsed.release != release:

@@ -177,3 +177,26 @@ def test_daemon_requirements_match_the_pinned_requirements():
             (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
     for requirement in DAEMON_REQUIREMENTS + EC2_REQUIREMENTS:
         assert pins[requirement.split("==")[0].lower()] == requirement
+
+
+def test_credentials_in_clear_text_are_refused(tmp_path):
+    from relval.infra.config_source import from_stack_file
+
+    def stack_file(secret_value) -> Path:
+        path = tmp_path / "Pulumi.s.yaml"
+        config = {f"relval:{k}": v for k, v in BASE_CONFIG.items()}
+        config["relval:autoscaler"] = {"authUrl": "https://k/v3", "applicationCredentialId": "ac-1",
+                                       "applicationCredentialSecret": secret_value}
+        path.write_text(yaml.safe_dump({"config": config}))
+        return path
+
+    raw = from_stack_file(stack_file("plain-text-secret"))
+    with pytest.raises(RelvalError) as caught:
+        parse_stack_config(raw.values, raw.secret_keys)
+    assert caught.value.problems == [
+        "relval:autoscaler.applicationCredentialSecret must be stored as a Pulumi secret: pulumi "
+        "config set --secret --path 'relval:autoscaler.applicationCredentialSecret' VALUE"]
+    encrypted = from_stack_file(stack_file({"secure": "v1:AAAAencrypted"}))
+    assert "autoscaler" in encrypted.secret_keys
+    cfg = parse_stack_config(encrypted.values, encrypted.secret_keys)
+    assert cfg.autoscaler.credential_secret == "[secret]"
