@@ -8,7 +8,6 @@ whatever backend the user is logged in to, or `PULUMI_BACKEND_URL`.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any, Callable
 
 from relval import project
@@ -89,7 +88,3 @@ def outputs(stack: str, show_secrets: bool = False) -> dict[str, Any]:
     handle = _stack(stack, create=False)
     values = handle.outputs()
     return {k: (v.value if (show_secrets or not v.secret) else "[secret]") for k, v in values.items()}
-
-
-def stack_file_exists(stack: str) -> bool:
-    return Path(project.stack_file(stack)).is_file()

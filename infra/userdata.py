@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import pulumi
@@ -53,8 +53,7 @@ def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Inp
             worker = render("worker", cfg, NodeFacts(
                 stack=stack, head_address=address, signing_key=signing,
                 ssh_authorized_keys=facts.ssh_authorized_keys, attach_volumes=False))
-            facts = NodeFacts(**{**facts.__dict__, "autoscaler": autoscaler_facts(
-                cfg, stack, worker, *scaler_values)})
+            facts = replace(facts, autoscaler=autoscaler_facts(cfg, stack, worker, *scaler_values))
         return encode_user_data(render(role, cfg, facts), role)
 
     return pulumi.Output.secret(pulumi.Output.all(

@@ -6,6 +6,7 @@ import base64
 import copy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
