@@ -9,7 +9,7 @@ STAMP      := $(VENV)/.relval-installed
 # gitlab-ci-local 4.75 needs Node 22; 4.60.1 runs on Node 20.
 GITLAB_CI_LOCAL := .tools/node_modules/.bin/gitlab-ci-local
 
-.PHONY: setup system-deps tools demo test bench clean
+.PHONY: setup system-deps tools engine demo test bench clean
 
 setup: system-deps $(STAMP)
 
@@ -34,6 +34,12 @@ tools:
 	  echo "installing gitlab-ci-local into .tools/"; \
 	  npm install --silent --no-audit --no-fund --prefix .tools gitlab-ci-local@4.60.1 >/dev/null; \
 	fi
+
+# The Pulumi engine (CLI, Python language host, openstack/random/tls plugins) in .tools/pulumi,
+# built from the Go module proxy into a cache outside the repository ($$RELVAL_ENGINE_CACHE,
+# default ~/.cache/relval/engine); a second run takes seconds. Tests marked `engine` need it.
+engine:
+	engine/build.sh
 
 # The smoke campaign, locally: toy/v2 against toy/v1. toy/v2 carries a planted QA
 # regression, so FAIL (exit 1) is the expected verdict; only exit 2 (an error) fails here.

@@ -1,42 +1,53 @@
 """`pulumi up`, `destroy` and stack outputs through Pulumi's Automation API.
 
-The Automation API drives the `pulumi` CLI, which must be installed; without it
-every function here raises a RelvalError that says how to get it. State lives in
-whatever backend the user is logged in to, or `PULUMI_BACKEND_URL`.
+The Automation API drives the `pulumi` CLI that `make engine` provides (see
+`infra/engine.py`); without one every function here raises a RelvalError that says how
+to get it. State lives in whatever backend the user is logged in to, or
+`PULUMI_BACKEND_URL`. A `Workspace` runs the same calls elsewhere: `relval rehearse`
+points them at a throwaway project directory, backend and simulated cloud.
 """
 
 from __future__ import annotations
 
-import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from relval import project
 from relval.errors import RelvalError
 
-INSTALL_HINT = ("the pulumi CLI is not installed (or not on PATH). Install it with "
-                "`curl -fsSL https://get.pulumi.com | sh` (see https://www.pulumi.com/docs/install/), "
-                "then log in to a state backend (`pulumi login`, or set PULUMI_BACKEND_URL)")
+from .engine import ENGINE_HINT, find_engine
+
+INSTALL_HINT = ENGINE_HINT + "; then log in to a state backend (`pulumi login`, or set PULUMI_BACKEND_URL)"
 
 OnOutput = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """Where the engine runs: a project directory and variables added to its environment."""
+    work_dir: Path | None = None  # None: the relval project directory
+    env: dict[str, str] = field(default_factory=dict)
+
+
 def require_cli() -> str:
-    path = shutil.which("pulumi")
-    if path is None:
-        raise RelvalError(INSTALL_HINT)
-    return path
+    return str(find_engine().cli)
 
 
-def _stack(stack: str, create: bool):
-    """The Automation API stack object for `stack` in the relval project directory."""
+def _stack(stack: str, create: bool, workspace: Workspace | None = None):
+    """The Automation API stack object for `stack` in the workspace's project directory."""
     import pulumi.automation as auto
 
-    require_cli()
-    work_dir = str(project.project_dir())
+    workspace = workspace or Workspace()
+    engine = find_engine()
+    work_dir = str(workspace.work_dir or project.project_dir())
+    options = auto.LocalWorkspaceOptions(
+        work_dir=work_dir, env_vars={**engine.env(), **workspace.env},
+        pulumi_command=auto.PulumiCommand(root=str(engine.root), skip_version_check=True))
     try:
         if create:
-            return auto.create_or_select_stack(stack_name=stack, work_dir=work_dir)
-        return auto.select_stack(stack_name=stack, work_dir=work_dir)
+            return auto.create_or_select_stack(stack_name=stack, work_dir=work_dir, opts=options)
+        return auto.select_stack(stack_name=stack, work_dir=work_dir, opts=options)
     except auto.errors.StackNotFoundError:
         raise RelvalError(f"stack {stack} does not exist in the current Pulumi backend") from None
     except auto.errors.CommandError as error:
@@ -50,28 +61,48 @@ def _last_lines(error: Exception, n: int = 5) -> str:
     return " | ".join(line.strip() for line in text[-n:] if line.strip())
 
 
-def up(stack: str, on_output: OnOutput = print) -> dict[str, Any]:
+def up(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> dict[str, Any]:
     """Create or update `stack`; streams the engine's output; returns the outputs."""
+    return up_result(stack, on_output, workspace)[0]
+
+
+def up_result(stack: str, on_output: OnOutput = print,
+              workspace: Workspace | None = None) -> tuple[dict[str, Any], dict[str, int]]:
+    """`up`, also returning the engine's change summary ({"create": 3, "same": 2, ...})."""
     import pulumi.automation as auto
 
     # Validate first: a bad config must not reach the engine at all.
     from .config_source import load_stack
 
-    load_stack(stack)
-    handle = _stack(stack, create=True)
+    if workspace is None:
+        load_stack(stack)
+    handle = _stack(stack, create=True, workspace=workspace)
     try:
         result = handle.up(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
         raise RelvalError(f"pulumi up failed for stack {stack}: {_last_lines(error)}") from None
-    return {k: v.value for k, v in result.outputs.items()}
+    changes = dict(result.summary.resource_changes or {})
+    return {k: v.value for k, v in result.outputs.items()}, changes
 
 
-def destroy(stack: str, on_output: OnOutput = print) -> bool:
+def preview(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> dict[str, int]:
+    """`pulumi preview`; returns the planned change summary."""
+    import pulumi.automation as auto
+
+    handle = _stack(stack, create=True, workspace=workspace)
+    try:
+        result = handle.preview(on_output=on_output, color="never")
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi preview failed for stack {stack}: {_last_lines(error)}") from None
+    return {str(k): v for k, v in (result.change_summary or {}).items()}
+
+
+def destroy(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> bool:
     """Destroy `stack`'s resources; False when there was no such stack (nothing to do)."""
     import pulumi.automation as auto
 
     try:
-        handle = _stack(stack, create=False)
+        handle = _stack(stack, create=False, workspace=workspace)
     except RelvalError as error:
         if "does not exist" in str(error):
             return False
@@ -88,3 +119,33 @@ def outputs(stack: str, show_secrets: bool = False) -> dict[str, Any]:
     handle = _stack(stack, create=False)
     values = handle.outputs()
     return {k: (v.value if (show_secrets or not v.secret) else "[secret]") for k, v in values.items()}
+
+
+def set_secret_stand_ins(stack: str, values: dict[str, str], workspace: Workspace) -> None:
+    """Sets config paths (`key` or `key.sub`, relval: namespace implied) as secrets."""
+    import pulumi.automation as auto
+
+    handle = _stack(stack, create=True, workspace=workspace)
+    for path, value in values.items():
+        handle.set_config(f"relval:{path}", auto.ConfigValue(value=value, secret=True), path=True)
+
+
+def stack_resources(stack: str, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """The stack's resources from its state: type, name and outputs, secrets in clear
+    (the export runs with --show-secrets)."""
+    handle = _stack(stack, create=False, workspace=workspace)
+    deployment = handle.export_stack().deployment or {}
+    resources = []
+    for resource in deployment.get("resources", []):
+        resources.append({"type": resource.get("type", ""), "name": resource.get("urn", "").rsplit("::", 1)[-1],
+                          "outputs": {k: _plain_secret(v) for k, v in (resource.get("outputs") or {}).items()}})
+    return resources
+
+
+def _plain_secret(value: Any) -> Any:
+    """A state value: secrets exported with --show-secrets carry their JSON in `plaintext`."""
+    import json
+
+    if isinstance(value, dict) and "plaintext" in value:
+        return json.loads(value["plaintext"])
+    return value

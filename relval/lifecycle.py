@@ -45,7 +45,7 @@ def openstack_cloud(stack: str):
 
 def down(stack: str, on_output: OnOutput = print,
          cloud_factory: Callable[[str], object] = openstack_cloud,
-         timeout_s: float = 900) -> DownReport:
+         timeout_s: float = 900, workspace=None) -> DownReport:
     from relval.infra import automation
 
     automation.require_cli()  # fail before touching the cloud if destroy cannot follow
@@ -59,7 +59,7 @@ def down(stack: str, on_output: OnOutput = print,
                           f"{', '.join(result.remaining)}; run relval down again"
                           + (f" ({'; '.join(result.errors)})" if result.errors else ""))
     on_output(f"deleted {len(result.deleted)} worker VM(s) of stack {stack} found by metadata")
-    report.destroyed = automation.destroy(stack, on_output=on_output)
+    report.destroyed = automation.destroy(stack, on_output=on_output, workspace=workspace)
     if not report.destroyed:
         on_output(f"stack {stack} does not exist in the backend: nothing left to destroy")
     return report

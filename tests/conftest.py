@@ -39,3 +39,18 @@ def make_plan(raw: dict, stack: str = "test-stack"):
     from relval.infra.plan import plan
 
     return plan(parse_stack_config(raw), stack)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The Pulumi engine `make engine` built; skips (fails under RELVAL_REQUIRE_ENGINE=1, as
+    in CI) where there is none."""
+    from relval.errors import RelvalError
+    from relval.infra.engine import find_engine
+
+    try:
+        return find_engine(REPO)
+    except RelvalError as error:
+        if os.environ.get("RELVAL_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"no engine although RELVAL_REQUIRE_ENGINE=1: {error}")
+        pytest.skip("no Pulumi engine here: run `make engine` first")

@@ -32,25 +32,32 @@ def test_project_layout(project):
     assert (REPO / "infra" / "__main__.py").is_file()
 
 
-def test_every_key_is_declared_with_description_and_default(project):
+def test_only_keys_with_a_default_are_declared(project):
+    """Pulumi makes a declared key without a default required, and refuses every stack that
+    lacks it before the program runs: optional keys must never be declared that way."""
     declared = {k.split(":", 1)[1]: v for k, v in project["config"].items()}
-    assert set(declared) == set(KEYS)
+    with_default = {k for k, v in KEYS.items() if v not in (REQUIRED, None)}
+    assert set(declared) == with_default
     for key, spec in declared.items():
         assert spec.get("description"), key
+        assert "default" in spec and spec["default"] == KEYS[key], key
         if "type" in spec:
             assert spec["type"] in PULUMI_TYPES, key
             if spec["type"] == "array":
                 assert spec["items"]["type"] in PULUMI_TYPES, key
-        if KEYS[key] in (REQUIRED, None):
-            assert "default" not in spec, key
-        else:
-            assert spec["default"] == KEYS[key], key
+
+
+def test_undeclared_keys_are_documented_in_the_project_file():
+    text = (REPO / "Pulumi.yaml").read_text()
+    for key, default in KEYS.items():
+        if default in (REQUIRED, None):
+            assert f"#   relval:{key}: " in text, key
 
 
 def test_example_stack_sets_only_known_keys(project):
-    declared = set(project["config"])
+    known = {f"relval:{k}" for k in KEYS}
     stack = yaml.safe_load(EXAMPLE_STACK.read_text())["config"]
-    assert set(stack) <= declared
+    assert set(stack) <= known
     assert {k for k, v in KEYS.items() if v == REQUIRED} <= set(from_stack_file(EXAMPLE_STACK).values)
 
 

@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from relval.cli import autoscale, cloudinit_cmd, console, lifecycle, plan, qa, submit, workflow
+from relval.cli import (autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
+                        workflow)
 from relval.errors import RelvalError
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ workflow.register(app)
 submit.register(app)
 cloudinit_cmd.register(app)
 lifecycle.register(app)
+rehearse.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
