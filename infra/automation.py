@@ -20,6 +20,14 @@ INSTALL_HINT = ("the pulumi CLI is not installed (or not on PATH). Install it wi
 OnOutput = Callable[[str], None]
 
 
+class StackNotFound(RelvalError):
+    """The engine's own "no stack named ... found": the backend answered and has no such stack.
+
+    Only this means "nothing to destroy"; any other failure (a missing bucket, lost
+    credentials, a backend that does not answer) is an error, whatever its text says.
+    """
+
+
 def require_cli() -> str:
     path = shutil.which("pulumi")
     if path is None:
@@ -38,7 +46,7 @@ def _stack(stack: str, create: bool):
             return auto.create_or_select_stack(stack_name=stack, work_dir=work_dir)
         return auto.select_stack(stack_name=stack, work_dir=work_dir)
     except auto.errors.StackNotFoundError:
-        raise RelvalError(f"stack {stack} does not exist in the current Pulumi backend") from None
+        raise StackNotFound(f"stack {stack} does not exist in the current Pulumi backend") from None
     except auto.errors.CommandError as error:
         raise RelvalError(f"pulumi could not open stack {stack}: {_last_lines(error)}") from None
     except FileNotFoundError:
@@ -66,20 +74,32 @@ def up(stack: str, on_output: OnOutput = print) -> dict[str, Any]:
     return {k: v.value for k, v in result.outputs.items()}
 
 
-def destroy(stack: str, on_output: OnOutput = print) -> bool:
-    """Destroy `stack`'s resources; False when there was no such stack (nothing to do)."""
+def destroy(stack: str, on_output: OnOutput = print, remove: bool = True) -> bool:
+    """Destroy `stack`'s resources, then remove the stack from the backend (`remove`).
+
+    False when the backend has no such stack (nothing to do). Any other failure raises
+    a RelvalError with exit code 3: the state may still hold resources.
+    """
     import pulumi.automation as auto
 
     try:
         handle = _stack(stack, create=False)
+    except StackNotFound:
+        return False
     except RelvalError as error:
-        if "does not exist" in str(error):
-            return False
-        raise
+        raise RelvalError(str(error), exit_code=3) from None
     try:
         handle.destroy(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi destroy failed for stack {stack}: {_last_lines(error)}") from None
+        raise RelvalError(f"pulumi destroy failed for stack {stack}: {_last_lines(error)}",
+                          exit_code=3) from None
+    if remove:
+        try:
+            # The stack is empty now; its file stays (--preserve-config) for the record.
+            handle.workspace.remove_stack(stack, preserve_config=True)
+        except auto.errors.CommandError as error:
+            raise RelvalError(f"stack {stack} was destroyed but could not be removed from the "
+                              f"backend: {_last_lines(error)}", exit_code=3) from None
     return True
 
 
