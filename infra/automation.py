@@ -58,6 +58,29 @@ def _last_lines(error: Exception, n: int = 5) -> str:
     return " | ".join(line.strip() for line in text[-n:] if line.strip())
 
 
+def _engine_failure(stack: str, action: str, error: Exception) -> RelvalError:
+    """One line for a failed engine command; a lock names the way out (exit 3 both)."""
+    import pulumi.automation as auto
+
+    if isinstance(error, auto.errors.ConcurrentUpdateError):
+        return RelvalError(f"pulumi {action} for stack {stack}: the stack is locked by another "
+                           "update. Wait for it; if none is running (a killed job left the lock), "
+                           f"run `relval unlock --stack {stack}`", exit_code=3)
+    return RelvalError(f"pulumi {action} failed for stack {stack}: {_last_lines(error)}",
+                       exit_code=3)
+
+
+def unlock(stack: str) -> None:
+    """Remove the lock a killed update left on `stack` (`pulumi cancel`)."""
+    import pulumi.automation as auto
+
+    handle = _stack(stack, create=False)
+    try:
+        handle.cancel()
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"could not unlock stack {stack}: {_last_lines(error)}", exit_code=3) from None
+
+
 def up(stack: str, on_output: OnOutput = print) -> dict[str, Any]:
     """Create or update `stack`; streams the engine's output; returns the outputs."""
     import pulumi.automation as auto
@@ -70,7 +93,7 @@ def up(stack: str, on_output: OnOutput = print) -> dict[str, Any]:
     try:
         result = handle.up(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi up failed for stack {stack}: {_last_lines(error)}") from None
+        raise _engine_failure(stack, "up", error) from None
     return {k: v.value for k, v in result.outputs.items()}
 
 
@@ -91,8 +114,7 @@ def destroy(stack: str, on_output: OnOutput = print, remove: bool = True) -> boo
     try:
         handle.destroy(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi destroy failed for stack {stack}: {_last_lines(error)}",
-                          exit_code=3) from None
+        raise _engine_failure(stack, "destroy", error) from None
     if remove:
         try:
             # The stack is empty now; its file stays (--preserve-config) for the record.

@@ -315,3 +315,36 @@ def test_down_without_openstack_credentials_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in result.stderr and "must not run" not in result.stderr
     assert "no OpenStack credentials" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_lock_left_behind_names_relval_unlock(monkeypatch):
+    import pulumi.automation as auto
+
+    class Stack:
+        def destroy(self, **kwargs):
+            raise command_error("ConcurrentUpdateError",
+                                "error: the stack is currently locked by 1 lock(s). Either wait for "
+                                "the other process(es) to end or delete the lock file with `pulumi cancel`.")
+
+    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    monkeypatch.setattr(auto, "select_stack", lambda **kwargs: Stack())
+    with pytest.raises(RelvalError) as caught:
+        automation.destroy("rel-1", on_output=lambda line: None)
+    assert caught.value.exit_code == 3
+    assert "locked by another update" in str(caught.value)
+    assert "relval unlock --stack rel-1" in str(caught.value)
+
+
+def test_unlock_cancels_through_the_engine(monkeypatch):
+    import pulumi.automation as auto
+
+    cancelled = []
+
+    class Stack:
+        def cancel(self):
+            cancelled.append(True)
+
+    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    monkeypatch.setattr(auto, "select_stack", lambda **kwargs: Stack())
+    automation.unlock("rel-1")
+    assert cancelled == [True]

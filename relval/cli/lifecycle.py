@@ -70,6 +70,15 @@ def register(app: typer.Typer) -> None:
             for key, value in outputs.items():
                 out.print(f"{key}: {value}", highlight=False)
 
+    @app.command("unlock")
+    def unlock_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to unlock.")) -> None:
+        """Remove the lock a killed `up` or `destroy` left behind (`pulumi cancel`). Only when
+        no update is running: a running one is left inconsistent."""
+        from relval.infra.automation import unlock
+
+        unlock(stack)
+        out.print(f"stack {stack} unlocked", highlight=False)
+
     @app.command("outputs")
     def outputs_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to read."),
                         show_secrets: bool = typer.Option(False, "--show-secrets",
