@@ -30,6 +30,14 @@ class Workspace:
     env: dict[str, str] = field(default_factory=dict)
 
 
+class StackNotFound(RelvalError):
+    """The engine's own "no stack named ... found": the backend answered and has no such stack.
+
+    Only this means "nothing to destroy"; any other failure (a missing bucket, lost
+    credentials, a backend that does not answer) is an error, whatever its text says.
+    """
+
+
 def require_cli() -> str:
     return str(find_engine().cli)
 
@@ -49,7 +57,7 @@ def _stack(stack: str, create: bool, workspace: Workspace | None = None):
             return auto.create_or_select_stack(stack_name=stack, work_dir=work_dir, opts=options)
         return auto.select_stack(stack_name=stack, work_dir=work_dir, opts=options)
     except auto.errors.StackNotFoundError:
-        raise RelvalError(f"stack {stack} does not exist in the current Pulumi backend") from None
+        raise StackNotFound(f"stack {stack} does not exist in the current Pulumi backend") from None
     except auto.errors.CommandError as error:
         raise RelvalError(f"pulumi could not open stack {stack}: {_last_lines(error)}") from None
     except FileNotFoundError:
@@ -59,6 +67,29 @@ def _stack(stack: str, create: bool, workspace: Workspace | None = None):
 def _last_lines(error: Exception, n: int = 5) -> str:
     text = str(error).strip().splitlines()
     return " | ".join(line.strip() for line in text[-n:] if line.strip())
+
+
+def _engine_failure(stack: str, action: str, error: Exception) -> RelvalError:
+    """One line for a failed engine command; a lock names the way out (exit 3 both)."""
+    import pulumi.automation as auto
+
+    if isinstance(error, auto.errors.ConcurrentUpdateError):
+        return RelvalError(f"pulumi {action} for stack {stack}: the stack is locked by another "
+                           "update. Wait for it; if none is running (a killed job left the lock), "
+                           f"run `relval unlock --stack {stack}`", exit_code=3)
+    return RelvalError(f"pulumi {action} failed for stack {stack}: {_last_lines(error)}",
+                       exit_code=3)
+
+
+def unlock(stack: str) -> None:
+    """Remove the lock a killed update left on `stack` (`pulumi cancel`)."""
+    import pulumi.automation as auto
+
+    handle = _stack(stack, create=False)
+    try:
+        handle.cancel()
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"could not unlock stack {stack}: {_last_lines(error)}", exit_code=3) from None
 
 
 def up(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> dict[str, Any]:
@@ -80,7 +111,7 @@ def up_result(stack: str, on_output: OnOutput = print,
     try:
         result = handle.up(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi up failed for stack {stack}: {_last_lines(error)}") from None
+        raise _engine_failure(stack, "up", error) from None
     changes = dict(result.summary.resource_changes or {})
     return {k: v.value for k, v in result.outputs.items()}, changes
 
@@ -93,24 +124,36 @@ def preview(stack: str, on_output: OnOutput = print, workspace: Workspace | None
     try:
         result = handle.preview(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi preview failed for stack {stack}: {_last_lines(error)}") from None
+        raise _engine_failure(stack, "preview", error) from None
     return {str(k): v for k, v in (result.change_summary or {}).items()}
 
 
-def destroy(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> bool:
-    """Destroy `stack`'s resources; False when there was no such stack (nothing to do)."""
+def destroy(stack: str, on_output: OnOutput = print, remove: bool = True,
+            workspace: Workspace | None = None) -> bool:
+    """Destroy `stack`'s resources, then remove the stack from the backend (`remove`).
+
+    False when the backend has no such stack (nothing to do). Any other failure raises
+    a RelvalError with exit code 3: the state may still hold resources.
+    """
     import pulumi.automation as auto
 
     try:
         handle = _stack(stack, create=False, workspace=workspace)
+    except StackNotFound:
+        return False
     except RelvalError as error:
-        if "does not exist" in str(error):
-            return False
-        raise
+        raise RelvalError(str(error), exit_code=3) from None
     try:
         handle.destroy(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
-        raise RelvalError(f"pulumi destroy failed for stack {stack}: {_last_lines(error)}") from None
+        raise _engine_failure(stack, "destroy", error) from None
+    if remove:
+        try:
+            # The stack is empty now; its file stays (--preserve-config) for the record.
+            handle.workspace.remove_stack(stack, preserve_config=True)
+        except auto.errors.CommandError as error:
+            raise RelvalError(f"stack {stack} was destroyed but could not be removed from the "
+                              f"backend: {_last_lines(error)}", exit_code=3) from None
     return True
 
 

@@ -1,9 +1,16 @@
-"""Tear a release's stack down completely: scaler-made VMs first, then `pulumi destroy`.
+"""Tear a release's stack down completely, and say honestly whether it worked.
 
-The elastic scaler boots workers that Pulumi does not know about; they carry the
-stack's metadata (`relval-stack`, `relval-role=worker`), so they are found and
-deleted by it, failed boots included, before the engine removes the rest.
-Running it twice is safe.
+    stop the scaler -> sweep everything carrying the stack's metadata -> pulumi destroy
+    -> remove the stack from the backend
+
+The sweep comes first because it needs no state: workers the scaler booted, failed
+boots, and everything Pulumi made are found by metadata, tag or stack-derived name
+(`relval.openstack_sweep`), so nothing leaks even when the state is lost or the backend
+is down. `pulumi destroy` then finds its resources gone and forgets them.
+
+`down` ends in one of two ways: it returns with the cloud clean and the stack removed,
+or it raises a RelvalError naming what is left (exit 3; exit 2 for missing credentials
+or a missing CLI). Running it twice is safe.
 """
 
 from __future__ import annotations
@@ -14,52 +21,118 @@ from typing import Callable
 from relval.errors import RelvalError
 
 OnOutput = Callable[[str], None]
+EXIT_NO_VERDICT = 3
+
+
+@dataclass
+class ScalerStop:
+    """What `stop_scaler` achieved: `confirmed` only when nothing can boot any more."""
+
+    confirmed: bool
+    how: str
 
 
 @dataclass
 class DownReport:
     stack: str
-    scaler_vms_deleted: list[str] = field(default_factory=list)
+    scaler: dict = field(default_factory=dict)
+    swept: dict = field(default_factory=dict)        # SweepReport.to_json()
+    state_found: bool = False                        # the backend held the stack
     destroyed: bool = False
+    clean: bool = False
 
     def to_json(self) -> dict:
-        return {"stack": self.stack, "scaler_vms_deleted": self.scaler_vms_deleted,
-                "destroyed": self.destroyed}
+        return {"stack": self.stack, "scaler": self.scaler, "swept": self.swept,
+                "state_found": self.state_found, "destroyed": self.destroyed, "clean": self.clean}
 
 
-def openstack_cloud(stack: str):
-    """A cloud adapter for listing and deleting this stack's VMs, with the operator's
-    credentials (OS_CLOUD + clouds.yaml, or OS_* variables)."""
-    import openstack
-    from openstack import exceptions
-
-    from relval.autoscaler.adapters.openstack import OpenStackCloud
+def _stack_config(stack: str):
+    """The stack's validated config when its file is here (None: lost artifacts)."""
+    from relval.infra.config_source import load_stack
 
     try:
-        conn = openstack.connect()
-    except exceptions.SDKException as error:
-        raise RelvalError(f"cannot connect to OpenStack ({error}); set OS_CLOUD or the OS_* "
-                          "variables of your project") from None
-    return OpenStackCloud(conn, stack, image_id="", flavor_id="", network_id="")
+        return load_stack(stack)[1]
+    except RelvalError:
+        return None
+
+
+def stop_scaler_before_teardown(resources, stack: str) -> ScalerStop:
+    """Make sure the elastic scaler cannot boot anything once the sweep has begun.
+
+    Its OpenStack application credential (`<stack>-autoscaler`) is deleted and the
+    deletion confirmed by listing again; a scaler without it cannot call Nova at all,
+    even when the head is unreachable. A stack without one (no scaler, or a credential
+    given rather than created) is reported as unconfirmed, and the sweep then waits a
+    settle period before it trusts an empty listing.
+    """
+    from relval.autoscaler.interfaces import AdapterError
+
+    try:
+        credentials = resources.list("application_credential")
+        for credential in credentials:
+            resources.delete("application_credential", credential.id)
+        left = resources.list("application_credential")
+    except AdapterError as error:
+        return ScalerStop(False, f"could not delete the scaler's application credential: {error}")
+    if left:
+        return ScalerStop(False, f"the scaler's application credential is still listed: "
+                                 f"{', '.join(c.id for c in left)}")
+    if not credentials:
+        cfg = _stack_config(stack)
+        if cfg is not None and cfg.autoscaler is None:
+            return ScalerStop(True, "the stack runs no elastic scaler")
+        return ScalerStop(False, f"no application credential {stack}-autoscaler to revoke")
+    return ScalerStop(True, f"revoked the scaler's application credential ({credentials[0].id})")
+
+
+def openstack_resources(stack: str):
+    from relval.openstack_sweep import OpenStackStackResources, connect
+
+    cfg = _stack_config(stack)  # an existing keypair it references is never swept
+    return OpenStackStackResources(connect(), stack, keep_keypair=cfg.keypair if cfg else None)
 
 
 def down(stack: str, on_output: OnOutput = print,
-         cloud_factory: Callable[[str], object] = openstack_cloud,
-         timeout_s: float = 900, workspace=None) -> DownReport:
+         resources_factory: Callable[[str], object] = openstack_resources,
+         stop_scaler: Callable[[object, str], ScalerStop] = stop_scaler_before_teardown,
+         timeout_s: float = 900, settle_s: float = 60, poll_s: float = 5,
+         sleep: Callable[[float], None] | None = None,
+         clock: Callable[[], float] | None = None, workspace=None) -> DownReport:
+    import time
+
+    from relval.autoscaler.teardown import sweep
     from relval.infra import automation
 
+    sleep, clock = sleep or time.sleep, clock or time.monotonic
     automation.require_cli()  # fail before touching the cloud if destroy cannot follow
-    from relval.autoscaler.teardown import teardown
-
+    resources = resources_factory(stack)  # missing credentials: exit 2 here, one line
     report = DownReport(stack)
-    result = teardown(cloud_factory(stack), stack, roles=("worker",), timeout_s=timeout_s)
-    report.scaler_vms_deleted = result.deleted
-    if not result.clean:
-        raise RelvalError(f"stack {stack}: VMs still present after {result.waited_s:.0f} s: "
-                          f"{', '.join(result.remaining)}; run relval down again"
-                          + (f" ({'; '.join(result.errors)})" if result.errors else ""))
-    on_output(f"deleted {len(result.deleted)} worker VM(s) of stack {stack} found by metadata")
-    report.destroyed = automation.destroy(stack, on_output=on_output, workspace=workspace)
-    if not report.destroyed:
-        on_output(f"stack {stack} does not exist in the backend: nothing left to destroy")
+
+    stopped = stop_scaler(resources, stack)
+    report.scaler = {"confirmed": stopped.confirmed, "how": stopped.how}
+    on_output(f"scaler: {stopped.how}")
+    swept = sweep(resources, stack, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep,
+                   clock=clock)
+    if swept.clean and not stopped.confirmed:
+        # A scaler we could not stop may still boot: trust only a second empty listing.
+        on_output(f"waiting {settle_s:.0f} s for a scaler that could not be stopped")
+        sleep(settle_s)
+        swept = sweep(resources, stack, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep,
+                   clock=clock)
+    report.swept = swept.to_json()
+    deleted = sum(len(ids) for ids in swept.deleted.values())
+    if not swept.clean:
+        raise RelvalError(f"stack {stack}: the cloud is not clean after {swept.waited_s:.0f} s; "
+                          f"left: {'; '.join(swept.left())}; run relval down again"
+                          + (f" (errors: {'; '.join(swept.errors[:3])})" if swept.errors else ""),
+                          exit_code=EXIT_NO_VERDICT)
+    on_output(f"swept {deleted} resource(s) of stack {stack} found by metadata; none left")
+
+    report.destroyed = report.state_found = automation.destroy(stack, on_output=on_output, workspace=workspace)
+    if report.state_found:
+        on_output(f"stack {stack} destroyed and removed from the backend")
+    else:
+        on_output(f"the backend has no stack {stack} (never deployed, already removed, or its "
+                  f"state was lost): the sweep by metadata above is the whole teardown")
+    report.clean = True
     return report

@@ -144,32 +144,43 @@ def test_merge_request_pipeline_runs_tests_and_preview_only(gitlab_ci_local):
     assert set(jobs) == {"test", "preview"}
 
 
-def test_release_pipeline_deploys_validates_and_offers_destroy(gitlab_ci_local):
-    jobs = listed_jobs(gitlab_ci_local, "RELEASE=O2PDPSuite::nightly-20261120-1",
+def test_merge_request_pipeline_with_a_release_still_runs_no_release_job(gitlab_ci_local):
+    jobs = listed_jobs(gitlab_ci_local, "CI_PIPELINE_SOURCE=merge_request_event",
+                       "RELEASE=O2PDPSuite--nightly-20261120-1")
+    assert set(jobs) == {"test", "preview"}
+
+
+def test_release_pipeline_tests_deploys_validates_and_always_destroys(gitlab_ci_local):
+    jobs = listed_jobs(gitlab_ci_local, "RELEASE=O2PDPSuite--nightly-20261120-1",
                        "CI_PIPELINE_SOURCE=web", "CI_COMMIT_BRANCH=feature")
-    assert {"deploy", "validate", "destroy"} <= set(jobs)
-    assert "preview" not in jobs
+    assert set(jobs) == {"test", "deploy", "validate", "destroy"}
+    assert jobs["destroy"] == "always"
 
 
 def test_tag_pipeline_is_a_release_pipeline(gitlab_ci_local):
-    jobs = listed_jobs(gitlab_ci_local, "CI_COMMIT_TAG=validate/O2-nightly-20261120",
+    jobs = listed_jobs(gitlab_ci_local, "CI_COMMIT_TAG=validate/O2PDPSuite--nightly-20261120-1",
                        "CI_PIPELINE_SOURCE=push", "CI_COMMIT_BRANCH=")
-    assert {"deploy", "validate", "destroy"} <= set(jobs) and "preview" not in jobs
+    assert set(jobs) == {"test", "deploy", "validate", "destroy"}
+
+
+def test_keep_cluster_makes_destroy_manual(gitlab_ci_local):
+    jobs = listed_jobs(gitlab_ci_local, "RELEASE=O2PDPSuite--nightly-20261120-1",
+                       "CI_PIPELINE_SOURCE=web", "KEEP_CLUSTER=1")
+    assert jobs["destroy"] == "manual"
 
 
 def test_release_jobs_share_one_environment_and_resource_group():
     ci = yaml.safe_load((REPO / ".gitlab-ci.yml").read_text())
     deploy, validate, destroy = ci["deploy"], ci["validate"], ci["destroy"]
-    assert deploy["environment"] == {"name": "relval/$STACK", "on_stop": "destroy",
+    assert deploy["environment"] == {"name": "relval/$RELEASE_TAG", "on_stop": "destroy",
                                      "auto_stop_in": "1 day"}
-    assert destroy["environment"] == {"name": "relval/$STACK", "action": "stop"}
-    assert deploy["resource_group"] == validate["resource_group"] == destroy["resource_group"] \
-        == "relval/$STACK"
-    assert destroy["rules"][0]["when"] == "manual"
+    assert destroy["environment"] == {"name": "relval/$RELEASE_TAG", "action": "stop"}
+    assert ci[".release"]["resource_group"] == "relval/$RELEASE_TAG"
+    assert all(".release" in job["extends"] for job in (deploy, validate, destroy))
     assert "--keep" in " ".join(validate["script"])
     assert "junit" in validate["artifacts"]["reports"]
     assert ci["variables"]["PULUMI_HOME"].startswith("$CI_PROJECT_DIR")
-    assert "make test" in ci["test"]["script"]
+    assert "make test" in ci["test"]["script"] and "rules" not in ci["test"]
 
 
 def test_no_credentials_are_committed():
@@ -179,49 +190,7 @@ def test_no_credentials_are_committed():
         assert not re.search(rf"^\s*{name}\s*:", text, re.M), name
 
 
-# --- relval down: scaler-made VMs first, then pulumi destroy ---------------------------------------
-
-def test_down_deletes_every_stack_vm_then_destroys(monkeypatch):
-    from relval.autoscaler.fakes import FakeCloud
-    from relval.autoscaler.model import BUILD, ERROR
-    from relval.infra import automation
-    from relval.lifecycle import down
-
-    cloud = FakeCloud("rel-1")
-    scaler_made = cloud.add_vm({"relval-stack": "rel-1", "relval-role": "worker"})
-    failed = cloud.add_vm({"relval-stack": "rel-1", "relval-role": "worker"}, status=ERROR)
-    booting = cloud.add_vm({"relval-stack": "rel-1", "relval-role": "worker"}, status=BUILD)
-    head = cloud.add_vm({"relval-stack": "rel-1", "relval-role": "head"})
-    foreign = cloud.add_vm({"relval-stack": "someone-else", "relval-role": "worker"})
-    events = []
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
-    monkeypatch.setattr(automation, "destroy", lambda stack, on_output, workspace=None: events.append(
-        ("destroy", stack, sorted(cloud.vms))) or True)
-
-    report = down("rel-1", on_output=lambda line: None, cloud_factory=lambda stack: cloud)
-    assert sorted(report.scaler_vms_deleted) == sorted([scaler_made.id, failed.id, booting.id])
-    # the head is Pulumi's to destroy; foreign VMs are never touched
-    assert events == [("destroy", "rel-1", sorted([head.id, foreign.id]))]
-    assert report.destroyed
-
-    # Running it again is safe: nothing left to delete, destroy reports nothing to do.
-    monkeypatch.setattr(automation, "destroy", lambda stack, on_output, workspace=None: False)
-    again = down("rel-1", on_output=lambda line: None, cloud_factory=lambda stack: cloud)
-    assert again.scaler_vms_deleted == [] and not again.destroyed
-
-
-def test_down_stops_before_destroy_when_vms_remain(monkeypatch):
-    from relval.autoscaler.fakes import FakeCloud
-    from relval.infra import automation
-    from relval.lifecycle import down
-
-    cloud = FakeCloud("rel-2", on_delete=lambda vm: None)  # deletes are accepted, never done
-    cloud.add_vm({"relval-stack": "rel-2", "relval-role": "worker"})
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
-    monkeypatch.setattr(automation, "destroy", lambda *a, **k: pytest.fail("must not destroy"))
-    with pytest.raises(RelvalError, match="VMs still present"):
-        down("rel-2", on_output=lambda line: None, cloud_factory=lambda stack: cloud,
-             timeout_s=0)
+# relval down: see test_teardown_sweep.py
 
 
 @pytest.mark.slow

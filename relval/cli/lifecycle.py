@@ -35,6 +35,28 @@ def register(app: typer.Typer) -> None:
         out.print(f"created {path.name} (stack {path.name[len('Pulumi.'):-len('.yaml')]})",
                   highlight=False)
 
+    @stack_app.command("name")
+    def stack_name(
+        release: Optional[str] = typer.Argument(None, help="The release ('::' may be written '--')."),
+        tag: Optional[str] = typer.Option(None, "--tag", help="Or a tag validate/<release> ('::' as '--')."),
+        shell: bool = typer.Option(False, "--shell", help="Print RELEASE=, STACK=, RELEASE_REF= for `eval`."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """The stack of a release (one per release), from the release or from its tag."""
+        import shlex
+
+        from relval.release_ref import pipeline_release
+
+        resolved = pipeline_release(release, tag)
+        if as_json:
+            print(json.dumps(resolved.to_json(), indent=2))
+        elif shell:
+            for key, value in (("RELEASE", resolved.release), ("STACK", resolved.stack),
+                               ("RELEASE_REF", resolved.ref)):
+                print(f"export {key}={shlex.quote(value)}")
+        else:
+            print(resolved.stack)
+
     @app.command("up")
     def up_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to deploy."),
                    as_json: bool = typer.Option(False, "--json", help="Print the outputs as JSON.")) -> None:
@@ -48,6 +70,15 @@ def register(app: typer.Typer) -> None:
             for key, value in outputs.items():
                 out.print(f"{key}: {value}", highlight=False)
 
+    @app.command("unlock")
+    def unlock_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to unlock.")) -> None:
+        """Remove the lock a killed `up` or `destroy` left behind (`pulumi cancel`). Only when
+        no update is running: a running one is left inconsistent."""
+        from relval.infra.automation import unlock
+
+        unlock(stack)
+        out.print(f"stack {stack} unlocked", highlight=False)
+
     @app.command("outputs")
     def outputs_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to read."),
                         show_secrets: bool = typer.Option(False, "--show-secrets",
@@ -60,7 +91,10 @@ def register(app: typer.Typer) -> None:
     @app.command("down")
     def down_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to tear down."),
                      as_json: bool = typer.Option(False, "--json", help="Print a JSON report.")) -> None:
-        """Delete every VM of the stack (scaler-made ones too), then `pulumi destroy`. Safe to rerun."""
+        """Stop the scaler, delete everything carrying the stack's metadata (servers, volumes,
+        floating IPs, ports, security groups, keypair, server group, scaler credential), then
+        `pulumi destroy` and remove the stack. Exit 0 only with the cloud clean; 3 naming
+        what is left or could not be listed; 2 without credentials or CLI. Safe to rerun."""
         from relval.lifecycle import down
 
         report = down(stack, on_output=_stream)
