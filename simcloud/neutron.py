@@ -41,6 +41,24 @@ EXTENSIONS = ("standard-attr-tag", "standard-attr-description", "standard-attr-t
               "port-security", "binding", "allowed-address-pairs", "extra_dhcp_opt", "quotas",
               "network_availability_zone", "availability_zone", "net-mtu", "project-id",
               "fip-port-details", "stateful-security-group", "filter-validation")
+_COMMON = {"id", "name", "tenant_id", "project_id", "description", "created_at", "updated_at",
+           "revision_number", "tags"}
+# What neutron accepts as a filter per collection (filter validation, on since Stein).
+FILTERABLE = {
+    "networks": _COMMON | {"status", "admin_state_up", "shared", "mtu", "router:external",
+                           "port_security_enabled", "is_default", "subnets"},
+    "subnets": _COMMON | {"network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp",
+                          "subnetpool_id"},
+    "ports": _COMMON | {"network_id", "mac_address", "fixed_ips", "device_id", "device_owner",
+                        "status", "admin_state_up", "security_groups", "port_security_enabled",
+                        "binding:vnic_type", "ip_allocation"},
+    "security_groups": _COMMON | {"stateful", "shared"},
+    "security_group_rules": _COMMON - {"name", "tags"} | {
+        "security_group_id", "direction", "ethertype", "protocol", "port_range_min",
+        "port_range_max", "remote_ip_prefix", "remote_group_id", "normalized_cidr"},
+    "floatingips": _COMMON - {"name"} | {"floating_ip_address", "floating_network_id",
+                                         "router_id", "port_id", "fixed_ip_address", "status"},
+}
 PAGING_ARGS = {"limit", "marker", "sort_key", "sort_dir", "fields", "page_reverse",
                "tags", "tags-any", "not-tags", "not-tags-any"}
 
@@ -382,7 +400,7 @@ def list_records(records: list[dict], collection_key: str, link_base: str) -> di
     for key in args:
         if key in PAGING_ARGS:
             continue
-        if records and key not in records[0]:
+        if key not in FILTERABLE[collection_key]:
             raise bad_request(f"[{key}] is invalid attribute for filtering", "HTTPBadRequest")
         records = [r for r in records if _matches(r, key, args.getlist(key))]
     for key, test in (("tags", all), ("tags-any", any)):
