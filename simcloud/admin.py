@@ -10,7 +10,7 @@ from flask import Blueprint
 from . import lifecycle
 from .errors import bad_request
 from .faults import TRANSIENT_STATUSES
-from .seed import apply_seed
+from .seeding import apply_seed
 from .store import Store
 from .web import body, no_content, reply, store
 

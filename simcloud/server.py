@@ -11,7 +11,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .admin import inventory
 from .app import create_app
-from .seed import apply_seed
+from .seeding import apply_seed
 from .settings import Settings
 from .store import Store
 
