@@ -12,5 +12,5 @@ from .client import add_fault, clear_faults, configure, inventory, seed
 from .server import SimServer, start_server
 from .settings import Settings
 
-__all__ = ["SimServer", "Settings", "start_server", "seed", "inventory", "add_fault",
-           "clear_faults", "configure"]
+__all__ = ["Settings", "SimServer", "add_fault", "clear_faults", "configure", "inventory",
+           "seed", "start_server"]

@@ -70,7 +70,7 @@ def add_fault():
         if spec.get("kind") == "transient":
             unknown = set(spec) - {"kind", "status", "name", "server", "seconds"}
             if unknown:
-                raise ValueError(f"unknown field for transient: {sorted(unknown)[0]}")
+                raise ValueError(f"unknown field for transient: {min(unknown)}")
             moved = lifecycle.make_transient(s, spec.get("status", "MIGRATING"), spec.get("name"),
                                              spec.get("server"), spec.get("seconds"))
             return reply({"kind": "transient", "servers": moved}, 201)

@@ -14,7 +14,7 @@ def _call(target, method: str, path: str, payload=None):
     data = None if payload is None else json.dumps(payload).encode()
     req = urllib.request.Request(_base(target) + path, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(req, timeout=30) as response:
         text = response.read()
     return json.loads(text) if text else None
 

@@ -47,7 +47,7 @@ def parse_rule(spec: dict, rule_id: int) -> Rule:
     known = {"kind", "count", "name", "method", "path", "status", "message"}
     unknown = set(spec) - known
     if unknown:
-        raise ValueError(f"unknown field for {kind}: {sorted(unknown)[0]}")
+        raise ValueError(f"unknown field for {kind}: {min(unknown)}")
     count = spec.get("count", 1)
     if count is not None and (not isinstance(count, int) or count < 1):
         raise ValueError("count must be a positive integer or null")

@@ -13,7 +13,7 @@ from flask import Blueprint, request
 
 from .errors import ApiError, bad_request, conflict, not_found
 from .store import Store, iso_z, new_id
-from .web import base_url, body, no_content, project_id, reply, store
+from .web import base_url, body, no_content, reply, store
 
 bp = Blueprint("neutron", __name__, url_prefix="/network")
 
@@ -496,10 +496,7 @@ def create(url_name):
     maker = {"networks": create_network, "subnets": create_subnet, "ports": create_port,
              "security_groups": create_security_group, "security_group_rules": create_rule,
              "floating_ips": create_floating_ip}[collection]
-    if collection in ("networks", "subnets"):
-        record = maker(s, spec)
-    else:
-        record = maker(s, spec)
+    record = maker(s, spec)
     return reply({singular: _render(s, collection, record)}, 201)
 
 

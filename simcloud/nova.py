@@ -242,7 +242,7 @@ def create_keypair():
     allowed = {"name", "public_key", "type", "user_id"}
     if set(spec) - allowed:
         raise bad_request("Invalid input for field/attribute keypair. Additional properties are "
-                          f"not allowed ({sorted(set(spec) - allowed)[0]!r} was unexpected)")
+                          f"not allowed ({min(set(spec) - allowed)!r} was unexpected)")
     public_key, private_key = spec.get("public_key"), None
     if not public_key:
         if at_least("2.92"):
@@ -308,7 +308,7 @@ def create_group():
     unexpected = set(spec) - allowed
     if unexpected:
         raise bad_request("Invalid input for field/attribute server_group. Additional properties "
-                          f"are not allowed ({sorted(unexpected)[0]!r} was unexpected)")
+                          f"are not allowed ({min(unexpected)!r} was unexpected)")
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise bad_request("Invalid input for field/attribute name.")
@@ -621,7 +621,7 @@ def create_server(s: Store, spec: dict, hints: dict) -> dict:
         raise bad_request("Invalid key_name provided.")
     zone = spec.get("availability_zone") or s.settings.availability_zones[0]
     if zone not in s.settings.availability_zones:
-        raise bad_request(f"The requested availability zone is not available")
+        raise bad_request("The requested availability zone is not available")
     _validate_user_data(spec.get("user_data"))
     metadata = _validate_metadata(s, spec.get("metadata"))
     networks = _requested_networks(s, spec)

@@ -22,7 +22,7 @@ def _network(s: Store, spec: dict, external: bool, index: int) -> str:
     for net in s.data["networks"].values():
         if net["name"] == spec["name"]:
             return net["id"]
-    cidr = spec.get("cidr") or (f"203.0.113.0/24" if external else f"10.{index % 250}.0.0/24")
+    cidr = spec.get("cidr") or ("203.0.113.0/24" if external else f"10.{index % 250}.0.0/24")
     net = neutron.create_network(s, {"name": spec["name"], "router:external": external,
                                      "shared": external}, seeded=True)
     neutron.create_subnet(s, {"network_id": net["id"], "cidr": cidr,
@@ -37,7 +37,7 @@ def apply_seed(s: Store, spec: dict) -> dict[str, dict[str, str]]:
         raise ValueError("seed must be a mapping of kinds to lists")
     unknown = set(spec) - set(KINDS)
     if unknown:
-        raise ValueError(f"unknown seed kind: {sorted(unknown)[0]} (known: {', '.join(KINDS)})")
+        raise ValueError(f"unknown seed kind: {min(unknown)} (known: {', '.join(KINDS)})")
     entries = {kind: [_named(e, kind, i) for i, e in enumerate(spec.get(kind) or [])]
                for kind in KINDS}
     for i, keypair in enumerate(entries["keypairs"]):

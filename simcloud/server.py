@@ -55,7 +55,7 @@ class SimServer:
     def auth_url(self) -> str:
         return f"{self.url}/v3"
 
-    def start(self) -> "SimServer":
+    def start(self) -> SimServer:
         self._thread.start()
         return self
 
@@ -64,7 +64,7 @@ class SimServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -46,7 +46,7 @@ class Settings:
             if key == "quotas":
                 unknown = set(value) - set(DEFAULT_QUOTAS)
                 if unknown:
-                    raise ValueError(f"unknown quota: {sorted(unknown)[0]}")
+                    raise ValueError(f"unknown quota: {min(unknown)}")
                 self.quotas.update({k: int(v) for k, v in value.items()})
             elif key in ("boot_delay", "delete_delay", "volume_delay"):
                 if float(value) < 0:

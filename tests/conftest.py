@@ -39,3 +39,11 @@ def make_plan(raw: dict, stack: str = "test-stack"):
     from relval.infra.plan import plan
 
     return plan(parse_stack_config(raw), stack)
+
+
+@pytest.fixture
+def simcloud(tmp_path):
+    """A seeded simulated OpenStack on a free loopback port (tests/simcloud_support.py)."""
+    from tests.simcloud_support import running_simcloud
+
+    yield from running_simcloud(tmp_path)

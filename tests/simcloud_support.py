@@ -1,8 +1,6 @@
-"""The simulated OpenStack for tests: a fixture that starts it on a free loopback port.
+"""The simulated OpenStack for tests, started on a free loopback port.
 
-    from tests.simcloud_support import simcloud, connect, until  # noqa: F401 (fixture)
-
-`simcloud` yields a `SimCloud`: `url`, `auth_url`, `env` (OS_* variables for a password
+The `simcloud` fixture (tests/conftest.py) yields a `SimCloud`: `url`, `auth_url`, `env` (OS_* variables for a password
 login, read by openstacksdk and by gophercloud/terraform alike), `clouds_yaml` (a file
 with the cloud `simcloud`), `ids` (what the standard seed created) and `server`
 (the running SimServer, for faults, settings and the inventory).
@@ -16,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from relval.simcloud import SimServer, start_server
 
 PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f "
@@ -44,8 +41,8 @@ class SimCloud:
     server: SimServer
 
 
-@pytest.fixture
-def simcloud(tmp_path):
+def running_simcloud(tmp_path: Path):
+    """The body of the `simcloud` fixture: a seeded simulator, stopped afterwards."""
     sim = start_server(**DELAYS)
     try:
         ids = sim.seed(STANDARD_SEED)

@@ -9,7 +9,7 @@ import pytest
 import requests
 from openstack import exceptions
 
-from tests.simcloud_support import PUBLIC_KEY, connect, simcloud, until  # noqa: F401 (fixture)
+from tests.simcloud_support import PUBLIC_KEY, connect, until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 USER_DATA = "#cloud-config\nruncmd: [echo hi]\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from relval.autoscaler.adapters.openstack import OpenStackCloud
 from relval.autoscaler.interfaces import CloudError
 from relval.autoscaler.model import ACTIVE, BUILD, ERROR
 from relval.autoscaler.teardown import teardown
 from relval.simcloud import add_fault, clear_faults, inventory
-from tests.simcloud_support import connect, simcloud, until  # noqa: F401 (fixture)
+
+from tests.simcloud_support import connect, until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 MD = {"relval-stack": "alice", "relval-role": "worker", "relval-release": "rel-1"}
@@ -69,7 +69,9 @@ def test_transient_statuses_count_as_running_and_end(simcloud, scaler):
         conn = connect(simcloud)
         assert conn.compute.get_server(moved["servers"][0]).status == status
         assert statuses(scaler) == {"alice-worker-1": ACTIVE}
-        until(lambda: conn.compute.get_server(moved["servers"][0]).status == "ACTIVE")
+        server_id = moved["servers"][0]
+        until(lambda conn=conn, server_id=server_id:
+              conn.compute.get_server(server_id).status == "ACTIVE")
 
 
 def test_api_errors_for_n_calls_then_recovery(simcloud, scaler):

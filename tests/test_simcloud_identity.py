@@ -8,7 +8,7 @@ import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions
 
-from tests.simcloud_support import connect, simcloud  # noqa: F401 (fixture)
+from tests.simcloud_support import connect
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 from openstack import exceptions
 
-from tests.simcloud_support import connect, simcloud  # noqa: F401 (fixture)
+from tests.simcloud_support import connect
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
