@@ -117,6 +117,40 @@ def render(s: Store, volume: dict) -> dict:
     }
 
 
+# ---------------------------------------------------------------- microversions
+
+def _parse(text: str) -> tuple[int, int]:
+    major, minor = text.strip().split(".")
+    return int(major), int(minor)
+
+
+@bp.before_request
+def negotiate():
+    """`OpenStack-API-Version: volume 3.x` (3.0 without); 406 outside the range."""
+    g.volume_version = VOLUME_MIN
+    for part in request.headers.get("OpenStack-API-Version", "").split(","):
+        service, _, wanted = part.strip().partition(" ")
+        if service != "volume" or not wanted:
+            continue
+        wanted = VOLUME_MAX if wanted == "latest" else wanted
+        try:
+            inside = _parse(VOLUME_MIN) <= _parse(wanted) <= _parse(VOLUME_MAX)
+        except ValueError:
+            inside = False
+        if not inside:
+            raise ApiError(406, f"Version {wanted} is not supported by the API. Minimum is "
+                                f"{VOLUME_MIN} and maximum is {VOLUME_MAX}.")
+        g.volume_version = wanted
+
+
+@bp.after_request
+def echo_version(response):
+    if request.path.startswith("/volume/v3/"):
+        response.headers["OpenStack-API-Version"] = f"volume {g.get('volume_version', VOLUME_MIN)}"
+        response.headers["Vary"] = "OpenStack-API-Version"
+    return response
+
+
 # ---------------------------------------------------------------- routes
 
 def _version_doc() -> dict:

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
-from relval.simcloud import inventory, seed
+import urllib.error
+
+import pytest
+
+from relval.simcloud import configure, inventory, seed
 
 
 def test_module_serves_seeds_and_lists_until_stopped(tmp_path):
@@ -26,6 +30,10 @@ def test_module_serves_seeds_and_lists_until_stopped(tmp_path):
         listed = inventory(url)
         assert [n["name"] for n in listed["networks"]] == ["net"]
         assert listed["leftovers"] == 0 and all(n["seeded"] for n in listed["networks"])
+        assert configure(url, {"boot_delay": 0, "quotas": {"instances": 3}})["quotas"]["instances"] == 3
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            configure(url, {"boot_dlay": 1})
+        assert refused.value.code == 400 and b"unknown setting: boot_dlay" in refused.value.read()
     finally:
         process.terminate()
         process.wait(timeout=10)

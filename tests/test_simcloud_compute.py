@@ -133,6 +133,11 @@ def test_volume_attach_detach_moves_cinder_statuses(simcloud):
     conn.compute.delete_volume_attachment(server, volume.id)
     conn.block_storage.wait_for_status(volume, "available", wait=5, interval=0.05)
     assert list(conn.compute.volume_attachments(server)) == []
+    listed = requests.get(f"{simcloud.url}/volume/v3/{conn.current_project_id}/volumes/detail",
+                          headers={"X-Auth-Token": conn.auth_token,
+                                   "OpenStack-API-Version": "volume 3.60"}, timeout=5)
+    assert listed.headers["OpenStack-API-Version"] == "volume 3.60"
+    assert [v["status"] for v in listed.json()["volumes"]] == ["available"]
     conn.block_storage.delete_volume(volume)
     conn.block_storage.wait_for_delete(volume, wait=5, interval=0.05)
 
