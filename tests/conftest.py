@@ -54,3 +54,11 @@ def engine():
         if os.environ.get("RELVAL_REQUIRE_ENGINE") == "1":
             pytest.fail(f"no engine although RELVAL_REQUIRE_ENGINE=1: {error}")
         pytest.skip("no Pulumi engine here: run `make engine` first")
+
+
+@pytest.fixture
+def simcloud(tmp_path):
+    """A seeded simulated OpenStack on a free loopback port (tests/simcloud_support.py)."""
+    from tests.simcloud_support import running_simcloud
+
+    yield from running_simcloud(tmp_path)

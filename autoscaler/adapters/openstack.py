@@ -21,7 +21,10 @@ from ..model import ACTIVE, BUILD, ERROR, GONE, STACK_KEY, Limits, Worker
 # a stopped or shelved worker will not run jobs, so it is treated as failed.
 STATUS = {"BUILD": BUILD, "ACTIVE": ACTIVE, "ERROR": ERROR, "DELETED": GONE,
           "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "SHELVED": ERROR, "SHELVED_OFFLOADED": ERROR,
-          "SUSPENDED": ERROR, "PAUSED": ERROR, "STOPPED": ERROR, "UNKNOWN": ERROR}
+          "SUSPENDED": ERROR, "PAUSED": ERROR, "STOPPED": ERROR, "UNKNOWN": ERROR,
+          # A live migration, reboot or resize passes; the guest keeps (or resumes) its jobs.
+          **{s: ACTIVE for s in ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
+                                 "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE")}}
 
 
 def parse_time(value: str | None) -> float:
