@@ -16,6 +16,12 @@ holds the defaults and Pulumi.yaml documents them):
     backoffMaxSeconds: 600     # ... capped here
     adaptiveTimeouts: true     # tighten boot/join timeouts to 1.5x the p90 of recent successful
                                # boots (never below 180 s, never above the values above)
+    startdUpdateInterval: 300  # the workers' condor UPDATE_INTERVAL: a restarted collector is
+                               # empty this long, so the join timeout is never below twice it,
+                               # and a joined worker missing from the collector is "lost" only
+                               # after twice it
+    transientTimeout: 3600     # a VM in a transient cloud state (MIGRATING, RESIZE, ...) is
+                               # waited for this long before an alert; it is never a failure
     driver: openstack          # openstack (nova, openstacksdk) or ec2 (boto3)
     createApplicationCredential: false   # infra: let Pulumi create the OpenStack credential
 
@@ -89,6 +95,8 @@ AUTOSCALER_KEYS: dict[str, Any] = {
     "backoffSeconds": 15,
     "backoffMaxSeconds": 600,
     "adaptiveTimeouts": True,
+    "startdUpdateInterval": 300,
+    "transientTimeout": 3600,
     "driver": "openstack",
     "createApplicationCredential": False,
 }
@@ -120,6 +128,8 @@ class ScalerConfig:
     backoff_seconds: float = 15
     backoff_max_seconds: float = 600
     adaptive_timeouts: bool = True
+    startd_update_interval: float = 300
+    transient_timeout: float = 3600
     driver: str = "openstack"
     create_application_credential: bool = False
 
@@ -189,6 +199,10 @@ def read_scaler_keys(f: Field) -> dict[str, Any]:
         "backoff_max_seconds": f["backoffMaxSeconds"].number(
             default=d["backoffMaxSeconds"], minimum=0),
         "adaptive_timeouts": f["adaptiveTimeouts"].boolean(default=d["adaptiveTimeouts"]),
+        "startd_update_interval": f["startdUpdateInterval"].number(
+            default=d["startdUpdateInterval"], minimum=1),
+        "transient_timeout": f["transientTimeout"].number(default=d["transientTimeout"],
+                                                          minimum=1),
         "driver": f["driver"].string(default=d["driver"], choices=DRIVERS),
         "create_application_credential": f["createApplicationCredential"].boolean(
             default=d["createApplicationCredential"]),
@@ -292,7 +306,8 @@ _SCALER_FIELDS = {
     "max_concurrent_boots": "maxConcurrentBoots", "failure_window": "failureWindow",
     "failure_rate_limit": "failureRateLimit", "failure_min_samples": "failureMinSamples",
     "backoff_seconds": "backoffSeconds", "backoff_max_seconds": "backoffMaxSeconds",
-    "adaptive_timeouts": "adaptiveTimeouts", "driver": "driver",
+    "adaptive_timeouts": "adaptiveTimeouts", "startd_update_interval": "startdUpdateInterval",
+    "transient_timeout": "transientTimeout", "driver": "driver",
 }
 
 

@@ -38,6 +38,7 @@ class FakeVM:
     cores: int
     ram_mb: int
     deleting: bool = False
+    detail: str = ""                 # the cloud's own status word (MIGRATING, ...)
 
 
 class FakeCloud(_Strict):
@@ -102,7 +103,8 @@ class FakeCloud(_Strict):
 
     def list_workers(self) -> list[Worker]:
         self._call("list_workers")
-        return [Worker(vm.id, vm.name, vm.status, vm.created_at, dict(vm.metadata))
+        return [Worker(vm.id, vm.name, vm.status, vm.created_at, dict(vm.metadata),
+                       detail=vm.detail or vm.status)
                 for vm in self.vms.values() if vm.metadata.get(STACK_KEY) == self.stack]
 
     def delete_worker(self, worker_id: str) -> None:
@@ -210,8 +212,10 @@ class FakeCondor(_Strict):
         self.idle[:0] = lost
         return lost
 
-    def publish(self) -> None:
-        self.published = [ad for s in self.startds.values() for ad in s.ads()]
+    def publish(self, visible: Callable[[str], bool] | None = None) -> None:
+        """Refresh the collector's view; `visible` hides startds (a collector outage)."""
+        self.published = [ad for s in self.startds.values()
+                          if visible is None or visible(s.instance_id) for ad in s.ads()]
 
     def _call(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -223,9 +227,12 @@ class FakeCondor(_Strict):
         self._call("idle_jobs")
         return [Job(j.cpus, j.memory_mb) for j in self.idle]
 
-    def running_jobs(self) -> int:
+    def running_jobs(self) -> dict[str, int]:
         self._call("running_jobs")
-        return len(self.running)
+        out: dict[str, int] = {}
+        for job in self.running.values():
+            out[job.machine or ""] = out.get(job.machine or "", 0) + 1
+        return out
 
     def slots(self) -> list[Slot]:
         self._call("slots")

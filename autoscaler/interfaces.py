@@ -41,8 +41,9 @@ class Condor(Protocol):
     def idle_jobs(self) -> list[Job]:
         """Idle jobs (JobStatus 1) with their requests."""
 
-    def running_jobs(self) -> int:
-        """How many jobs are running."""
+    def running_jobs(self) -> dict[str, int]:
+        """Running jobs per RelvalInstanceId of the machine they run on, by the schedd
+        ("" for jobs whose machine is unknown). The total is the sum."""
 
     def slots(self) -> list[Slot]:
         """The startd ads in the collector."""

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Cloud status of a VM, normalised across nova and EC2.
-BUILD, ACTIVE, ERROR, GONE = "BUILD", "ACTIVE", "ERROR", "GONE"
+# Cloud status of a VM, normalised across nova and EC2. TRANSIENT: a working VM in a
+# state to wait out (nova's MIGRATING, REBOOT, RESIZE, ..., or paused by an operator);
+# its jobs may well keep running, so it is never a failure.
+BUILD, ACTIVE, ERROR, GONE, TRANSIENT = "BUILD", "ACTIVE", "ERROR", "GONE", "TRANSIENT"
+# Nova's transient statuses: a live migration, a reboot, a resize, an operator's pause or
+# shelve, or UNKNOWN while nova-compute is unreachable.
+TRANSIENT_STATUSES = ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
+                      "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE", "UNKNOWN", "SHELVED",
+                      "SHELVED_OFFLOADED", "SUSPENDED", "PAUSED")
 # Condor state of a worker's startd.
 NOT_JOINED, IDLE, BUSY, DRAINING = "not-joined", "idle", "busy", "draining"
 
@@ -26,9 +33,10 @@ class Worker:
 
     id: str
     name: str
-    status: str                      # BUILD / ACTIVE / ERROR / GONE
+    status: str                      # BUILD / ACTIVE / ERROR / GONE / TRANSIENT
     created_at: float                # epoch seconds
     metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    detail: str = ""                 # the cloud's own status word (MIGRATING, SHUTOFF, ...)
 
     def owned_by(self, stack: str) -> bool:
         return (self.metadata.get(STACK_KEY) == stack
@@ -93,12 +101,16 @@ class WorkerState:
     """One owned worker as the core sees it: cloud and condor state with their timers."""
 
     id: str
-    cloud: str                       # BUILD / ACTIVE / ERROR / GONE
+    cloud: str                       # BUILD / ACTIVE / ERROR / GONE / TRANSIENT
     created_at: float
     condor: str = NOT_JOINED         # not-joined / idle / busy / draining
     condor_since: float = 0.0        # when `condor` last changed
     active_since: float | None = None   # first seen ACTIVE (join timeout runs from here)
-    running_jobs: int = 0
+    running_jobs: int = 0            # claimed slots in the collector
+    schedd_jobs: int = 0             # jobs the schedd says run there (the cross-check)
+    joined: bool = False             # its startd was in the collector at least once
+    cloud_since: float = 0.0         # when `cloud` last changed (transient timeout)
+    status_detail: str = ""          # the cloud's own status word, for messages
     free_cpus: int = 0               # unclaimed capacity of a joined worker
     free_memory_mb: int = 0
     deleting: bool = False           # a delete was already sent
@@ -132,6 +144,11 @@ class Observed:
     workers: tuple[WorkerState, ...] = ()
     headroom: Headroom = field(default_factory=Headroom)
     boots: tuple[BootRecord, ...] = ()
+    # The collector's health: workers that joined once and are alive in the cloud, how
+    # many of them the collector shows now, and since when it has answered normally.
+    joined_listed: int = 0
+    joined_visible: int = 0
+    collector_ok_since: float = 0.0
 
 
 # --- what the core returns -------------------------------------------------------------
@@ -161,7 +178,8 @@ class Delete:
 
 @dataclass(frozen=True)
 class Alert:
-    """Informational: the circuit breaker is open (no effect on the cloud)."""
+    """Informational (no effect on the cloud): the circuit breaker is open, the collector
+    looks empty, a busy worker was not deleted, ... `case` names which."""
 
     reason: str
     case: str = "circuit-open"

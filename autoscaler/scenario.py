@@ -18,12 +18,18 @@ Keys (all but `jobs` optional; times in seconds):
       foreign_flavor: {cores: 8, ram_mb: 16000}   # their size (default: the worker flavor)
       flavor: {cores: 8, ram_mb: 16000}
       head: {cores: 4, ram_mb: 8000}   # the stack's head node, in the same project
+      transient: [{at_s: 3600, fraction: 0.5, status: MIGRATING, for_s: 900}]
+                             # that share of the ACTIVE workers shows a transient nova
+                             # status that long; their jobs keep running
     pool: {min: 1, max: 20, initial: 1}   # initial: workers already up at t=0 (default min)
     jobs:
       - {at_s: 0, count: 160, cores: 1, memory_mb: 2000, runtime_s: 1800}   # runtime_s: number or distribution
     restart_daemon_at_s: []
     restart_downtime_s: 60
-    condor: {negotiator_interval_s: 20, collector_update_s: 30}
+    collector_outages: [{at_s: 3600, for_s: 60}]   # the collector answers with no startd ads;
+                             # afterwards each startd comes back at its next UPDATE_INTERVAL
+    condor: {negotiator_interval_s: 20, collector_update_s: 30,
+             startd_update_interval_s: 300}   # the startds' UPDATE_INTERVAL (after an outage)
     autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy
 """
 
@@ -40,6 +46,7 @@ from relval.errors import RelvalError
 from relval.fields import Field, Problems, load_yaml
 
 from .config import AUTOSCALER_KEYS, Flavor, ScalerConfig, read_scaler_keys
+from .model import TRANSIENT_STATUSES
 
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
 
@@ -83,6 +90,27 @@ class JobBatch:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A fault from `at_s` for `for_s` seconds."""
+
+    at_s: float
+    for_s: float
+
+    def covers(self, t: float) -> bool:
+        return self.at_s <= t < self.at_s + self.for_s
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A share of the ACTIVE workers in a transient cloud status for a while."""
+
+    at_s: float
+    for_s: float
+    fraction: float
+    status: str = "MIGRATING"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str = "scenario"
     duration_s: float = 14400
@@ -110,6 +138,9 @@ class Scenario:
     restart_downtime_s: float = 60
     negotiator_interval_s: float = 20
     collector_update_s: float = 30
+    startd_update_interval_s: float = 300
+    collector_outages: tuple[Window, ...] = ()
+    transient: tuple[Transient, ...] = ()
     autoscaler: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def scaler_config(self, stack: str) -> ScalerConfig:
@@ -119,10 +150,11 @@ class Scenario:
 
 
 TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs",
-            "restart_daemon_at_s", "restart_downtime_s", "condor", "autoscaler")
+            "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "condor",
+            "autoscaler")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
               "p_stuck", "p_never_join", "p_api_error", "quota", "foreign_instances", "flavor",
-              "head", "foreign_flavor")
+              "head", "foreign_flavor", "transient")
 
 
 def _dist(f: Field, default: Dist) -> Dist:
@@ -144,6 +176,19 @@ def _dist(f: Field, default: Dist) -> Dist:
     if low is not None and high is not None and low > high:
         f["min"].error(f"must be <= {f['max'].path}")
     return Dist(kind or "fixed", mean, sd or 0.0, low, high)
+
+
+def _windows(f: Field, extra: tuple[str, ...] = ()) -> list[tuple[Field, float, float]]:
+    """A list of {at_s, for_s, ...} mappings -> (item, at_s, for_s) for the valid ones."""
+    out = []
+    for item in f.items():
+        if not item.mapping(required=True, allowed=("at_s", "for_s") + extra):
+            continue
+        at, length = item["at_s"].number(required=True, minimum=0), \
+            item["for_s"].number(required=True, minimum=0)
+        if at is not None and length is not None:
+            out.append((item, at, length))
+    return out
 
 
 def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
@@ -169,6 +214,13 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
             values["quota_cores"] = quota["cores"].integer(minimum=0)
             values["quota_ram_mb"] = quota["ram_mb"].integer(minimum=0)
         values["foreign_instances"] = cloud["foreign_instances"].integer(default=0, minimum=0)
+        transient = []
+        for item, at, length in _windows(cloud["transient"], extra=("fraction", "status")):
+            share = item["fraction"].number(required=True, minimum=0, maximum=1)
+            status = item["status"].string(default="MIGRATING", choices=TRANSIENT_STATUSES)
+            if share is not None and status is not None:
+                transient.append(Transient(at, length, share, status))
+        values["transient"] = tuple(transient)
         for key in ("flavor", "head", "foreign_flavor"):
             fl = cloud[key]
             if fl.mapping(allowed=("cores", "ram_mb")):
@@ -200,8 +252,13 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
     values["restart_daemon_at_s"] = tuple(sorted(restarts))
     values["restart_downtime_s"] = root["restart_downtime_s"].number(default=d.restart_downtime_s,
                                                                      minimum=0)
+    values["collector_outages"] = tuple(
+        Window(at, length) for _, at, length in _windows(root["collector_outages"]))
     condor = root["condor"]
-    if condor.mapping(allowed=("negotiator_interval_s", "collector_update_s")):
+    if condor.mapping(allowed=("negotiator_interval_s", "collector_update_s",
+                               "startd_update_interval_s")):
+        values["startd_update_interval_s"] = condor["startd_update_interval_s"].number(
+            default=d.startd_update_interval_s, minimum=1)
         values["negotiator_interval_s"] = condor["negotiator_interval_s"].number(
             default=d.negotiator_interval_s, minimum=1)
         values["collector_update_s"] = condor["collector_update_s"].number(

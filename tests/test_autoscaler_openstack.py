@@ -21,7 +21,7 @@ from keystoneauth1.identity import v3
 
 from relval.autoscaler.adapters.openstack import OpenStackCloud
 from relval.autoscaler.interfaces import CloudError
-from relval.autoscaler.model import ACTIVE, BUILD, ERROR
+from relval.autoscaler.model import ACTIVE, BUILD, ERROR, TRANSIENT
 from relval.autoscaler.teardown import teardown
 
 # The SDK warns about its own internals; those are not ours to fix.
@@ -129,3 +129,15 @@ def test_teardown_deletes_failed_and_active_workers_then_waits(cloud, mock):
     report = teardown(cloud, "alice", sleep=lambda s: None)
     assert report.clean and [d[-4:] for d in report.deleted] == ["0001", "0002"]
     assert all(w.status != BUILD for w in cloud.list_workers())
+
+
+@pytest.mark.parametrize("status", ["MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
+                                    "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE", "UNKNOWN",
+                                    "SHELVED", "SUSPENDED", "PAUSED"])
+def test_transient_nova_statuses_are_not_errors(cloud, mock, status):
+    """A live migration shows MIGRATING while the guest keeps running its jobs."""
+    listing = fixture("servers-detail.json")
+    listing["servers"][0]["status"] = status
+    mock.get(f"{COMPUTE}/servers/detail", json=listing)
+    worker = next(w for w in cloud.list_workers() if w.id.endswith("0001"))
+    assert worker.status == TRANSIENT and worker.detail == status

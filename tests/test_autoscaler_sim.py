@@ -132,3 +132,21 @@ def test_issue_example_scenario_parses():
            "restart_daemon_at_s": []}
     sc = parse_scenario(raw)
     assert sc.p_error == 0.3 and sc.quota_ram_mb == 400000 and sc.jobs[0].count == 160
+
+
+def test_a_collector_restart_deletes_no_busy_worker():
+    """Measured on the old scaler: all 20 busy workers deleted, 160 jobs restarted."""
+    sc = load_scenario(REPO / "examples/scenarios/collector-restart.yaml")
+    r = simulate(sc, "relval")
+    assert r.busy_workers_deleted == 0 and r.jobs_killed == 0
+    assert "collector-outage" in r.alerts
+    assert r.jobs_completed == r.jobs_total
+
+
+def test_live_migration_waves_kill_no_job():
+    sc = load_scenario(REPO / "examples/scenarios/live-migration.yaml")
+    r = simulate(sc, "relval")
+    assert r.busy_workers_deleted == 0 and r.jobs_killed == 0
+    assert r.jobs_completed == r.jobs_total
+    # The VERIFY_RESIZE outlasts transientTimeout on busy workers: reported, kept.
+    assert "busy-not-deleted" in r.alerts

@@ -74,7 +74,7 @@ def test_reconcile_keeps_timers_and_adopts_unknown_vms_by_tag():
                                         condor_since=400.0)
     workers = [Worker("known", "k", ACTIVE, 100.0, MD), Worker("new", "n", BUILD, 900.0, MD)]
     slots = [Slot("known", "slot1@k", "k", "Unclaimed", "Idle", 8, 16000, "Partitionable")]
-    obs = reconcile(state, workers, slots, [], 0, Limits(), STACK, 1000.0)
+    obs = reconcile(state, workers, slots, [], {}, Limits(), STACK, 1000.0)
     views = {w.id: w for w in obs.workers}
     assert views["known"].condor_since == 400.0     # the idle timer continues
     assert views["new"].condor == NOT_JOINED and "new" in state.instances
@@ -84,9 +84,9 @@ def test_reconcile_keeps_timers_and_adopts_unknown_vms_by_tag():
 def test_reconcile_counts_a_just_created_vm_missing_from_the_listing_as_booting():
     state = ScalerState()
     record_boot(state, Boot(1, "why"), ["fresh"], 990.0)
-    obs = reconcile(state, [], [], [], 0, Limits(), STACK, 1000.0)
+    obs = reconcile(state, [], [], [], {}, Limits(), STACK, 1000.0)
     assert [(w.id, w.cloud) for w in obs.workers] == [("fresh", BUILD)]
-    later = reconcile(state, [], [], [], 0, Limits(), STACK, 1200.0)
+    later = reconcile(state, [], [], [], {}, Limits(), STACK, 1200.0)
     assert later.workers == () and state.boots[0].outcome == "vanished"
 
 

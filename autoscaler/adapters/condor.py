@@ -1,6 +1,9 @@
 """HTCondor through its Python bindings (`htcondor2`, `classad2`).
 
-The schedd gives idle and running jobs with their requests; the collector gives the
+The schedd gives idle jobs with their requests and running jobs with the VM they run
+on (`MachineAttrRelvalInstanceId0`, which the head's SYSTEM_JOB_MACHINE_ATTRS makes the
+schedd record at match time): the cross-check that keeps a worker the collector lost
+from being deleted with its jobs. The collector gives the
 startd ads, which relval's workers tag with `RelvalInstanceId` (their VM id); a drain
 goes to the startd through the bindings, gracefully and only while every slot is
 still unclaimed, so a job matched since the last look is never cut off.
@@ -18,6 +21,9 @@ from ..interfaces import CondorError
 from ..model import INSTANCE_ATTR, Job, Slot
 
 JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
+# The schedd copies the matched machine's RelvalInstanceId into the job ad as this
+# attribute when the head's config lists it in SYSTEM_JOB_MACHINE_ATTRS.
+JOB_MACHINE_ATTR = f"MachineAttr{INSTANCE_ATTR}0"
 SLOT_ATTRS = ["Name", "Machine", "MyAddress", "State", "Activity", "Cpus", "Memory",
               "PartitionableSlot", "DynamicSlot", "SlotType", "Draining", "DrainingRequestId",
               "EnteredCurrentState", INSTANCE_ATTR]
@@ -45,6 +51,15 @@ def parse_jobs(ads: Iterable) -> list[Job]:
         shapes[(_number(ad, "RequestCpus", DEFAULT_CPUS),
                 _number(ad, "RequestMemory", DEFAULT_MEMORY_MB))] += 1
     return [Job(cpus, mem, count) for (cpus, mem), count in sorted(shapes.items())]
+
+
+def parse_running(ads: Iterable) -> dict[str, int]:
+    """Running job ads -> how many run on each RelvalInstanceId ("" when unknown)."""
+    out: Counter = Counter()
+    for ad in ads:
+        where = ad.get(JOB_MACHINE_ATTR)
+        out[where if isinstance(where, str) else ""] += 1
+    return dict(out)
 
 
 def parse_slots(ads: Iterable) -> list[Slot]:
@@ -94,8 +109,8 @@ class HTCondor:
     def idle_jobs(self) -> list[Job]:
         return parse_jobs(self._query_jobs(IDLE, JOB_ATTRS))
 
-    def running_jobs(self) -> int:
-        return len(self._query_jobs(RUNNING, ["ClusterId", "ProcId"]))
+    def running_jobs(self) -> dict[str, int]:
+        return parse_running(self._query_jobs(RUNNING, ["ClusterId", "ProcId", JOB_MACHINE_ATTR]))
 
     def _startd_ads(self, constraint: str | None = None):
         import htcondor2

@@ -15,13 +15,16 @@ import base64
 from datetime import datetime
 
 from ..interfaces import CloudError
-from ..model import ACTIVE, BUILD, ERROR, GONE, STACK_KEY, Limits, Worker
+from ..model import (ACTIVE, BUILD, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES, Limits,
+                     Worker)
 
-# Nova statuses -> the scaler's four. Transient states of a working VM count as ACTIVE;
-# a stopped or shelved worker will not run jobs, so it is treated as failed.
+# Nova statuses -> the scaler's. Nova's transient statuses (a live migration, a reboot,
+# a resize, an operator's pause or shelve, or UNKNOWN while nova-compute is unreachable)
+# are waited out: a migrating VM keeps running its jobs. Only ERROR and a stopped VM
+# count as failed; a status this table does not know is waited out too, never failed.
 STATUS = {"BUILD": BUILD, "ACTIVE": ACTIVE, "ERROR": ERROR, "DELETED": GONE,
-          "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "SHELVED": ERROR, "SHELVED_OFFLOADED": ERROR,
-          "SUSPENDED": ERROR, "PAUSED": ERROR, "STOPPED": ERROR, "UNKNOWN": ERROR}
+          "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "STOPPED": ERROR,
+          **{status: TRANSIENT for status in TRANSIENT_STATUSES}}
 
 
 def parse_time(value: str | None) -> float:
@@ -100,8 +103,9 @@ class OpenStackCloud:
             md = dict(s.metadata or {})
             if md.get(STACK_KEY) != self.stack:
                 continue
-            out.append(Worker(s.id, s.name or "", STATUS.get((s.status or "").upper(), ERROR),
-                              parse_time(s.created_at), md))
+            status = (s.status or "").upper()
+            out.append(Worker(s.id, s.name or "", STATUS.get(status, TRANSIENT),
+                              parse_time(s.created_at), md, detail=status))
         return out
 
     def delete_worker(self, worker_id: str) -> None:
