@@ -68,7 +68,7 @@ def run(cfg: DaemonConfig, dry_run: bool = False, once: bool = False,
     store = JsonStore(cfg.state_file)
     try:
         controller = Controller(cloud, condor, cfg.scaler, store, release=cfg.release,
-                                dry_run=dry_run)
+                                dry_run=dry_run, stop_file=cfg.stop_file)
     except (ValueError, OSError) as error:
         raise RelvalError(f"cannot read state file {cfg.state_file}: {error}") from None
     server = MetricsServer(cfg.metrics_port) if cfg.metrics_port else None

@@ -118,6 +118,13 @@ class FakeCloud(_Strict):
         else:
             self.remove(worker_id)
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        self._call("set_metadata")
+        vm = self.vms.get(vm_id)
+        if vm is None:
+            raise CloudError(f"set_metadata: no VM {vm_id} (HTTP 404)")
+        vm.metadata.update(metadata)
+
     def worker_size(self) -> tuple[int, int]:
         self._call("worker_size")
         return self.flavor

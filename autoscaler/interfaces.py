@@ -36,6 +36,9 @@ class Cloud(Protocol):
     def limits(self) -> Limits:
         """The project's quota and its current use (every VM in the project)."""
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        """Add or change metadata (tags) on a VM: the teardown protocol's stop and answer."""
+
 
 class Condor(Protocol):
     def idle_jobs(self) -> list[Job]:

@@ -21,7 +21,17 @@ TRANSIENT_STATUSES = ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RE
 NOT_JOINED, IDLE, BUSY, DRAINING = "not-joined", "idle", "busy", "draining"
 
 STACK_KEY, ROLE_KEY, RELEASE_KEY = "relval-stack", "relval-role", "relval-release"
-WORKER_ROLE = "worker"
+# The stack's unique identity (the name alone is not unique: two projects' stacks, or a
+# stack re-created under the same name, share it). Pulumi puts it on every instance it
+# declares and the scaler on every worker it boots; ownership needs both to match.
+STACK_ID_KEY = "relval-stack-id"
+# Who owns a worker: Pulumi's static workers are never adopted, drained or deleted by
+# the scaler (nor by `relval down`'s sweep: `pulumi destroy` removes them).
+MANAGED_KEY, BY_SCALER, BY_PULUMI = "relval-managed-by", "scaler", "pulumi"
+# The teardown protocol, on the head's metadata: `relval down` sets STOP_KEY to a token,
+# the scaler stops for good and answers by copying the token into STOPPED_KEY.
+STOP_KEY, STOPPED_KEY = "relval-scaler-stop", "relval-scaler-stopped"
+WORKER_ROLE, HEAD_ROLE = "worker", "head"
 INSTANCE_ATTR = "RelvalInstanceId"  # startd ClassAd attribute naming the VM
 
 
@@ -38,9 +48,15 @@ class Worker:
     metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     detail: str = ""                 # the cloud's own status word (MIGRATING, SHUTOFF, ...)
 
-    def owned_by(self, stack: str) -> bool:
+    def of_stack(self, stack: str, stack_id: str = "") -> bool:
+        """Carries this stack's name and, when one is given, its unique id."""
         return (self.metadata.get(STACK_KEY) == stack
-                and self.metadata.get(ROLE_KEY) == WORKER_ROLE)
+                and (not stack_id or self.metadata.get(STACK_ID_KEY) == stack_id))
+
+    def owned_by(self, stack: str, stack_id: str = "") -> bool:
+        """A worker the scaler may manage: this stack's, and not one of Pulumi's."""
+        return (self.of_stack(stack, stack_id) and self.metadata.get(ROLE_KEY) == WORKER_ROLE
+                and self.metadata.get(MANAGED_KEY) != BY_PULUMI)
 
 
 @dataclass(frozen=True)

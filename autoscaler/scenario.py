@@ -26,6 +26,8 @@ Keys (all but `jobs` optional; times in seconds):
       - {at_s: 0, count: 160, cores: 1, memory_mb: 2000, runtime_s: 1800}   # runtime_s: number or distribution
     restart_daemon_at_s: []
     restart_downtime_s: 60
+    teardown_at_s: 7200      # `relval down` starts then, while the scaler still runs, with the
+                             # real protocol (stop the scaler, sweep, settle, then destroy)
     collector_outages: [{at_s: 3600, for_s: 60}]   # the collector answers with no startd ads;
                              # afterwards each startd comes back at its next UPDATE_INTERVAL
     condor: {negotiator_interval_s: 20, collector_update_s: 30,
@@ -141,6 +143,7 @@ class Scenario:
     startd_update_interval_s: float = 300
     collector_outages: tuple[Window, ...] = ()
     transient: tuple[Transient, ...] = ()
+    teardown_at_s: float | None = None
     autoscaler: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def scaler_config(self, stack: str) -> ScalerConfig:
@@ -150,8 +153,8 @@ class Scenario:
 
 
 TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs",
-            "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "condor",
-            "autoscaler")
+            "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "teardown_at_s",
+            "condor", "autoscaler")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
               "p_stuck", "p_never_join", "p_api_error", "quota", "foreign_instances", "flavor",
               "head", "foreign_flavor", "transient")
@@ -252,6 +255,7 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
     values["restart_daemon_at_s"] = tuple(sorted(restarts))
     values["restart_downtime_s"] = root["restart_downtime_s"].number(default=d.restart_downtime_s,
                                                                      minimum=0)
+    values["teardown_at_s"] = root["teardown_at_s"].number(minimum=0)
     values["collector_outages"] = tuple(
         Window(at, length) for _, at, length in _windows(root["collector_outages"]))
     condor = root["condor"]

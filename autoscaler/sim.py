@@ -13,7 +13,10 @@ Accounting (all in virtual seconds, up to `duration_s`):
   quota leaves after the head and foreign VMs; None if never reached;
 - duplicate_boots: VMs created while a live VM of the pool was unknown to the policy
   (e.g. one booted just before a crash and missing from its state);
-- leaked_vms_after_teardown: the pool's VMs still there after the policy's teardown;
+- leaked_vms_after_teardown: the pool's VMs still there after the policy's teardown
+  (at the end of the run, or at `teardown_at_s` while the policy still runs: relval
+  goes through the real protocol of `teardown.py`, elastiq deletes the ids it knows;
+  counted once `pulumi destroy` has removed the head, DESTROY_S later);
 - jobs_killed: running jobs lost because their worker was deleted (they restart);
 - alerts: the alert cases the policy raised (relval only; elastiq has none).
 
@@ -48,6 +51,7 @@ from .teardown import teardown
 
 POLICIES = ("relval", "elastiq")
 STACK = "sim"
+DESTROY_S = 60   # `pulumi destroy` after the sweep: the head, with its scaler, goes then
 _quiet = logging.getLogger("relval.autoscaler.sim")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
@@ -128,6 +132,7 @@ class Simulation:
         self.crash_pending = False
         self.accounting = True
         self.alerts: set[str] = set()
+        self.leaked_at_teardown: int | None = None
         self.collector_down = False
         self.reappear: dict[str, float] = {}   # startd -> when it is back after an outage
 
@@ -186,6 +191,8 @@ class Simulation:
     def _on_create(self, vm: FakeVM) -> None:
         sc, r = self.sc, self.fate_rng.random()
         self.stats["boots"] += 1
+        if self.leaked_at_teardown is None and not self.accounting and self.sc.teardown_at_s:
+            self.stats["boots_during_teardown"] += 1
         if r < sc.p_error:
             self.fates[vm.id] = "error"
             self.at(self.now + sc.error_after.sample(self.fate_rng), self._set_status, vm, BUILD, ERROR)
@@ -375,12 +382,15 @@ class Simulation:
             self.at(window.at_s, self._collector_outage, window.for_s)
         for fault in sc.transient:
             self.at(fault.at_s, self._transient, fault)
+        if sc.teardown_at_s is not None:
+            self.at(sc.teardown_at_s, self._relval_down)
         self.run_until(sc.duration_s)
         self.accounting = False
         self._events = [e for e in self._events if e[2] in (self.cloud.remove, self._set_status,
                                                             self._join, self._transient_end)]
         heapq.heapify(self._events)
-        self._teardown()
+        if self.leaked_at_teardown is None:
+            self._teardown()
         return self._result()
 
     def _teardown(self) -> None:
@@ -390,6 +400,21 @@ class Simulation:
         else:
             self.policy.teardown()
         self.run_until(self.now + 120)   # let the last deletes finish
+
+    def _relval_down(self) -> None:
+        """`relval down` while the scaler keeps running on the head, then destroy."""
+        self.accounting = False          # jobs stopped from here on are stopped on purpose
+        if self.policy_name == "relval":
+            teardown(self.cloud, STACK, sleep=lambda dt: self.run_until(self.now + dt),
+                     clock=lambda: self.now, timeout_s=900, poll_s=5, stop_scaler=True,
+                     settle_s=2 * self.config.poll_seconds)
+        else:
+            self.policy.teardown()       # elastiq can only delete the ids it knows
+            self.run_until(self.now + 30)
+        self.run_until(self.now + DESTROY_S)
+        self.down_until = float("inf")  # the head is destroyed: no policy any more
+        self.run_until(self.now + 120)   # deletes sent before then complete
+        self.leaked_at_teardown = len(self.cloud.owned())
 
     def _result(self) -> SimResult:
         s = self.stats
@@ -410,7 +435,8 @@ class Simulation:
             idle_vm_seconds=self.idle_vm_seconds, boots=s["boots"], failed_boots=s["failed_boots"],
             api_errors=self.cloud.calls.get("api_errors", 0),
             busy_workers_deleted=s["busy_workers_deleted"], duplicate_boots=s["duplicate_boots"],
-            leaked_vms_after_teardown=len(self.cloud.owned()), peak_workers=self.peak,
+            leaked_vms_after_teardown=(len(self.cloud.owned()) if self.leaked_at_teardown is None
+                                       else self.leaked_at_teardown), peak_workers=self.peak,
             alert_cycles=s["alert_cycles"], slowest_boot_s=slowest, virtual_s=self.sc.duration_s,
             alerts=tuple(sorted(self.alerts)))
 

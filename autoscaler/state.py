@@ -54,6 +54,7 @@ class ScalerState:
     alert: str | None = None
     collector_ok_since: float = 0.0  # start of the current run of healthy collector answers
     collector_down: bool = False
+    stopped_at: float | None = None  # teardown asked this scaler to stop: for good
 
     def to_json(self) -> dict:
         # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
@@ -61,7 +62,7 @@ class ScalerState:
                 "instances": {k: dict(vars(v)) for k, v in sorted(self.instances.items())},
                 "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert,
                 "collector_ok_since": self.collector_ok_since,
-                "collector_down": self.collector_down}
+                "collector_down": self.collector_down, "stopped_at": self.stopped_at}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScalerState":
@@ -71,7 +72,8 @@ class ScalerState:
                    boots=[BootRecord(**b) for b in data.get("boots", [])],
                    alert=data.get("alert"),
                    collector_ok_since=float(data.get("collector_ok_since", 0.0)),
-                   collector_down=bool(data.get("collector_down", False)))
+                   collector_down=bool(data.get("collector_down", False)),
+                   stopped_at=data.get("stopped_at"))
 
 
 class JsonStore:
@@ -149,13 +151,14 @@ def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
 # --- reconcile -----------------------------------------------------------------------
 
 def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle_jobs: list[Job],
-              running: dict[str, int], limits: Limits, stack: str, now: float) -> Observed:
+              running: dict[str, int], limits: Limits, stack: str, now: float,
+              stack_id: str = "") -> Observed:
     """Merge one observation into `state` (timers, adoptions, boot outcomes) -> Observed.
 
     `running` is the schedd's count of running jobs per RelvalInstanceId ("" for jobs
     whose machine is unknown): the cross-check that keeps a worker the collector lost.
     """
-    listed = {w.id: w for w in workers if w.owned_by(stack) and w.status != GONE}
+    listed = {w.id: w for w in workers if w.owned_by(stack, stack_id) and w.status != GONE}
     pool = machines(slots)
     views: list[WorkerState] = []
     joined_listed = joined_visible = 0
@@ -163,7 +166,7 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
     for wid, w in listed.items():
         inst = state.instances.get(wid)
         if inst is None:
-            # Not in our file: booted just before a crash, or by `pulumi up`. Adopt it.
+            # Not in our file: booted just before a crash (Pulumi's are not owned). Adopt it.
             inst = state.instances[wid] = Instance(wid, w.created_at, condor_since=now)
             if not any(b.id == wid for b in state.boots):
                 state.boots.append(BootRecord(wid, w.created_at))

@@ -141,3 +141,13 @@ def test_transient_nova_statuses_are_not_errors(cloud, mock, status):
     mock.get(f"{COMPUTE}/servers/detail", json=listing)
     worker = next(w for w in cloud.list_workers() if w.id.endswith("0001"))
     assert worker.status == TRANSIENT and worker.detail == status
+
+
+def test_stop_request_and_answer_go_into_server_metadata(cloud, mock):
+    sid = "0c7f3b0e-8a11-4d3c-9a55-1d1e3f6a0003"
+    mock.post(f"{COMPUTE}/servers/{sid}/metadata",
+              json={"metadata": {"relval-scaler-stop": "tok"}})
+    cloud.set_metadata(sid, {"relval-scaler-stop": "tok"})
+    # POST merges with what is there (PUT would replace the stack's own keys).
+    assert mock.request_history[-1].method == "POST"
+    assert mock.request_history[-1].json() == {"metadata": {"relval-scaler-stop": "tok"}}

@@ -95,7 +95,8 @@ def test_cycle_boots_for_the_queue_with_stack_metadata(tmp_path):
     condor.submit(20, 1, 2000, 600, clock())
     result = ctl.cycle(clock())
     assert len(result.created) == 3
-    assert all(cloud.vms[i].metadata == {**MD, "relval-release": "rel-1"} for i in result.created)
+    expected = {**MD, "relval-release": "rel-1", "relval-managed-by": "scaler"}
+    assert all(cloud.vms[i].metadata == expected for i in result.created)
     assert set(JsonStore(tmp_path / "state.json").load().instances) == set(result.created)
 
 

@@ -111,6 +111,10 @@ class OpenStackCloud:
     def delete_worker(self, worker_id: str) -> None:
         self._call("delete server", self.conn.compute.delete_server, worker_id, ignore_missing=True)
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        self._call("set server metadata", self.conn.compute.set_server_metadata, vm_id,
+                   **metadata)
+
     def limits(self) -> Limits:
         absolute = self._call("limits", self.conn.compute.get_limits).absolute
         return Limits(max_instances=absolute.instances, max_cores=absolute.total_cores,
