@@ -56,6 +56,10 @@ class Controller:
         self.store, self.release, self.dry_run, self.log = store, release, dry_run, logger
         self.stop_file = Path(stop_file) if stop_file else None
         self.state: ScalerState = store.load()
+        if store.broken is not None:
+            self.log.warning("state file %s was unreadable (%s): moved to %s; rebuilding from "
+                             "the cloud (workers are adopted by tag)", store.path,
+                             store.broken_why, store.broken)
         self.counters = Counters()
         self._notices: set[str] = set()
 

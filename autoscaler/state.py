@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
@@ -86,13 +87,31 @@ class JsonStore:
         self.path = Path(path)
         self.durable = durable
         self._last: str | None = None
+        self.broken: Path | None = None
+        self.broken_why = ""
 
     def load(self) -> ScalerState:
+        """The saved state; a broken one is moved aside and an empty state returned.
+
+        Corrupt, empty, truncated or of another version: the daemon must not crash-loop
+        on it. The next cycle rebuilds what matters from the cloud (VMs found by tag are
+        adopted), so only timers and the boot history are lost. `broken` names the copy.
+        """
+        self.broken = None
         try:
             text = self.path.read_text()
         except FileNotFoundError:
             return ScalerState()
-        return ScalerState.from_json(json.loads(text))
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            return ScalerState.from_json(data)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            self.broken = self.path.with_name(f"{self.path.name}.broken-{int(time.time())}")
+            os.replace(self.path, self.broken)
+            self.broken_why = f"{type(error).__name__}: {error}"
+            return ScalerState()
 
     def save(self, state: ScalerState) -> None:
         text = json.dumps(state.to_json(), separators=(",", ":"))

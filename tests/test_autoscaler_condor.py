@@ -138,3 +138,24 @@ def test_adapter_queries_the_schedd_and_collector_and_drains_gracefully(monkeypa
     assert kwargs["check_expr"] == 'State == "Unclaimed"'
     with pytest.raises(CondorError, match="no startd"):
         condor.drain("id-zzz")
+
+
+def test_a_hung_schedd_is_a_condor_error_not_a_frozen_loop(monkeypatch):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Hung:
+        def query(self, **kwargs):
+            release.wait(10)
+            return []
+
+    monkeypatch.setattr(htcondor2, "Schedd", lambda *a: Hung())
+    started = time.monotonic()
+    try:
+        with pytest.raises(CondorError, match="no answer within"):
+            HTCondor(timeout_s=0.2).idle_jobs()
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5

@@ -85,6 +85,8 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     unit = written["/etc/systemd/system/relval-autoscaler.service"]["content"]
     assert "Environment=OS_CLIENT_CONFIG_FILE=/etc/relval/clouds.yaml" in unit
     assert "relval-autoscaler.pyz --config /etc/relval/autoscaler.yaml" in unit
+    # A frozen loop is restarted: the daemon pings after every cycle.
+    assert "WatchdogSec=900" in unit and "NotifyAccess=main" in unit
     assert ["systemctl", "enable", "--now", "relval-autoscaler.service"] in head["runcmd"]
 
 

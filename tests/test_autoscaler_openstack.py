@@ -151,3 +151,20 @@ def test_stop_request_and_answer_go_into_server_metadata(cloud, mock):
     # POST merges with what is there (PUT would replace the stack's own keys).
     assert mock.request_history[-1].method == "POST"
     assert mock.request_history[-1].json() == {"metadata": {"relval-scaler-stop": "tok"}}
+
+
+def test_every_call_has_a_timeout_and_a_hung_connection_is_a_cloud_error(cloud, mock, tmp_path):
+    import requests
+
+    from relval.autoscaler.adapters.openstack import API_TIMEOUT_S, cloud_region
+    from relval.autoscaler.config import OpenStackSettings
+
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  relval:\n    auth_type: v3applicationcredential\n"
+                      f"    auth: {{auth_url: '{AUTH}', application_credential_id: a,"
+                      " application_credential_secret: s}\n")
+    region = cloud_region(OpenStackSettings(cloud="relval", clouds_yaml=str(clouds)))
+    assert float(region.config["api_timeout"]) == API_TIMEOUT_S   # openstacksdk's default: none
+    mock.get(f"{COMPUTE}/servers/detail", exc=requests.exceptions.ConnectTimeout)
+    with pytest.raises(CloudError, match="list servers"):
+        cloud.list_workers()

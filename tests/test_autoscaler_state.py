@@ -48,10 +48,20 @@ def test_store_round_trips_and_writes_atomically(tmp_path):
     assert json.loads((tmp_path / "sub" / "state.json").read_text())["version"] == 1
 
 
-def test_store_rejects_an_unknown_version(tmp_path):
-    (tmp_path / "state.json").write_text(json.dumps({"version": 99}))
-    with pytest.raises(ValueError, match="version"):
-        JsonStore(tmp_path / "state.json").load()
+@pytest.mark.parametrize("text", ["", "{\"version\": 1, \"insta", json.dumps({"version": 99}),
+                                  "[1, 2]", json.dumps({"version": 1, "instances": {
+                                      "a": {"id": "a", "created_at": 1, "colour": "red"}}})],
+                         ids=["empty", "truncated", "other-version", "not-an-object",
+                              "unknown-field"])
+def test_a_broken_state_file_is_moved_aside_and_rebuilt_from_the_cloud(tmp_path, text, caplog):
+    (tmp_path / "state.json").write_text(text)
+    cloud, condor, ctl, clock = make(tmp_path)
+    [backup] = tmp_path.glob("state.json.broken-*")
+    assert backup.read_text() == text and "moved to" in caplog.text
+    vm = cloud.add_vm(MD)
+    result = ctl.cycle(clock())          # no crash loop: the cycle runs and adopts by tag
+    assert result.error is None and vm.id in ctl.state.instances
+    assert JsonStore(tmp_path / "state.json").load().instances.keys() == {vm.id}
 
 
 def test_machines_aggregates_partitionable_and_dynamic_slots():

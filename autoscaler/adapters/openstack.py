@@ -33,6 +33,21 @@ def parse_time(value: str | None) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+# openstacksdk waits forever by default: every API call gives up after this long, so
+# one hung connection cannot freeze the scaler's loop (a failed call skips the cycle).
+API_TIMEOUT_S = 30
+
+
+def cloud_region(settings):
+    """The clouds.yaml entry (from `cloudsYaml`, or the usual search path), with the
+    API timeout set: without it openstacksdk waits for an answer forever."""
+    from openstack.config import loader
+
+    files = [settings.clouds_yaml] if settings.clouds_yaml else None
+    return loader.OpenStackConfig(config_files=files).get_one(cloud=settings.cloud,
+                                                              api_timeout=API_TIMEOUT_S)
+
+
 class OpenStackCloud:
     def __init__(self, conn, stack: str, image_id: str, flavor_id: str, network_id: str,
                  user_data: str = "", server_group_id: str | None = None,
@@ -49,14 +64,9 @@ class OpenStackCloud:
     def from_settings(cls, settings, stack: str, user_data: str) -> "OpenStackCloud":
         """Connect with clouds.yaml and resolve image, flavor and network names once."""
         import openstack
-        from openstack.config import loader
 
         try:
-            files = [settings.clouds_yaml] if settings.clouds_yaml else None
-            region = loader.OpenStackConfig(config_files=files).get_one(cloud=settings.cloud) \
-                if files else None
-            conn = openstack.connection.Connection(config=region) if region else \
-                openstack.connect(cloud=settings.cloud)
+            conn = openstack.connection.Connection(config=cloud_region(settings))
             image = conn.image.find_image(settings.image, ignore_missing=False)
             flavor = conn.compute.find_flavor(settings.flavor, ignore_missing=False)
             network = conn.network.find_network(settings.network, ignore_missing=False)
@@ -74,11 +84,14 @@ class OpenStackCloud:
         return self.flavor_size
 
     def _call(self, what: str, fn, *args, **kwargs):
+        from keystoneauth1 import exceptions as ks_exceptions
         from openstack import exceptions
         try:
             return fn(*args, **kwargs)
         except exceptions.SDKException as error:
             raise CloudError(f"{what}: {error}") from error
+        except ks_exceptions.ClientException as error:   # timeouts, refused connections
+            raise CloudError(f"{what}: {type(error).__name__}: {error}") from error
 
     def create_worker(self, name: str, metadata: dict[str, str]) -> str:
         kwargs = {"name": name, "image_id": self.image_id, "flavor_id": self.flavor_id,
