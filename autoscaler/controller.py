@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .config import ScalerConfig
 from .core import decide
-from .interfaces import AdapterError, Cloud, Condor
+from .interfaces import AdapterError, Cloud, Condor, QuotaError
 from .model import (BY_SCALER, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
                     STACK_KEY, STOP_KEY, STOPPED_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
                     Drain, Observed, Unfittable, Worker, describe)
@@ -46,6 +46,7 @@ class Counters:
     deletes: int = 0
     drains: int = 0
     failed_boots: int = 0
+    quota_refusals: int = 0
 
 
 class Controller:
@@ -172,6 +173,14 @@ class Controller:
                     name = f"{self.config.stack}-worker-{uuid.uuid4().hex[:8]}"
                     try:
                         ids.append(self.cloud.create_worker(name, self.metadata()))
+                    except QuotaError as error:
+                        # Nothing was created: not a failed boot, the breaker stays shut.
+                        result.failed_calls += 1
+                        self.counters.quota_refusals += 1
+                        result.actions.append(Alert(f"a boot was refused for quota: {error}",
+                                                    case="quota-refused"))
+                        self.log.warning("create %s refused for quota: %s", name, error)
+                        break
                     except AdapterError as error:
                         result.failed_calls += 1
                         self.counters.boot_api_errors += 1

@@ -316,6 +316,9 @@ def boot_limits(live: list[WorkerState], booting: list[WorkerState], observed: O
         limits["quota-cores"] = (h.cores // config.flavor.cores, f"quota: {h.cores} cores left")
     if h.ram_mb is not None:
         limits["quota-ram"] = (h.ram_mb // config.flavor.ram_mb, f"quota: {h.ram_mb} MB RAM left")
+    if h.group_members is not None:
+        limits["quota-server-group"] = (h.group_members, f"quota: {h.group_members} place(s) "
+                                                         f"left in the workers' server group")
     return {k: (max(0, v), text) for k, (v, text) in limits.items()}
 
 

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .interfaces import CloudError, CondorError
+from .interfaces import CloudError, CondorError, QuotaError
 from .model import (ACTIVE, BUILD, INSTANCE_ATTR, ROLE_KEY, STACK_KEY, Job, Limits,
                     Slot, Worker)
 
@@ -50,11 +50,12 @@ class FakeCloud(_Strict):
     """
 
     __slots__ = ("stack", "vms", "quota", "flavor", "clock", "rng", "p_api_error",
-                 "on_create", "on_delete", "calls", "_ids")
+                 "p_quota_refused", "on_create", "on_delete", "calls", "_ids")
 
     def __init__(self, stack: str, quota: Limits | None = None, flavor: tuple[int, int] = (8, 16000),
                  clock: Callable[[], float] = lambda: 0.0, rng: random.Random | None = None,
-                 p_api_error: float = 0.0, on_create=None, on_delete=None):
+                 p_api_error: float = 0.0, on_create=None, on_delete=None,
+                 p_quota_refused: float = 0.0):
         self.stack = stack
         self.vms: dict[str, FakeVM] = {}
         self.quota = quota or Limits()
@@ -62,6 +63,7 @@ class FakeCloud(_Strict):
         self.clock = clock
         self.rng = rng or random.Random(0)
         self.p_api_error = p_api_error
+        self.p_quota_refused = p_quota_refused
         self.on_create = on_create
         self.on_delete = on_delete
         self.calls: dict[str, int] = {}
@@ -94,8 +96,12 @@ class FakeCloud(_Strict):
         q, (cores, ram) = self._usage(), self.flavor
         if ((q.max_instances is not None and q.used_instances + 1 > q.max_instances)
                 or (q.max_cores is not None and q.used_cores + cores > q.max_cores)
-                or (q.max_ram_mb is not None and q.used_ram_mb + ram > q.max_ram_mb)):
-            raise CloudError("create_worker: quota exceeded (HTTP 403)")
+                or (q.max_ram_mb is not None and q.used_ram_mb + ram > q.max_ram_mb)
+                or (q.max_group_members is not None
+                    and q.used_group_members + 1 > q.max_group_members)):
+            raise QuotaError("create_worker: Quota exceeded (HTTP 403)")
+        if self.p_quota_refused and self.rng.random() < self.p_quota_refused:
+            raise QuotaError("create_worker: Quota exceeded for instances (HTTP 403, simulated)")
         vm = self.add_vm(metadata, BUILD if self.on_create else ACTIVE, name=name)
         if self.on_create:
             self.on_create(vm)
@@ -137,7 +143,10 @@ class FakeCloud(_Strict):
         vms = list(self.vms.values())
         return Limits(self.quota.max_instances, self.quota.max_cores, self.quota.max_ram_mb,
                       used_instances=len(vms), used_cores=sum(v.cores for v in vms),
-                      used_ram_mb=sum(v.ram_mb for v in vms))
+                      used_ram_mb=sum(v.ram_mb for v in vms),
+                      # every worker of the stack boots into its one server group
+                      max_group_members=self.quota.max_group_members,
+                      used_group_members=len(self.owned()))
 
 
 @dataclass

@@ -19,6 +19,11 @@ class CloudError(AdapterError):
     pass
 
 
+class QuotaError(CloudError):
+    """The cloud refused a boot for quota (nova: 403 "Quota exceeded ..."). Not a
+    failed boot: nothing was created, and the breaker must not count it."""
+
+
 class CondorError(AdapterError):
     pass
 

@@ -69,13 +69,17 @@ class Limits:
     used_instances: int = 0
     used_cores: int = 0
     used_ram_mb: int = 0
+    # Nova's server_group_members (default 10): members of the workers' server group.
+    max_group_members: int | None = None
+    used_group_members: int = 0
 
     def headroom(self) -> "Headroom":
         def left(limit, used):
             return None if limit is None or limit < 0 else max(0, limit - used)
         return Headroom(left(self.max_instances, self.used_instances),
                         left(self.max_cores, self.used_cores),
-                        left(self.max_ram_mb, self.used_ram_mb))
+                        left(self.max_ram_mb, self.used_ram_mb),
+                        left(self.max_group_members, self.used_group_members))
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Headroom:
     instances: int | None = None
     cores: int | None = None
     ram_mb: int | None = None
+    group_members: int | None = None
 
 
 @dataclass(frozen=True)

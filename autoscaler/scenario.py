@@ -13,7 +13,8 @@ Keys (all but `jobs` optional; times in seconds):
       p_stuck: 0.0           # a boot stays in BUILD forever
       p_never_join: 0.0      # ACTIVE, but never joins condor
       p_api_error: 0.0       # any cloud API call fails transiently
-      quota: {instances: 25, cores: 200, ram_mb: 400000}
+      p_quota_refused: 0.0   # a boot is refused with 403 (quota) although limits showed room
+      quota: {instances: 25, cores: 200, ram_mb: 400000, server_group_members: 10}
       foreign_instances: 0   # other users' VMs in the project
       foreign_flavor: {cores: 8, ram_mb: 16000}   # their size (default: the worker flavor)
       flavor: {cores: 8, ram_mb: 16000}
@@ -128,6 +129,8 @@ class Scenario:
     quota_instances: int | None = None
     quota_cores: int | None = None
     quota_ram_mb: int | None = None
+    quota_group_members: int | None = None
+    p_quota_refused: float = 0.0
     foreign_instances: int = 0
     flavor: Flavor = Flavor(8, 16000)
     head: Flavor = Flavor(4, 8000)
@@ -156,7 +159,7 @@ TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs"
             "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "teardown_at_s",
             "condor", "autoscaler")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
-              "p_stuck", "p_never_join", "p_api_error", "quota", "foreign_instances", "flavor",
+              "p_stuck", "p_never_join", "p_api_error", "p_quota_refused", "quota", "foreign_instances", "flavor",
               "head", "foreign_flavor", "transient")
 
 
@@ -209,10 +212,11 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
         values["join_time"] = _dist(cloud["join_time_s"], d.join_time)
         values["error_after"] = _dist(cloud["error_after_s"], d.error_after)
         values["delete_time"] = _dist(cloud["delete_time_s"], d.delete_time)
-        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error"):
+        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error", "p_quota_refused"):
             values[key] = cloud[key].number(default=0.0, minimum=0, maximum=1)
         quota = cloud["quota"]
-        if quota.mapping(allowed=("instances", "cores", "ram_mb")):
+        if quota.mapping(allowed=("instances", "cores", "ram_mb", "server_group_members")):
+            values["quota_group_members"] = quota["server_group_members"].integer(minimum=0)
             values["quota_instances"] = quota["instances"].integer(minimum=0)
             values["quota_cores"] = quota["cores"].integer(minimum=0)
             values["quota_ram_mb"] = quota["ram_mb"].integer(minimum=0)

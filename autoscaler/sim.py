@@ -115,10 +115,12 @@ class Simulation:
         # Independent streams, so one policy's extra API calls do not change the cloud's luck.
         self.fate_rng, self.job_rng = random.Random(rng.random()), random.Random(rng.random())
         sc = scenario
-        self.cloud = FakeCloud(STACK, Limits(sc.quota_instances, sc.quota_cores, sc.quota_ram_mb),
-                               (sc.flavor.cores, sc.flavor.ram_mb), clock=lambda: self.now,
-                               rng=random.Random(rng.random()), p_api_error=sc.p_api_error,
-                               on_create=self._on_create, on_delete=self._on_delete)
+        quota = Limits(sc.quota_instances, sc.quota_cores, sc.quota_ram_mb,
+                       max_group_members=sc.quota_group_members)
+        self.cloud = FakeCloud(STACK, quota, (sc.flavor.cores, sc.flavor.ram_mb),
+                               clock=lambda: self.now, rng=random.Random(rng.random()),
+                               p_api_error=sc.p_api_error, on_create=self._on_create,
+                               on_delete=self._on_delete, p_quota_refused=sc.p_quota_refused)
         self.condor = FakeCondor(auto_publish=False)
         self.config: ScalerConfig = sc.scaler_config(STACK)
         self.stats = Counter()
@@ -320,6 +322,8 @@ class Simulation:
         if sc.quota_ram_mb is not None:
             fit.append((sc.quota_ram_mb - sc.foreign_instances * ff.ram_mb - sc.head.ram_mb)
                        // fl.ram_mb)
+        if sc.quota_group_members is not None:
+            fit.append(sc.quota_group_members)
         return max(sc.min, min([bins] + fit))
 
     # --- the policy ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from relval.autoscaler.adapters.openstack import OpenStackCloud
-from relval.autoscaler.interfaces import CloudError
+from relval.autoscaler.interfaces import CloudError, QuotaError
 from relval.autoscaler.model import ACTIVE, BUILD, ERROR, TRANSIENT
 from relval.autoscaler.teardown import teardown
 
@@ -102,6 +102,7 @@ def test_delete_and_a_missing_server_is_fine(cloud, mock):
 
 def test_absolute_limits_give_headroom(cloud, mock):
     mock.get(f"{COMPUTE}/limits", json=fixture("limits.json"))
+    mock.get(f"{COMPUTE}/os-server-groups/sg-uuid-1", json=fixture("server-group-get.json"))
     limits = cloud.limits()
     assert (limits.max_instances, limits.used_instances) == (25, 14)
     h = limits.headroom()
@@ -113,11 +114,25 @@ def test_worker_size_comes_from_the_flavor(cloud, mock):
     assert cloud.worker_size() == (8, 14600)
 
 
-def test_api_errors_become_cloud_errors(cloud, mock):
-    mock.post(f"{COMPUTE}/servers", status_code=403,
-              json={"forbidden": {"code": 403, "message": "Quota exceeded for instances"}})
-    with pytest.raises(CloudError, match="Quota exceeded"):
+def test_quota_refusals_are_quota_errors_other_refusals_are_not(cloud, mock):
+    mock.post(f"{COMPUTE}/servers", status_code=403, json={"forbidden": {
+        "code": 403, "message": "Quota exceeded, too many servers in group"}})
+    with pytest.raises(QuotaError, match="too many servers in group"):
         cloud.create_worker("w", MD)
+    mock.post(f"{COMPUTE}/servers", status_code=403, json={"forbidden": {
+        "code": 403, "message": "Policy doesn't allow os_compute_api:servers:create"}})
+    with pytest.raises(CloudError) as info:
+        cloud.create_worker("w", MD)
+    assert not isinstance(info.value, QuotaError)
+
+
+def test_the_server_group_member_quota_is_read(cloud, mock):
+    limits = fixture("limits.json")
+    limits["limits"]["absolute"]["maxServerGroupMembers"] = 10    # nova's default
+    mock.get(f"{COMPUTE}/limits", json=limits)
+    mock.get(f"{COMPUTE}/os-server-groups/sg-uuid-1", json=fixture("server-group-get.json"))
+    h = cloud.limits().headroom()
+    assert h.group_members == 3 and h.instances == 11   # 7 members of 10
 
 
 def test_teardown_deletes_failed_and_active_workers_then_waits(cloud, mock):

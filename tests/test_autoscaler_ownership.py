@@ -140,3 +140,30 @@ def test_the_sweep_waits_for_a_create_that_lands_after_the_first_empty_listing()
     report = teardown(cloud, STACK, sleep=sleep, clock=clock, poll_s=5, settle_s=30)
     assert report.clean and len(report.deleted) == 1 and not cloud.owned()
 
+
+
+# --- quota ---------------------------------------------------------------------------------------
+
+def test_quota_refusals_are_not_failed_boots_and_keep_the_breaker_shut(tmp_path):
+    clock = Clock()
+    cloud = FakeCloud(STACK, clock=clock, p_quota_refused=1.0)
+    condor = FakeCondor()
+    ctl = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    condor.submit(40, 1, 2000, 600, clock())
+    for _ in range(10):
+        result = ctl.cycle(clock())
+        assert result.created == [] and "quota-refused" in [a.case for a in result.actions]
+        clock.t += 60
+    assert not [b for b in ctl.state.boots if b.failed] and ctl.counters.failed_boots == 0
+    cloud.p_quota_refused = 0.0          # room again: boots go ahead at once, no probe
+    result = ctl.cycle(clock())
+    assert len(result.created) == 5 and result.actions[-1].case == "scale-up"
+
+
+def test_boots_are_capped_by_the_server_group_member_quota():
+    from relval.autoscaler.core import decide
+    from relval.autoscaler.model import Boot, Headroom, Job, Observed
+
+    obs = Observed(idle_jobs=(Job(1, 2000, 160),), headroom=Headroom(group_members=3))
+    [boot] = [a for a in decide(obs, replace(CFG, max=20), 0.0) if isinstance(a, Boot)]
+    assert boot.n == 3 and "server group" in boot.reason

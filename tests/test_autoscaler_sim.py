@@ -173,3 +173,11 @@ def test_without_the_stop_the_scaler_boots_during_the_sweep(monkeypatch):
     monkeypatch.setattr(controller_module.Controller, "_stopped", lambda *args: False)
     r, booted = _teardown_race()
     assert booted > 0
+
+
+def test_server_group_quota_settles_the_pool_without_tripping_the_breaker():
+    sc = load_scenario(REPO / "examples/scenarios/server-group-quota.yaml")
+    r = simulate(sc, "relval")
+    assert r.peak_workers <= 10 and r.failed_boots == 0
+    assert "circuit-open" not in r.alerts and "quota-refused" in r.alerts
+    assert r.time_to_capacity_s is not None and r.jobs_completed == r.jobs_total

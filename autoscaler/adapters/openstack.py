@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from ..interfaces import CloudError
+from ..interfaces import CloudError, QuotaError
 from ..model import (ACTIVE, BUILD, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES, Limits,
                      Worker)
 
@@ -106,7 +106,16 @@ class OpenStackCloud:
             kwargs["key_name"] = self.keypair
         if self.security_groups:
             kwargs["security_groups"] = [{"name": g} for g in self.security_groups]
-        server = self._call("create server", self.conn.compute.create_server, **kwargs)
+        from openstack import exceptions
+        try:
+            server = self.conn.compute.create_server(**kwargs)
+        except exceptions.HttpException as error:
+            # Nova refuses a boot past a quota with 403 (413 before microversion 2.1).
+            if error.status_code in (403, 413) and "quota" in str(error).lower():
+                raise QuotaError(f"create server: {error}") from error
+            raise CloudError(f"create server: {error}") from error
+        except exceptions.SDKException as error:
+            raise CloudError(f"create server: {error}") from error
         return server.id
 
     def list_workers(self) -> list[Worker]:
@@ -130,8 +139,16 @@ class OpenStackCloud:
 
     def limits(self) -> Limits:
         absolute = self._call("limits", self.conn.compute.get_limits).absolute
+        members, used_members = None, 0
+        if self.server_group_id:
+            # The server group's member quota: nova does not report its use, the group does.
+            group = self._call("get server group", self.conn.compute.get_server_group,
+                               self.server_group_id)
+            members = absolute.server_group_members
+            used_members = len(group.member_ids or [])
         return Limits(max_instances=absolute.instances, max_cores=absolute.total_cores,
                       max_ram_mb=absolute.total_ram,
                       used_instances=absolute.instances_used or 0,
                       used_cores=absolute.total_cores_used or 0,
-                      used_ram_mb=absolute.total_ram_used or 0)
+                      used_ram_mb=absolute.total_ram_used or 0,
+                      max_group_members=members, used_group_members=used_members)
