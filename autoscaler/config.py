@@ -16,6 +16,12 @@ holds the defaults and Pulumi.yaml documents them):
     backoffMaxSeconds: 600     # ... capped here
     adaptiveTimeouts: true     # tighten boot/join timeouts to 1.5x the p90 of recent successful
                                # boots (never below 180 s, never above the values above)
+    startdUpdateInterval: 300  # the workers' condor UPDATE_INTERVAL: a restarted collector is
+                               # empty this long, so the join timeout is never below twice it,
+                               # and a joined worker missing from the collector is "lost" only
+                               # after twice it
+    transientTimeout: 3600     # a VM in a transient cloud state (MIGRATING, RESIZE, ...) is
+                               # waited for this long before an alert; it is never a failure
     driver: openstack          # openstack (nova, openstacksdk) or ec2 (boto3)
     createApplicationCredential: false   # infra: let Pulumi create the OpenStack credential
 
@@ -25,6 +31,9 @@ Daemon config file (`relval autoscale run --config /etc/relval/autoscaler.yaml`)
 rendered by the head's cloud-init. The scaler keys above sit at the top level, plus:
 
     stack: alice-relval                # required: the `relval-stack` metadata value
+    stackId: 7f0c...                   # the stack's unique id (`relval-stack-id` metadata):
+                                       # workers must carry it too to be this scaler's
+    stopFile: /var/lib/relval-autoscaler/stop   # present: stop for good (teardown)
     release: O2PDPSuite::nightly-...   # put into new workers' metadata
     workers: {min: 1, max: 20}
     flavor: {cores: 8, ramMb: 14600}   # worker size for packing jobs; leave out to read it
@@ -89,6 +98,8 @@ AUTOSCALER_KEYS: dict[str, Any] = {
     "backoffSeconds": 15,
     "backoffMaxSeconds": 600,
     "adaptiveTimeouts": True,
+    "startdUpdateInterval": 300,
+    "transientTimeout": 3600,
     "driver": "openstack",
     "createApplicationCredential": False,
 }
@@ -105,6 +116,7 @@ class ScalerConfig:
     """What `decide` needs: the policy knobs, the pool bounds and the worker size."""
 
     stack: str = "relval"
+    stack_id: str = ""               # empty: ownership by the stack name alone (older stacks)
     min: int = 1
     max: int = 20
     flavor: Flavor = field(default_factory=Flavor)
@@ -120,6 +132,8 @@ class ScalerConfig:
     backoff_seconds: float = 15
     backoff_max_seconds: float = 600
     adaptive_timeouts: bool = True
+    startd_update_interval: float = 300
+    transient_timeout: float = 3600
     driver: str = "openstack"
     create_application_credential: bool = False
 
@@ -163,6 +177,7 @@ class DaemonConfig:
     openstack: OpenStackSettings = field(default_factory=OpenStackSettings)
     ec2: Ec2Settings = field(default_factory=Ec2Settings)
     flavor_from_cloud: bool = False   # `flavor` left out: ask the adapter at start
+    stop_file: str | None = "/var/lib/relval-autoscaler/stop"
 
 
 def _problems() -> Problems:
@@ -189,6 +204,10 @@ def read_scaler_keys(f: Field) -> dict[str, Any]:
         "backoff_max_seconds": f["backoffMaxSeconds"].number(
             default=d["backoffMaxSeconds"], minimum=0),
         "adaptive_timeouts": f["adaptiveTimeouts"].boolean(default=d["adaptiveTimeouts"]),
+        "startd_update_interval": f["startdUpdateInterval"].number(
+            default=d["startdUpdateInterval"], minimum=1),
+        "transient_timeout": f["transientTimeout"].number(default=d["transientTimeout"],
+                                                          minimum=1),
         "driver": f["driver"].string(default=d["driver"], choices=DRIVERS),
         "create_application_credential": f["createApplicationCredential"].boolean(
             default=d["createApplicationCredential"]),
@@ -208,7 +227,8 @@ def parse_stack_autoscaler(raw: Any, workers_min: int, workers_max: int, stack: 
 
 
 DAEMON_KEYS = tuple(AUTOSCALER_KEYS) + (
-    "stack", "release", "workers", "flavor", "stateFile", "metricsFile", "metricsPort",
+    "stack", "stackId", "stopFile", "release", "workers", "flavor", "stateFile", "metricsFile",
+    "metricsPort",
     "condor", "userDataFile", "openstack", "ec2")
 
 
@@ -241,12 +261,14 @@ def parse_daemon_config(raw: Any, source: str = "config") -> DaemonConfig:
     openstack = _openstack(root["openstack"], required=driver == "openstack")
     ec2 = _ec2(root["ec2"], required=driver == "ec2")
     config = DaemonConfig(
-        scaler=ScalerConfig(stack=stack or "", min=wmin if wmin is not None else 1,
+        scaler=ScalerConfig(stack=stack or "", stack_id=root["stackId"].string(default="") or "",
+                            min=wmin if wmin is not None else 1,
                             max=wmax if wmax is not None else 20, flavor=flavor, **scaler),
         release=root["release"].string(default="") or "",
         state_file=root["stateFile"].string(default=DaemonConfig.state_file),
         metrics_file=root["metricsFile"].string(default=DaemonConfig.metrics_file),
         metrics_port=root["metricsPort"].integer(minimum=1, maximum=65535),
+        stop_file=root["stopFile"].string(default=DaemonConfig.stop_file),
         schedd=schedd, collector=collector,
         user_data_file=root["userDataFile"].string(),
         openstack=openstack, ec2=ec2, flavor_from_cloud=from_cloud)
@@ -292,7 +314,8 @@ _SCALER_FIELDS = {
     "max_concurrent_boots": "maxConcurrentBoots", "failure_window": "failureWindow",
     "failure_rate_limit": "failureRateLimit", "failure_min_samples": "failureMinSamples",
     "backoff_seconds": "backoffSeconds", "backoff_max_seconds": "backoffMaxSeconds",
-    "adaptive_timeouts": "adaptiveTimeouts", "driver": "driver",
+    "adaptive_timeouts": "adaptiveTimeouts", "startd_update_interval": "startdUpdateInterval",
+    "transient_timeout": "transientTimeout", "driver": "driver",
 }
 
 
@@ -309,6 +332,8 @@ def daemon_config_document(scaler: ScalerConfig, release: str = "",
     """
     doc: dict[str, Any] = {"stack": scaler.stack, "release": release,
                            "workers": {"min": scaler.min, "max": scaler.max}}
+    if scaler.stack_id:
+        doc["stackId"] = scaler.stack_id
     doc.update({key: getattr(scaler, name) for name, key in _SCALER_FIELDS.items()})
     if flavor_known:
         doc["flavor"] = {"cores": scaler.flavor.cores, "ramMb": scaler.flavor.ram_mb}

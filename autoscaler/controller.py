@@ -8,14 +8,17 @@ state file, so the simulator's restart scenario tests the real restart path.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from .config import ScalerConfig
 from .core import decide
-from .interfaces import AdapterError, Cloud, Condor
-from .model import (RELEASE_KEY, ROLE_KEY, STACK_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
-                    Drain, Observed, Unfittable, describe)
+from .interfaces import AdapterError, Cloud, Condor, QuotaError
+from .model import (BY_SCALER, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
+                    STACK_KEY, STOP_KEY, STOPPED_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
+                    Drain, Observed, Unfittable, Worker, describe)
 from .state import JsonStore, ScalerState, reconcile, record_boot, record_delete, record_drain
 
 log = logging.getLogger("relval.autoscaler")
@@ -43,19 +46,28 @@ class Counters:
     deletes: int = 0
     drains: int = 0
     failed_boots: int = 0
+    quota_refusals: int = 0
 
 
 class Controller:
     def __init__(self, cloud: Cloud, condor: Condor, config: ScalerConfig, store: JsonStore,
-                 release: str = "", dry_run: bool = False, logger: logging.Logger = log):
+                 release: str = "", dry_run: bool = False, logger: logging.Logger = log,
+                 stop_file: str | os.PathLike | None = None):
         self.cloud, self.condor, self.config = cloud, condor, config
         self.store, self.release, self.dry_run, self.log = store, release, dry_run, logger
+        self.stop_file = Path(stop_file) if stop_file else None
         self.state: ScalerState = store.load()
+        if store.broken is not None:
+            self.log.warning("state file %s was unreadable (%s): moved to %s; rebuilding from "
+                             "the cloud (workers are adopted by tag)", store.path,
+                             store.broken_why, store.broken)
         self.counters = Counters()
         self._notices: set[str] = set()
 
     def metadata(self) -> dict[str, str]:
-        md = {STACK_KEY: self.config.stack, ROLE_KEY: WORKER_ROLE}
+        md = {STACK_KEY: self.config.stack, ROLE_KEY: WORKER_ROLE, MANAGED_KEY: BY_SCALER}
+        if self.config.stack_id:
+            md[STACK_ID_KEY] = self.config.stack_id
         if self.release:
             md[RELEASE_KEY] = self.release
         return md
@@ -75,8 +87,10 @@ class Controller:
             result.error = str(error)
             self.log.warning("cycle skipped, observation failed: %s", error)
             return result
+        if self._stopped(workers, now, result):
+            return result
         observed = reconcile(self.state, workers, slots, idle, running, limits,
-                             self.config.stack, now)
+                             self.config.stack, now, stack_id=self.config.stack_id)
         result.observed = observed
         result.actions = decide(observed, self.config, now)
         self.state.alert = next((a.reason for a in result.actions if isinstance(a, Alert)), None)
@@ -96,6 +110,39 @@ class Controller:
             if persist:
                 self.store.save(self.state)
         return result
+
+    def _stopped(self, workers: list[Worker], now: float, result: CycleResult) -> bool:
+        """The teardown protocol: once asked to stop, never act again, and say so.
+
+        The request is the head's `relval-scaler-stop` metadata (set by `relval down`
+        through the cloud API, so it works with the head unreachable) or the stop file.
+        The answer copies the request's token into the head's `relval-scaler-stopped`,
+        written before this cycle could act: after it, this scaler boots nothing.
+        """
+        heads = [w for w in workers if w.of_stack(self.config.stack, self.config.stack_id)
+                 and w.metadata.get(ROLE_KEY) == HEAD_ROLE]
+        token = next((h.metadata[STOP_KEY] for h in heads if h.metadata.get(STOP_KEY)), None)
+        by_file = self.stop_file is not None and self.stop_file.exists()
+        if token is None and not by_file and self.state.stopped_at is None:
+            return False
+        if self.state.stopped_at is None:
+            self.state.stopped_at = now
+            self.log.warning("[stopped] %s: stopping for good (teardown); no boot, drain or "
+                             "delete from now on", "head metadata " + STOP_KEY if token
+                             else f"stop file {self.stop_file}")
+        for head in heads:
+            if token is not None and head.metadata.get(STOPPED_KEY) != token:
+                try:
+                    self.cloud.set_metadata(head.id, {STOPPED_KEY: token})
+                except AdapterError as error:
+                    result.failed_calls += 1
+                    self.log.warning("answering the stop request failed, retried: %s", error)
+        result.actions = [Alert(f"stopped for teardown since t={self.state.stopped_at:.0f}",
+                                case="stopped")]
+        self.state.alert = result.actions[0].reason
+        if not self.dry_run:
+            self.store.save(self.state)
+        return True
 
     def _apply(self, result: CycleResult, now: float) -> None:
         for action in result.actions:
@@ -126,6 +173,14 @@ class Controller:
                     name = f"{self.config.stack}-worker-{uuid.uuid4().hex[:8]}"
                     try:
                         ids.append(self.cloud.create_worker(name, self.metadata()))
+                    except QuotaError as error:
+                        # Nothing was created: not a failed boot, the breaker stays shut.
+                        result.failed_calls += 1
+                        self.counters.quota_refusals += 1
+                        result.actions.append(Alert(f"a boot was refused for quota: {error}",
+                                                    case="quota-refused"))
+                        self.log.warning("create %s refused for quota: %s", name, error)
+                        break
                     except AdapterError as error:
                         result.failed_calls += 1
                         self.counters.boot_api_errors += 1

@@ -5,9 +5,20 @@ and `now`, so tests and the simulator drive it exactly. Each rule is a named cas
 and every action carries its reason; the daemon logs them.
 
 Cases, in the order they are applied:
+- `collector-outage`: the collector shows far fewer startds than the workers known to
+  have joined (a restart, an upgrade): an Alert, and no delete justified by absence
+  from the collector (`join-timeout`, `lost`) until it recovers;
 - failed boots: `error` (VM in ERROR), `boot-timeout` (BUILD too long),
-  `join-timeout` (ACTIVE, startd not in the collector in time): delete, then replace
-  with exponential backoff per replacement chain;
+  `join-timeout` (ACTIVE, startd never in the collector within a timeout that is never
+  below 2 x startdUpdateInterval): delete, then replace with exponential backoff per
+  replacement chain;
+- `lost`: a worker that joined once and has been absent from the collector for twice
+  the update interval; deleted (not a failed boot) only if the schedd runs nothing there;
+- `transient-timeout`: a VM in a transient cloud state (MIGRATING, RESIZE, ...) past
+  transientTimeout; transient states are waited out, never failures;
+- `busy-not-deleted`: any of the above on a worker that runs jobs (by the collector or
+  the schedd), ERROR included: never deleted, an Alert instead;
+- absence-based deletes are rate-limited per cycle;
 - `drained`: a draining worker with no jobs left is deleted (busy ones never are);
 - `unfittable`: jobs bigger than a worker are reported, never booted for;
 - `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins, after the
@@ -27,8 +38,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from .config import ScalerConfig
-from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED, Action, Alert,
-                    Boot, BootRecord, Delete, Drain, Observed, Unfittable, WorkerState)
+from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED, TRANSIENT,
+                    Action, Alert, Boot, BootRecord, Delete, Drain, Observed, Unfittable,
+                    WorkerState)
 
 
 def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
@@ -36,25 +48,41 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
     workers = [w for w in observed.workers if w.cloud != GONE and not w.deleting]
     by_id = {b.id: b for b in observed.boots}
 
-    # Failed boots first: they free their place in max and concurrency.
+    # Failed boots and lost workers first: they free their place in max and concurrency.
     new_failures: list[BootRecord] = []
     removed: set[str] = set()
     timeouts = learned_timeouts(observed.boots, config)
+    outage = collector_outage(observed)
+    if outage:
+        actions.append(Alert(outage, case="collector-outage"))
+    silent_budget = max(SILENT_DELETES_MIN, len(workers) // SILENT_DELETES_SHARE)
     for w in workers:
-        failure = boot_failure(w, config, now, timeouts)
-        if failure:
-            case, reason = failure
-            actions.append(Delete(w.id, reason, case=case, failure=case))
-            removed.add(w.id)
-            record = by_id.get(w.id)
-            if record is None or record.outcome is None:
-                gen = record.generation if record else 0
-                new_failures.append(BootRecord(w.id, w.created_at, case, now, gen))
+        verdict = boot_failure(w, config, now, timeouts, observed.collector_ok_since)
+        if verdict is None:
+            continue
+        case, reason = verdict
+        if case in SILENT_CASES:
+            # Only the collector's silence speaks against these: never while it looks
+            # broken, and only a few per cycle (a half-empty collector is not an outage yet).
+            if outage or silent_budget == 0:
+                continue
+            silent_budget -= 1
+        if busy(w):
+            actions.append(Alert(f"{w.id} would be deleted ({case}) but {jobs_on(w)} job(s) "
+                                 f"run there; kept, look at it", case="busy-not-deleted"))
+            continue
+        failure = case if case in FAILURE_CASES and not w.joined else None
+        actions.append(Delete(w.id, reason, case=case, failure=failure))
+        removed.add(w.id)
+        record = by_id.get(w.id)
+        if failure and (record is None or record.outcome is None):
+            gen = record.generation if record else 0
+            new_failures.append(BootRecord(w.id, w.created_at, case, now, gen))
     live = [w for w in workers if w.id not in removed]
 
     # Drained workers go once empty; a worker with jobs is never deleted.
     for w in live:
-        if w.condor == DRAINING and w.running_jobs == 0:
+        if w.condor == DRAINING and not busy(w):
             actions.append(Delete(w.id, f"drained since {now - w.condor_since:.0f}s, no jobs left",
                                   case="drained"))
             removed.add(w.id)
@@ -111,6 +139,21 @@ LEARN_FLOOR_S = 180.0
 LEARN_FACTOR = 1.5
 LEARN_MIN_SAMPLES = 5
 LEARN_LAST = 50
+# Failed boots: the breaker and the backoff count these. A worker that joined once and
+# then failed is not a failed boot.
+FAILURE_CASES = ("error", "boot-timeout", "join-timeout")
+# Deletes justified only by a worker's absence from the collector.
+SILENT_CASES = ("join-timeout", "lost")
+SILENT_DELETES_MIN, SILENT_DELETES_SHARE = 2, 4
+# The collector is taken to be broken (restarted, unreachable, being upgraded) when it
+# shows fewer than this share of the workers known to have joined and still alive.
+OUTAGE_SHARE = 0.5
+
+
+def join_floor(config: ScalerConfig) -> float:
+    """A startd re-advertises every UPDATE_INTERVAL: a restarted collector is empty up to
+    that long, so absence for less than twice it proves nothing."""
+    return 2 * config.startd_update_interval
 
 
 def learned_timeouts(boots, config: ScalerConfig) -> Timeouts:
@@ -118,36 +161,83 @@ def learned_timeouts(boots, config: ScalerConfig) -> Timeouts:
 
     A VM stuck in BUILD otherwise holds its place in max for the whole bootTimeout;
     on a cloud where boots take 3 minutes, waiting 15 is what makes failures slow.
+    The join timeout never goes below twice the startds' update interval.
     """
-    def learn(values, limit, name):
+    def learn(values, limit, name, floor):
         values = sorted(values[-LEARN_LAST:])
         if not config.adaptive_timeouts or len(values) < LEARN_MIN_SAMPLES:
             return limit, f"{name} {limit:.0f}s"
         p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-        value = min(limit, max(LEARN_FLOOR_S, LEARN_FACTOR * p90))
+        value = min(limit, max(floor, LEARN_FACTOR * p90))
         if value >= limit:
             return limit, f"{name} {limit:.0f}s"
         return value, f"learned {name} {value:.0f}s = {LEARN_FACTOR:g} x p90 of {len(values)} boots"
     ordered = sorted(boots, key=lambda b: b.launched_at)
     boot, boot_why = learn([b.build_s for b in ordered if b.build_s is not None and not b.failed],
-                           config.boot_timeout, "bootTimeout")
+                           config.boot_timeout, "bootTimeout", LEARN_FLOOR_S)
+    floor = join_floor(config)
     join, join_why = learn([b.join_s for b in ordered if b.join_s is not None],
-                           config.join_timeout, "joinTimeout")
+                           max(config.join_timeout, floor), "joinTimeout",
+                           max(LEARN_FLOOR_S, floor))
+    if config.join_timeout < floor:
+        join_why += f" (joinTimeout {config.join_timeout:.0f}s raised to 2 x startdUpdateInterval)"
     return Timeouts(boot, join, boot_why, join_why)
 
 
+def collector_outage(observed: Observed) -> str | None:
+    """Why the collector looks broken (far fewer startds than joined workers), or None."""
+    known, seen = observed.joined_listed, observed.joined_visible
+    if known and seen < OUTAGE_SHARE * known:
+        return (f"the collector shows {seen} of the {known} workers that joined and are alive "
+                f"in the cloud (collector restarted or unreachable?); no worker is deleted "
+                f"for being absent from it until it recovers")
+    return None
+
+
+def busy(w: WorkerState) -> bool:
+    """Runs jobs by the collector's or by the schedd's account."""
+    return w.running_jobs > 0 or w.condor == BUSY or w.schedd_jobs > 0
+
+
+def jobs_on(w: WorkerState) -> int:
+    return max(w.running_jobs, w.schedd_jobs, 1 if w.condor == BUSY else 0)
+
+
 def boot_failure(w: WorkerState, config: ScalerConfig, now: float,
-                 timeouts: Timeouts | None = None) -> tuple[str, str] | None:
-    """(case, reason) when this VM is a failed boot or a lost worker, else None."""
-    t = timeouts or Timeouts(config.boot_timeout, config.join_timeout,
+                 timeouts: Timeouts | None = None,
+                 collector_ok_since: float = 0.0) -> tuple[str, str] | None:
+    """(case, reason) when this VM is a failed boot or a lost worker, else None.
+
+    Cases: `error` (ERROR), `boot-timeout` (BUILD too long), `join-timeout` (ACTIVE and
+    never in the collector), `lost` (joined once, absent from the collector for twice the
+    update interval), `transient-timeout` (in MIGRATING, RESIZE, ... past transientTimeout).
+    Absence counts only from when the collector last recovered.
+    """
+    floor = join_floor(config)
+    t = timeouts or Timeouts(config.boot_timeout, max(config.join_timeout, floor),
                              f"bootTimeout {config.boot_timeout:.0f}s",
-                             f"joinTimeout {config.join_timeout:.0f}s")
+                             f"joinTimeout {max(config.join_timeout, floor):.0f}s")
     if w.cloud == ERROR:
-        return "error", "VM is in ERROR state"
+        detail = f" ({w.status_detail})" if w.status_detail and w.status_detail != ERROR else ""
+        return "error", f"VM is in ERROR state{detail}"
+    if w.cloud == TRANSIENT:
+        since = now - w.cloud_since
+        if since > config.transient_timeout:
+            return "transient-timeout", (f"in {w.status_detail or 'a transient state'} for "
+                                         f"{since:.0f}s (> transientTimeout "
+                                         f"{config.transient_timeout:.0f}s)")
+        return None
     if w.cloud == BUILD and now - w.created_at > t.boot:
         return "boot-timeout", f"in BUILD for {now - w.created_at:.0f}s (> {t.boot_why})"
     if w.cloud == ACTIVE and w.condor == NOT_JOINED:
-        since = max(w.active_since if w.active_since is not None else w.created_at, w.condor_since)
+        since = max(w.active_since if w.active_since is not None else w.created_at,
+                    w.condor_since, collector_ok_since)
+        if w.joined:
+            if now - since > floor:
+                return "lost", (f"joined the pool once, absent from the collector for "
+                                f"{now - since:.0f}s (> 2 x startdUpdateInterval) and no job "
+                                f"runs there by the schedd")
+            return None
         if now - since > t.join:
             return "join-timeout", (f"ACTIVE but not in the condor pool for {now - since:.0f}s "
                                     f"(> {t.join_why})")
@@ -226,6 +316,9 @@ def boot_limits(live: list[WorkerState], booting: list[WorkerState], observed: O
         limits["quota-cores"] = (h.cores // config.flavor.cores, f"quota: {h.cores} cores left")
     if h.ram_mb is not None:
         limits["quota-ram"] = (h.ram_mb // config.flavor.ram_mb, f"quota: {h.ram_mb} MB RAM left")
+    if h.group_members is not None:
+        limits["quota-server-group"] = (h.group_members, f"quota: {h.group_members} place(s) "
+                                                         f"left in the workers' server group")
     return {k: (max(0, v), text) for k, (v, text) in limits.items()}
 
 
@@ -308,11 +401,6 @@ def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: in
 
 
 def _never_busy(actions: list[Action], workers: dict[str, WorkerState]) -> list[Action]:
-    """Last guard: drop any delete of a worker that still runs jobs on a live VM."""
-    safe = []
-    for a in actions:
-        w = workers.get(a.worker) if isinstance(a, Delete) else None
-        if w is not None and w.cloud != ERROR and (w.running_jobs > 0 or w.condor == BUSY):
-            continue
-        safe.append(a)
-    return safe
+    """Last guard: drop any delete of a worker that still runs jobs, ERROR included."""
+    return [a for a in actions
+            if not (isinstance(a, Delete) and a.worker in workers and busy(workers[a.worker]))]

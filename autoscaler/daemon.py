@@ -23,6 +23,7 @@ from .controller import Controller, CycleResult
 from .interfaces import AdapterError, Cloud, Condor
 from .metrics import MetricsServer, render, write_file
 from .state import JsonStore
+from .watchdog import notify
 
 log = logging.getLogger("relval.autoscaler")
 
@@ -68,7 +69,7 @@ def run(cfg: DaemonConfig, dry_run: bool = False, once: bool = False,
     store = JsonStore(cfg.state_file)
     try:
         controller = Controller(cloud, condor, cfg.scaler, store, release=cfg.release,
-                                dry_run=dry_run)
+                                dry_run=dry_run, stop_file=cfg.stop_file)
     except (ValueError, OSError) as error:
         raise RelvalError(f"cannot read state file {cfg.state_file}: {error}") from None
     server = MetricsServer(cfg.metrics_port) if cfg.metrics_port else None
@@ -78,6 +79,7 @@ def run(cfg: DaemonConfig, dry_run: bool = False, once: bool = False,
              cfg.scaler.stack, cfg.scaler.min, cfg.scaler.max, cfg.scaler.poll_seconds,
              cfg.scaler.driver, " (dry run)" if dry_run else "")
     results: list[CycleResult] = []
+    notify("READY=1")
     try:
         while True:
             started = clock()
@@ -87,6 +89,7 @@ def run(cfg: DaemonConfig, dry_run: bool = False, once: bool = False,
                 log.exception("cycle failed unexpectedly; trying again next poll")
                 result = CycleResult(started, error=f"{type(error).__name__}: {error}")
             results.append(result)
+            notify("WATCHDOG=1")   # the loop is alive; a frozen one is restarted by systemd
             text = render(controller.counters, result, controller.state.alert)
             if cfg.metrics_file and not dry_run:
                 write_file(cfg.metrics_file, text)

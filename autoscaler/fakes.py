@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .interfaces import CloudError, CondorError
+from .interfaces import CloudError, CondorError, QuotaError
 from .model import (ACTIVE, BUILD, INSTANCE_ATTR, ROLE_KEY, STACK_KEY, Job, Limits,
                     Slot, Worker)
 
@@ -38,6 +38,7 @@ class FakeVM:
     cores: int
     ram_mb: int
     deleting: bool = False
+    detail: str = ""                 # the cloud's own status word (MIGRATING, ...)
 
 
 class FakeCloud(_Strict):
@@ -49,11 +50,12 @@ class FakeCloud(_Strict):
     """
 
     __slots__ = ("stack", "vms", "quota", "flavor", "clock", "rng", "p_api_error",
-                 "on_create", "on_delete", "calls", "_ids")
+                 "p_quota_refused", "on_create", "on_delete", "calls", "_ids")
 
     def __init__(self, stack: str, quota: Limits | None = None, flavor: tuple[int, int] = (8, 16000),
                  clock: Callable[[], float] = lambda: 0.0, rng: random.Random | None = None,
-                 p_api_error: float = 0.0, on_create=None, on_delete=None):
+                 p_api_error: float = 0.0, on_create=None, on_delete=None,
+                 p_quota_refused: float = 0.0):
         self.stack = stack
         self.vms: dict[str, FakeVM] = {}
         self.quota = quota or Limits()
@@ -61,6 +63,7 @@ class FakeCloud(_Strict):
         self.clock = clock
         self.rng = rng or random.Random(0)
         self.p_api_error = p_api_error
+        self.p_quota_refused = p_quota_refused
         self.on_create = on_create
         self.on_delete = on_delete
         self.calls: dict[str, int] = {}
@@ -93,8 +96,12 @@ class FakeCloud(_Strict):
         q, (cores, ram) = self._usage(), self.flavor
         if ((q.max_instances is not None and q.used_instances + 1 > q.max_instances)
                 or (q.max_cores is not None and q.used_cores + cores > q.max_cores)
-                or (q.max_ram_mb is not None and q.used_ram_mb + ram > q.max_ram_mb)):
-            raise CloudError("create_worker: quota exceeded (HTTP 403)")
+                or (q.max_ram_mb is not None and q.used_ram_mb + ram > q.max_ram_mb)
+                or (q.max_group_members is not None
+                    and q.used_group_members + 1 > q.max_group_members)):
+            raise QuotaError("create_worker: Quota exceeded (HTTP 403)")
+        if self.p_quota_refused and self.rng.random() < self.p_quota_refused:
+            raise QuotaError("create_worker: Quota exceeded for instances (HTTP 403, simulated)")
         vm = self.add_vm(metadata, BUILD if self.on_create else ACTIVE, name=name)
         if self.on_create:
             self.on_create(vm)
@@ -102,7 +109,8 @@ class FakeCloud(_Strict):
 
     def list_workers(self) -> list[Worker]:
         self._call("list_workers")
-        return [Worker(vm.id, vm.name, vm.status, vm.created_at, dict(vm.metadata))
+        return [Worker(vm.id, vm.name, vm.status, vm.created_at, dict(vm.metadata),
+                       detail=vm.detail or vm.status)
                 for vm in self.vms.values() if vm.metadata.get(STACK_KEY) == self.stack]
 
     def delete_worker(self, worker_id: str) -> None:
@@ -116,6 +124,13 @@ class FakeCloud(_Strict):
         else:
             self.remove(worker_id)
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        self._call("set_metadata")
+        vm = self.vms.get(vm_id)
+        if vm is None:
+            raise CloudError(f"set_metadata: no VM {vm_id} (HTTP 404)")
+        vm.metadata.update(metadata)
+
     def worker_size(self) -> tuple[int, int]:
         self._call("worker_size")
         return self.flavor
@@ -128,7 +143,10 @@ class FakeCloud(_Strict):
         vms = list(self.vms.values())
         return Limits(self.quota.max_instances, self.quota.max_cores, self.quota.max_ram_mb,
                       used_instances=len(vms), used_cores=sum(v.cores for v in vms),
-                      used_ram_mb=sum(v.ram_mb for v in vms))
+                      used_ram_mb=sum(v.ram_mb for v in vms),
+                      # every worker of the stack boots into its one server group
+                      max_group_members=self.quota.max_group_members,
+                      used_group_members=len(self.owned()))
 
 
 @dataclass
@@ -210,8 +228,10 @@ class FakeCondor(_Strict):
         self.idle[:0] = lost
         return lost
 
-    def publish(self) -> None:
-        self.published = [ad for s in self.startds.values() for ad in s.ads()]
+    def publish(self, visible: Callable[[str], bool] | None = None) -> None:
+        """Refresh the collector's view; `visible` hides startds (a collector outage)."""
+        self.published = [ad for s in self.startds.values()
+                          if visible is None or visible(s.instance_id) for ad in s.ads()]
 
     def _call(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -223,9 +243,12 @@ class FakeCondor(_Strict):
         self._call("idle_jobs")
         return [Job(j.cpus, j.memory_mb) for j in self.idle]
 
-    def running_jobs(self) -> int:
+    def running_jobs(self) -> dict[str, int]:
         self._call("running_jobs")
-        return len(self.running)
+        out: dict[str, int] = {}
+        for job in self.running.values():
+            out[job.machine or ""] = out.get(job.machine or "", 0) + 1
+        return out
 
     def slots(self) -> list[Slot]:
         self._call("slots")

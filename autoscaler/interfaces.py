@@ -19,6 +19,11 @@ class CloudError(AdapterError):
     pass
 
 
+class QuotaError(CloudError):
+    """The cloud refused a boot for quota (nova: 403 "Quota exceeded ..."). Not a
+    failed boot: nothing was created, and the breaker must not count it."""
+
+
 class CondorError(AdapterError):
     pass
 
@@ -36,13 +41,17 @@ class Cloud(Protocol):
     def limits(self) -> Limits:
         """The project's quota and its current use (every VM in the project)."""
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        """Add or change metadata (tags) on a VM: the teardown protocol's stop and answer."""
+
 
 class Condor(Protocol):
     def idle_jobs(self) -> list[Job]:
         """Idle jobs (JobStatus 1) with their requests."""
 
-    def running_jobs(self) -> int:
-        """How many jobs are running."""
+    def running_jobs(self) -> dict[str, int]:
+        """Running jobs per RelvalInstanceId of the machine they run on, by the schedd
+        ("" for jobs whose machine is unknown). The total is the sum."""
 
     def slots(self) -> list[Slot]:
         """The startd ads in the collector."""

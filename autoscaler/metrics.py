@@ -33,12 +33,14 @@ def render(counters: Counters, result: CycleResult, alert: str | None) -> str:
                                   ("skipped_cycles", "Cycles skipped because observing failed."),
                                   ("boots", "Worker VMs created."),
                                   ("boot_api_errors", "Create calls the cloud refused."),
+                                  ("quota_refusals", "Create calls refused for quota (not failures)."),
                                   ("deletes", "Worker VMs deleted."),
                                   ("drains", "Workers drained."),
                                   ("failed_boots", "Boots that ended in ERROR, timed out or never joined.")):
         metric(f"{field_name}_total", "counter", help_text, getattr(counters, field_name))
     metric("last_cycle_timestamp_seconds", "gauge", "When the last cycle ran.", result.now)
-    metric("alert", "gauge", "1 while the circuit breaker stops boots.", 1 if alert else 0)
+    metric("alert", "gauge", "1 while an alert case holds (breaker open, collector outage, "
+           "busy worker kept, ...).", 1 if alert else 0)
     observed = result.observed
     if observed is not None:
         states = {"booting": 0, IDLE: 0, BUSY: 0, DRAINING: 0}
@@ -52,7 +54,8 @@ def render(counters: Counters, result: CycleResult, alert: str | None) -> str:
                sum(j.count for j in observed.idle_jobs))
         metric("running_jobs", "gauge", "Running jobs.", observed.running_jobs)
         h = observed.headroom
-        for name, value in (("instances", h.instances), ("cores", h.cores), ("ram_mb", h.ram_mb)):
+        for name, value in (("instances", h.instances), ("cores", h.cores), ("ram_mb", h.ram_mb),
+                            ("server_group_members", h.group_members)):
             if value is not None:
                 metric("quota_headroom", "gauge", "Quota left in the project.", value,
                        f'{{resource="{name}"}}')

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Cloud status of a VM, normalised across nova and EC2.
-BUILD, ACTIVE, ERROR, GONE = "BUILD", "ACTIVE", "ERROR", "GONE"
+# Cloud status of a VM, normalised across nova and EC2. TRANSIENT: a working VM in a
+# state to wait out (nova's MIGRATING, REBOOT, RESIZE, ..., or paused by an operator);
+# its jobs may well keep running, so it is never a failure.
+BUILD, ACTIVE, ERROR, GONE, TRANSIENT = "BUILD", "ACTIVE", "ERROR", "GONE", "TRANSIENT"
+# Nova's transient statuses: a live migration, a reboot, a resize, an operator's pause or
+# shelve, or UNKNOWN while nova-compute is unreachable.
+TRANSIENT_STATUSES = ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
+                      "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE", "UNKNOWN", "SHELVED",
+                      "SHELVED_OFFLOADED", "SUSPENDED", "PAUSED")
 # Condor state of a worker's startd.
 NOT_JOINED, IDLE, BUSY, DRAINING = "not-joined", "idle", "busy", "draining"
 
 STACK_KEY, ROLE_KEY, RELEASE_KEY = "relval-stack", "relval-role", "relval-release"
-WORKER_ROLE = "worker"
+# The stack's unique identity (the name alone is not unique: two projects' stacks, or a
+# stack re-created under the same name, share it). Pulumi puts it on every instance it
+# declares and the scaler on every worker it boots; ownership needs both to match.
+STACK_ID_KEY = "relval-stack-id"
+# Who owns a worker: Pulumi's static workers are never adopted, drained or deleted by
+# the scaler (nor by `relval down`'s sweep: `pulumi destroy` removes them).
+MANAGED_KEY, BY_SCALER, BY_PULUMI = "relval-managed-by", "scaler", "pulumi"
+# The teardown protocol, on the head's metadata: `relval down` sets STOP_KEY to a token,
+# the scaler stops for good and answers by copying the token into STOPPED_KEY.
+STOP_KEY, STOPPED_KEY = "relval-scaler-stop", "relval-scaler-stopped"
+WORKER_ROLE, HEAD_ROLE = "worker", "head"
 INSTANCE_ATTR = "RelvalInstanceId"  # startd ClassAd attribute naming the VM
 
 
@@ -26,13 +43,20 @@ class Worker:
 
     id: str
     name: str
-    status: str                      # BUILD / ACTIVE / ERROR / GONE
+    status: str                      # BUILD / ACTIVE / ERROR / GONE / TRANSIENT
     created_at: float                # epoch seconds
     metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    detail: str = ""                 # the cloud's own status word (MIGRATING, SHUTOFF, ...)
 
-    def owned_by(self, stack: str) -> bool:
+    def of_stack(self, stack: str, stack_id: str = "") -> bool:
+        """Carries this stack's name and, when one is given, its unique id."""
         return (self.metadata.get(STACK_KEY) == stack
-                and self.metadata.get(ROLE_KEY) == WORKER_ROLE)
+                and (not stack_id or self.metadata.get(STACK_ID_KEY) == stack_id))
+
+    def owned_by(self, stack: str, stack_id: str = "") -> bool:
+        """A worker the scaler may manage: this stack's, and not one of Pulumi's."""
+        return (self.of_stack(stack, stack_id) and self.metadata.get(ROLE_KEY) == WORKER_ROLE
+                and self.metadata.get(MANAGED_KEY) != BY_PULUMI)
 
 
 @dataclass(frozen=True)
@@ -45,13 +69,17 @@ class Limits:
     used_instances: int = 0
     used_cores: int = 0
     used_ram_mb: int = 0
+    # Nova's server_group_members (default 10): members of the workers' server group.
+    max_group_members: int | None = None
+    used_group_members: int = 0
 
     def headroom(self) -> "Headroom":
         def left(limit, used):
             return None if limit is None or limit < 0 else max(0, limit - used)
         return Headroom(left(self.max_instances, self.used_instances),
                         left(self.max_cores, self.used_cores),
-                        left(self.max_ram_mb, self.used_ram_mb))
+                        left(self.max_ram_mb, self.used_ram_mb),
+                        left(self.max_group_members, self.used_group_members))
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,7 @@ class Headroom:
     instances: int | None = None
     cores: int | None = None
     ram_mb: int | None = None
+    group_members: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,12 +122,16 @@ class WorkerState:
     """One owned worker as the core sees it: cloud and condor state with their timers."""
 
     id: str
-    cloud: str                       # BUILD / ACTIVE / ERROR / GONE
+    cloud: str                       # BUILD / ACTIVE / ERROR / GONE / TRANSIENT
     created_at: float
     condor: str = NOT_JOINED         # not-joined / idle / busy / draining
     condor_since: float = 0.0        # when `condor` last changed
     active_since: float | None = None   # first seen ACTIVE (join timeout runs from here)
-    running_jobs: int = 0
+    running_jobs: int = 0            # claimed slots in the collector
+    schedd_jobs: int = 0             # jobs the schedd says run there (the cross-check)
+    joined: bool = False             # its startd was in the collector at least once
+    cloud_since: float = 0.0         # when `cloud` last changed (transient timeout)
+    status_detail: str = ""          # the cloud's own status word, for messages
     free_cpus: int = 0               # unclaimed capacity of a joined worker
     free_memory_mb: int = 0
     deleting: bool = False           # a delete was already sent
@@ -132,6 +165,11 @@ class Observed:
     workers: tuple[WorkerState, ...] = ()
     headroom: Headroom = field(default_factory=Headroom)
     boots: tuple[BootRecord, ...] = ()
+    # The collector's health: workers that joined once and are alive in the cloud, how
+    # many of them the collector shows now, and since when it has answered normally.
+    joined_listed: int = 0
+    joined_visible: int = 0
+    collector_ok_since: float = 0.0
 
 
 # --- what the core returns -------------------------------------------------------------
@@ -161,7 +199,8 @@ class Delete:
 
 @dataclass(frozen=True)
 class Alert:
-    """Informational: the circuit breaker is open (no effect on the cloud)."""
+    """Informational (no effect on the cloud): the circuit breaker is open, the collector
+    looks empty, a busy worker was not deleted, ... `case` names which."""
 
     reason: str
     case: str = "circuit-open"

@@ -13,17 +13,26 @@ Keys (all but `jobs` optional; times in seconds):
       p_stuck: 0.0           # a boot stays in BUILD forever
       p_never_join: 0.0      # ACTIVE, but never joins condor
       p_api_error: 0.0       # any cloud API call fails transiently
-      quota: {instances: 25, cores: 200, ram_mb: 400000}
+      p_quota_refused: 0.0   # a boot is refused with 403 (quota) although limits showed room
+      quota: {instances: 25, cores: 200, ram_mb: 400000, server_group_members: 10}
       foreign_instances: 0   # other users' VMs in the project
       foreign_flavor: {cores: 8, ram_mb: 16000}   # their size (default: the worker flavor)
       flavor: {cores: 8, ram_mb: 16000}
       head: {cores: 4, ram_mb: 8000}   # the stack's head node, in the same project
+      transient: [{at_s: 3600, fraction: 0.5, status: MIGRATING, for_s: 900}]
+                             # that share of the ACTIVE workers shows a transient nova
+                             # status that long; their jobs keep running
     pool: {min: 1, max: 20, initial: 1}   # initial: workers already up at t=0 (default min)
     jobs:
       - {at_s: 0, count: 160, cores: 1, memory_mb: 2000, runtime_s: 1800}   # runtime_s: number or distribution
     restart_daemon_at_s: []
     restart_downtime_s: 60
-    condor: {negotiator_interval_s: 20, collector_update_s: 30}
+    teardown_at_s: 7200      # `relval down` starts then, while the scaler still runs, with the
+                             # real protocol (stop the scaler, sweep, settle, then destroy)
+    collector_outages: [{at_s: 3600, for_s: 60}]   # the collector answers with no startd ads;
+                             # afterwards each startd comes back at its next UPDATE_INTERVAL
+    condor: {negotiator_interval_s: 20, collector_update_s: 30,
+             startd_update_interval_s: 300}   # the startds' UPDATE_INTERVAL (after an outage)
     autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy
 """
 
@@ -40,6 +49,7 @@ from relval.errors import RelvalError
 from relval.fields import Field, Problems, load_yaml
 
 from .config import AUTOSCALER_KEYS, Flavor, ScalerConfig, read_scaler_keys
+from .model import TRANSIENT_STATUSES
 
 DISTRIBUTIONS = ("fixed", "uniform", "normal", "lognormal")
 
@@ -83,6 +93,27 @@ class JobBatch:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A fault from `at_s` for `for_s` seconds."""
+
+    at_s: float
+    for_s: float
+
+    def covers(self, t: float) -> bool:
+        return self.at_s <= t < self.at_s + self.for_s
+
+
+@dataclass(frozen=True)
+class Transient:
+    """A share of the ACTIVE workers in a transient cloud status for a while."""
+
+    at_s: float
+    for_s: float
+    fraction: float
+    status: str = "MIGRATING"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str = "scenario"
     duration_s: float = 14400
@@ -98,6 +129,8 @@ class Scenario:
     quota_instances: int | None = None
     quota_cores: int | None = None
     quota_ram_mb: int | None = None
+    quota_group_members: int | None = None
+    p_quota_refused: float = 0.0
     foreign_instances: int = 0
     flavor: Flavor = Flavor(8, 16000)
     head: Flavor = Flavor(4, 8000)
@@ -110,6 +143,10 @@ class Scenario:
     restart_downtime_s: float = 60
     negotiator_interval_s: float = 20
     collector_update_s: float = 30
+    startd_update_interval_s: float = 300
+    collector_outages: tuple[Window, ...] = ()
+    transient: tuple[Transient, ...] = ()
+    teardown_at_s: float | None = None
     autoscaler: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def scaler_config(self, stack: str) -> ScalerConfig:
@@ -119,10 +156,11 @@ class Scenario:
 
 
 TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs",
-            "restart_daemon_at_s", "restart_downtime_s", "condor", "autoscaler")
+            "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "teardown_at_s",
+            "condor", "autoscaler")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
-              "p_stuck", "p_never_join", "p_api_error", "quota", "foreign_instances", "flavor",
-              "head", "foreign_flavor")
+              "p_stuck", "p_never_join", "p_api_error", "p_quota_refused", "quota", "foreign_instances", "flavor",
+              "head", "foreign_flavor", "transient")
 
 
 def _dist(f: Field, default: Dist) -> Dist:
@@ -146,6 +184,19 @@ def _dist(f: Field, default: Dist) -> Dist:
     return Dist(kind or "fixed", mean, sd or 0.0, low, high)
 
 
+def _windows(f: Field, extra: tuple[str, ...] = ()) -> list[tuple[Field, float, float]]:
+    """A list of {at_s, for_s, ...} mappings -> (item, at_s, for_s) for the valid ones."""
+    out = []
+    for item in f.items():
+        if not item.mapping(required=True, allowed=("at_s", "for_s") + extra):
+            continue
+        at, length = item["at_s"].number(required=True, minimum=0), \
+            item["for_s"].number(required=True, minimum=0)
+        if at is not None and length is not None:
+            out.append((item, at, length))
+    return out
+
+
 def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
     problems = Problems(render=lambda path, message: f"{name}: {path} {message}")
     root = Field(raw, "", problems)
@@ -161,14 +212,22 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
         values["join_time"] = _dist(cloud["join_time_s"], d.join_time)
         values["error_after"] = _dist(cloud["error_after_s"], d.error_after)
         values["delete_time"] = _dist(cloud["delete_time_s"], d.delete_time)
-        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error"):
+        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error", "p_quota_refused"):
             values[key] = cloud[key].number(default=0.0, minimum=0, maximum=1)
         quota = cloud["quota"]
-        if quota.mapping(allowed=("instances", "cores", "ram_mb")):
+        if quota.mapping(allowed=("instances", "cores", "ram_mb", "server_group_members")):
+            values["quota_group_members"] = quota["server_group_members"].integer(minimum=0)
             values["quota_instances"] = quota["instances"].integer(minimum=0)
             values["quota_cores"] = quota["cores"].integer(minimum=0)
             values["quota_ram_mb"] = quota["ram_mb"].integer(minimum=0)
         values["foreign_instances"] = cloud["foreign_instances"].integer(default=0, minimum=0)
+        transient = []
+        for item, at, length in _windows(cloud["transient"], extra=("fraction", "status")):
+            share = item["fraction"].number(required=True, minimum=0, maximum=1)
+            status = item["status"].string(default="MIGRATING", choices=TRANSIENT_STATUSES)
+            if share is not None and status is not None:
+                transient.append(Transient(at, length, share, status))
+        values["transient"] = tuple(transient)
         for key in ("flavor", "head", "foreign_flavor"):
             fl = cloud[key]
             if fl.mapping(allowed=("cores", "ram_mb")):
@@ -200,8 +259,14 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
     values["restart_daemon_at_s"] = tuple(sorted(restarts))
     values["restart_downtime_s"] = root["restart_downtime_s"].number(default=d.restart_downtime_s,
                                                                      minimum=0)
+    values["teardown_at_s"] = root["teardown_at_s"].number(minimum=0)
+    values["collector_outages"] = tuple(
+        Window(at, length) for _, at, length in _windows(root["collector_outages"]))
     condor = root["condor"]
-    if condor.mapping(allowed=("negotiator_interval_s", "collector_update_s")):
+    if condor.mapping(allowed=("negotiator_interval_s", "collector_update_s",
+                               "startd_update_interval_s")):
+        values["startd_update_interval_s"] = condor["startd_update_interval_s"].number(
+            default=d.startd_update_interval_s, minimum=1)
         values["negotiator_interval_s"] = condor["negotiator_interval_s"].number(
             default=d.negotiator_interval_s, minimum=1)
         values["collector_update_s"] = condor["collector_update_s"].number(

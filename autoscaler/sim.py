@@ -13,7 +13,17 @@ Accounting (all in virtual seconds, up to `duration_s`):
   quota leaves after the head and foreign VMs; None if never reached;
 - duplicate_boots: VMs created while a live VM of the pool was unknown to the policy
   (e.g. one booted just before a crash and missing from its state);
-- leaked_vms_after_teardown: the pool's VMs still there after the policy's teardown.
+- leaked_vms_after_teardown: the pool's VMs still there after the policy's teardown
+  (at the end of the run, or at `teardown_at_s` while the policy still runs: relval
+  goes through the real protocol of `teardown.py`, elastiq deletes the ids it knows;
+  counted once `pulumi destroy` has removed the head, DESTROY_S later);
+- jobs_killed: running jobs lost because their worker was deleted (they restart);
+- alerts: the alert cases the policy raised (relval only; elastiq has none).
+
+Collector outages (`collector_outages`): the collector answers with no startd ads
+and the negotiator matches nothing, while running jobs carry on; afterwards each
+startd reappears at its next update, spread over `startd_update_interval_s`, the
+way a restarted collector fills up again.
 """
 
 from __future__ import annotations
@@ -33,13 +43,15 @@ from .controller import Controller
 from .core import pack
 from .elastiq import Elastiq
 from .fakes import FakeCloud, FakeCondor, FakeJob, FakeVM
-from .model import ACTIVE, BUILD, ERROR, ROLE_KEY, STACK_KEY, WORKER_ROLE, Limits
+from .model import (ACTIVE, BUILD, ERROR, ROLE_KEY, STACK_KEY, TRANSIENT, WORKER_ROLE, Alert,
+                    Limits)
 from .scenario import Scenario
 from .state import JsonStore
 from .teardown import teardown
 
 POLICIES = ("relval", "elastiq")
 STACK = "sim"
+DESTROY_S = 60   # `pulumi destroy` after the sweep: the head, with its scaler, goes then
 _quiet = logging.getLogger("relval.autoscaler.sim")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
@@ -62,6 +74,7 @@ class SimResult:
     jobs_total: int
     jobs_completed: int
     jobs_restarted: int
+    jobs_killed: int
     vm_seconds: float
     idle_vm_seconds: float
     boots: int
@@ -74,9 +87,11 @@ class SimResult:
     alert_cycles: int
     slowest_boot_s: float | None     # longest boot+join among the VMs that made up capacity
     virtual_s: float
+    alerts: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         out = asdict(self)
+        out["alerts"] = list(self.alerts)
         for key in ("vm_seconds", "idle_vm_seconds"):
             out[key] = round(out[key], 1)
         for key in ("time_to_capacity_s", "makespan_s", "slowest_boot_s"):
@@ -100,10 +115,12 @@ class Simulation:
         # Independent streams, so one policy's extra API calls do not change the cloud's luck.
         self.fate_rng, self.job_rng = random.Random(rng.random()), random.Random(rng.random())
         sc = scenario
-        self.cloud = FakeCloud(STACK, Limits(sc.quota_instances, sc.quota_cores, sc.quota_ram_mb),
-                               (sc.flavor.cores, sc.flavor.ram_mb), clock=lambda: self.now,
-                               rng=random.Random(rng.random()), p_api_error=sc.p_api_error,
-                               on_create=self._on_create, on_delete=self._on_delete)
+        quota = Limits(sc.quota_instances, sc.quota_cores, sc.quota_ram_mb,
+                       max_group_members=sc.quota_group_members)
+        self.cloud = FakeCloud(STACK, quota, (sc.flavor.cores, sc.flavor.ram_mb),
+                               clock=lambda: self.now, rng=random.Random(rng.random()),
+                               p_api_error=sc.p_api_error, on_create=self._on_create,
+                               on_delete=self._on_delete, p_quota_refused=sc.p_quota_refused)
         self.condor = FakeCondor(auto_publish=False)
         self.config: ScalerConfig = sc.scaler_config(STACK)
         self.stats = Counter()
@@ -116,6 +133,10 @@ class Simulation:
         self.down_until: float | None = None
         self.crash_pending = False
         self.accounting = True
+        self.alerts: set[str] = set()
+        self.leaked_at_teardown: int | None = None
+        self.collector_down = False
+        self.reappear: dict[str, float] = {}   # startd -> when it is back after an outage
 
         self.cloud.add_vm({STACK_KEY: STACK, ROLE_KEY: "head"}, ACTIVE, sc.head.cores,
                           sc.head.ram_mb, name="head")
@@ -135,6 +156,8 @@ class Simulation:
         self.jobs_total = sum(b.count for b in sc.jobs)
         self.target = self._target()
         self.first_submit = sc.jobs[0].at_s if sc.jobs else None
+        # Drawn last, so adding it left the other streams (and old results) unchanged.
+        self.fault_rng = random.Random(rng.random())
 
     # --- event loop -----------------------------------------------------------------------
     def at(self, t: float, fn: Callable, *args) -> None:
@@ -170,6 +193,8 @@ class Simulation:
     def _on_create(self, vm: FakeVM) -> None:
         sc, r = self.sc, self.fate_rng.random()
         self.stats["boots"] += 1
+        if self.leaked_at_teardown is None and not self.accounting and self.sc.teardown_at_s:
+            self.stats["boots_during_teardown"] += 1
         if r < sc.p_error:
             self.fates[vm.id] = "error"
             self.at(self.now + sc.error_after.sample(self.fate_rng), self._set_status, vm, BUILD, ERROR)
@@ -193,7 +218,7 @@ class Simulation:
             vm.status = new
 
     def _join(self, vm: FakeVM) -> None:
-        if vm.id in self.cloud.vms and not vm.deleting and vm.status == ACTIVE:
+        if vm.id in self.cloud.vms and not vm.deleting and vm.status in (ACTIVE, TRANSIENT):
             self.condor.join(vm.id, vm.cores, vm.ram_mb)
             self._check_capacity()
 
@@ -210,8 +235,12 @@ class Simulation:
             job.runtime_s = batch.runtime.sample(self.job_rng)
         self._check_capacity()
 
+    def _visible(self, instance_id: str) -> bool:
+        return not self.collector_down and self.reappear.get(instance_id, 0.0) <= self.now
+
     def _negotiate(self, now: float) -> None:
-        startds = [s for s in self.condor.startds.values() if not s.draining]
+        startds = [s for s in self.condor.startds.values()
+                   if not s.draining and self._visible(s.instance_id)]
         room = {s.instance_id: list(s.free) for s in startds}
         waiting: list[FakeJob] = []
         for i, job in enumerate(self.condor.idle):
@@ -244,7 +273,30 @@ class Simulation:
         self.last_done = self.now
 
     def _publish(self, now: float) -> None:
-        self.condor.publish()
+        self.condor.publish(self._visible)
+
+    def _transient(self, fault) -> None:
+        """Part of the ACTIVE workers shows a transient status; the guests keep working."""
+        active = [vm for vm in self.cloud.owned() if vm.status == ACTIVE and not vm.deleting]
+        for vm in self.fault_rng.sample(active, round(fault.fraction * len(active))):
+            vm.status, vm.detail = TRANSIENT, fault.status
+            self.at(self.now + fault.for_s, self._transient_end, vm)
+
+    def _transient_end(self, vm: FakeVM) -> None:
+        if vm.status == TRANSIENT:
+            vm.status, vm.detail = ACTIVE, ""
+
+    def _collector_outage(self, length: float) -> None:
+        self.collector_down = True
+        self.condor.publish(self._visible)
+        self.at(self.now + length, self._collector_back)
+
+    def _collector_back(self) -> None:
+        self.collector_down = False
+        spread = self.sc.startd_update_interval_s
+        self.reappear = {iid: self.now + self.fault_rng.uniform(0, spread)
+                         for iid in self.condor.startds}
+        self.condor.publish(self._visible)
 
     def _check_capacity(self) -> None:
         if (self.capacity_at is None and self.target and self.first_submit is not None
@@ -270,6 +322,8 @@ class Simulation:
         if sc.quota_ram_mb is not None:
             fit.append((sc.quota_ram_mb - sc.foreign_instances * ff.ram_mb - sc.head.ram_mb)
                        // fl.ram_mb)
+        if sc.quota_group_members is not None:
+            fit.append(sc.quota_group_members)
         return max(sc.min, min([bins] + fit))
 
     # --- the policy ---------------------------------------------------------------------------
@@ -295,8 +349,10 @@ class Simulation:
             result = self.policy.cycle(now, persist=not crash)
             known = {w.id for w in result.observed.workers} if result.observed else live
             created = result.created
-            if any(a.case == "circuit-open" for a in result.actions):
+            raised = {a.case for a in result.actions if isinstance(a, Alert)}
+            if raised:
                 self.stats["alert_cycles"] += 1
+                self.alerts |= raised
         else:
             tick = getattr(self.policy, fn_name)(now)
             known, created = tick.known, tick.created
@@ -326,12 +382,19 @@ class Simulation:
                            start=2.0)
         for t in sc.restart_daemon_at_s:
             self.at(t, self._restart)
+        for window in sc.collector_outages:
+            self.at(window.at_s, self._collector_outage, window.for_s)
+        for fault in sc.transient:
+            self.at(fault.at_s, self._transient, fault)
+        if sc.teardown_at_s is not None:
+            self.at(sc.teardown_at_s, self._relval_down)
         self.run_until(sc.duration_s)
         self.accounting = False
         self._events = [e for e in self._events if e[2] in (self.cloud.remove, self._set_status,
-                                                            self._join)]
+                                                            self._join, self._transient_end)]
         heapq.heapify(self._events)
-        self._teardown()
+        if self.leaked_at_teardown is None:
+            self._teardown()
         return self._result()
 
     def _teardown(self) -> None:
@@ -341,6 +404,21 @@ class Simulation:
         else:
             self.policy.teardown()
         self.run_until(self.now + 120)   # let the last deletes finish
+
+    def _relval_down(self) -> None:
+        """`relval down` while the scaler keeps running on the head, then destroy."""
+        self.accounting = False          # jobs stopped from here on are stopped on purpose
+        if self.policy_name == "relval":
+            teardown(self.cloud, STACK, sleep=lambda dt: self.run_until(self.now + dt),
+                     clock=lambda: self.now, timeout_s=900, poll_s=5, stop_scaler=True,
+                     settle_s=2 * self.config.poll_seconds)
+        else:
+            self.policy.teardown()       # elastiq can only delete the ids it knows
+            self.run_until(self.now + 30)
+        self.run_until(self.now + DESTROY_S)
+        self.down_until = float("inf")  # the head is destroyed: no policy any more
+        self.run_until(self.now + 120)   # deletes sent before then complete
+        self.leaked_at_teardown = len(self.cloud.owned())
 
     def _result(self) -> SimResult:
         s = self.stats
@@ -357,11 +435,14 @@ class Simulation:
             scenario=self.sc.name, policy=self.policy_name, time_to_capacity_s=ttc,
             target_workers=self.target, makespan_s=makespan, jobs_total=self.jobs_total,
             jobs_completed=done, jobs_restarted=s["jobs_restarted"], vm_seconds=self.vm_seconds,
+            jobs_killed=s["jobs_restarted"],
             idle_vm_seconds=self.idle_vm_seconds, boots=s["boots"], failed_boots=s["failed_boots"],
             api_errors=self.cloud.calls.get("api_errors", 0),
             busy_workers_deleted=s["busy_workers_deleted"], duplicate_boots=s["duplicate_boots"],
-            leaked_vms_after_teardown=len(self.cloud.owned()), peak_workers=self.peak,
-            alert_cycles=s["alert_cycles"], slowest_boot_s=slowest, virtual_s=self.sc.duration_s)
+            leaked_vms_after_teardown=(len(self.cloud.owned()) if self.leaked_at_teardown is None
+                                       else self.leaked_at_teardown), peak_workers=self.peak,
+            alert_cycles=s["alert_cycles"], slowest_boot_s=slowest, virtual_s=self.sc.duration_s,
+            alerts=tuple(sorted(self.alerts)))
 
     def close(self) -> None:
         if self._tmp is not None:

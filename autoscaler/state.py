@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from .model import (ACTIVE, BUILD, BUSY, DRAINING, GONE, IDLE, NOT_JOINED, Boot, BootRecord,
-                    Delete, Drain, Job, Limits, Observed, Slot, Worker, WorkerState)
+from .core import collector_outage
+from .model import (ACTIVE, BUILD, BUSY, DRAINING, GONE, IDLE, NOT_JOINED, TRANSIENT, Boot,
+                    BootRecord, Delete, Drain, Job, Limits, Observed, Slot, Worker, WorkerState)
 
 STATE_VERSION = 1
 # A VM missing from a listing this soon after its create call is still counted as
@@ -41,6 +43,9 @@ class Instance:
     delete_sent_at: float | None = None
     delete_case: str | None = None
     seen_build: bool = False         # we saw it in BUILD, so its boot duration is meaningful
+    joined_at: float | None = None   # first seen in the collector: later absence means "lost"
+    cloud: str = ""                  # last cloud status seen, and since when
+    cloud_since: float = 0.0
 
 
 @dataclass
@@ -48,12 +53,17 @@ class ScalerState:
     instances: dict[str, Instance] = field(default_factory=dict)
     boots: list[BootRecord] = field(default_factory=list)
     alert: str | None = None
+    collector_ok_since: float = 0.0  # start of the current run of healthy collector answers
+    collector_down: bool = False
+    stopped_at: float | None = None  # teardown asked this scaler to stop: for good
 
     def to_json(self) -> dict:
         # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
         return {"version": STATE_VERSION,
                 "instances": {k: dict(vars(v)) for k, v in sorted(self.instances.items())},
-                "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert}
+                "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert,
+                "collector_ok_since": self.collector_ok_since,
+                "collector_down": self.collector_down, "stopped_at": self.stopped_at}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScalerState":
@@ -61,7 +71,10 @@ class ScalerState:
             raise ValueError(f"unsupported state version {data.get('version')!r}")
         return cls(instances={k: Instance(**v) for k, v in data.get("instances", {}).items()},
                    boots=[BootRecord(**b) for b in data.get("boots", [])],
-                   alert=data.get("alert"))
+                   alert=data.get("alert"),
+                   collector_ok_since=float(data.get("collector_ok_since", 0.0)),
+                   collector_down=bool(data.get("collector_down", False)),
+                   stopped_at=data.get("stopped_at"))
 
 
 class JsonStore:
@@ -74,13 +87,31 @@ class JsonStore:
         self.path = Path(path)
         self.durable = durable
         self._last: str | None = None
+        self.broken: Path | None = None
+        self.broken_why = ""
 
     def load(self) -> ScalerState:
+        """The saved state; a broken one is moved aside and an empty state returned.
+
+        Corrupt, empty, truncated or of another version: the daemon must not crash-loop
+        on it. The next cycle rebuilds what matters from the cloud (VMs found by tag are
+        adopted), so only timers and the boot history are lost. `broken` names the copy.
+        """
+        self.broken = None
         try:
             text = self.path.read_text()
         except FileNotFoundError:
             return ScalerState()
-        return ScalerState.from_json(json.loads(text))
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            return ScalerState.from_json(data)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            self.broken = self.path.with_name(f"{self.path.name}.broken-{int(time.time())}")
+            os.replace(self.path, self.broken)
+            self.broken_why = f"{type(error).__name__}: {error}"
+            return ScalerState()
 
     def save(self, state: ScalerState) -> None:
         text = json.dumps(state.to_json(), separators=(",", ":"))
@@ -139,16 +170,22 @@ def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
 # --- reconcile -----------------------------------------------------------------------
 
 def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle_jobs: list[Job],
-              running_jobs: int, limits: Limits, stack: str, now: float) -> Observed:
-    """Merge one observation into `state` (timers, adoptions, boot outcomes) -> Observed."""
-    listed = {w.id: w for w in workers if w.owned_by(stack) and w.status != GONE}
+              running: dict[str, int], limits: Limits, stack: str, now: float,
+              stack_id: str = "") -> Observed:
+    """Merge one observation into `state` (timers, adoptions, boot outcomes) -> Observed.
+
+    `running` is the schedd's count of running jobs per RelvalInstanceId ("" for jobs
+    whose machine is unknown): the cross-check that keeps a worker the collector lost.
+    """
+    listed = {w.id: w for w in workers if w.owned_by(stack, stack_id) and w.status != GONE}
     pool = machines(slots)
     views: list[WorkerState] = []
+    joined_listed = joined_visible = 0
 
     for wid, w in listed.items():
         inst = state.instances.get(wid)
         if inst is None:
-            # Not in our file: booted just before a crash, or by `pulumi up`. Adopt it.
+            # Not in our file: booted just before a crash (Pulumi's are not owned). Adopt it.
             inst = state.instances[wid] = Instance(wid, w.created_at, condor_since=now)
             if not any(b.id == wid for b in state.boots):
                 state.boots.append(BootRecord(wid, w.created_at))
@@ -158,14 +195,21 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
             inst.active_since = now
             if inst.seen_build:
                 _note(state, wid, build_s=now - inst.created_at)
+        if w.status != inst.cloud:
+            inst.cloud, inst.cloud_since = w.status, now
         m = pool.get(wid)
         condor = m.state if m else NOT_JOINED
         if condor != inst.condor:
             inst.condor, inst.condor_since = condor, now
-        if condor != NOT_JOINED and _resolve(state, wid, "ok", now):
-            if inst.seen_build and inst.active_since is not None:
+        if condor != NOT_JOINED:
+            if inst.joined_at is None:
+                inst.joined_at = now
+            if _resolve(state, wid, "ok", now) and inst.seen_build and inst.active_since is not None:
                 _note(state, wid, join_s=now - inst.active_since)
-        views.append(_view(inst, w.status, m, now))
+        if inst.joined_at is not None and w.status in (ACTIVE, TRANSIENT):
+            joined_listed += 1
+            joined_visible += m is not None
+        views.append(_view(inst, w.status, m, now, running.get(wid, 0), w.detail))
 
     for wid in list(state.instances):
         if wid in listed:
@@ -180,11 +224,19 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
 
     cutoff = now - 4 * 3600
     state.boots = [b for b in state.boots if b.outcome is None or b.launched_at >= cutoff][-KEEP_BOOTS:]
-    return Observed(idle_jobs=tuple(idle_jobs), running_jobs=running_jobs, workers=tuple(views),
-                    headroom=limits.headroom(), boots=tuple(state.boots))
+    observed = Observed(idle_jobs=tuple(idle_jobs), running_jobs=sum(running.values()),
+                        workers=tuple(views), headroom=limits.headroom(), boots=tuple(state.boots),
+                        joined_listed=joined_listed, joined_visible=joined_visible)
+    # Absence from the collector counts only from the end of its last outage.
+    down = collector_outage(observed) is not None
+    if state.collector_down and not down:
+        state.collector_ok_since = now
+    state.collector_down = down
+    return replace(observed, collector_ok_since=state.collector_ok_since)
 
 
-def _view(inst: Instance, status: str, m: Machine | None, now: float) -> WorkerState:
+def _view(inst: Instance, status: str, m: Machine | None, now: float, schedd_jobs: int = 0,
+          detail: str = "") -> WorkerState:
     deleting = inst.delete_sent_at is not None and now - inst.delete_sent_at < RESEND_DELETE_S
     drain = (inst.drain_sent_at is not None and now - inst.drain_sent_at < RESEND_DRAIN_S
              and inst.condor != DRAINING)
@@ -192,7 +244,9 @@ def _view(inst: Instance, status: str, m: Machine | None, now: float) -> WorkerS
         id=inst.id, cloud=status, created_at=inst.created_at, condor=inst.condor,
         condor_since=inst.condor_since, active_since=inst.active_since,
         running_jobs=m.running_jobs if m else 0, free_cpus=m.free_cpus if m else 0,
-        free_memory_mb=m.free_memory_mb if m else 0, deleting=deleting, drain_requested=drain)
+        free_memory_mb=m.free_memory_mb if m else 0, deleting=deleting, drain_requested=drain,
+        schedd_jobs=schedd_jobs, joined=inst.joined_at is not None, cloud_since=inst.cloud_since,
+        status_detail=detail)
 
 
 def _resolve(state: ScalerState, wid: str, outcome: str, now: float) -> bool:

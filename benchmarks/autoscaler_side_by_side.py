@@ -40,6 +40,15 @@ def fmt(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
+def spread(values):
+    """[min-max] over the seeds; "never" for a run that did not get there."""
+    if not values:
+        return ""
+    shown = [float("inf") if v is None else v for v in values]
+    lo, hi = min(shown), max(shown)
+    return f" [{fmt(None if lo == float('inf') else lo)}-{fmt(None if hi == float('inf') else hi)}]"
+
+
 def ratio(a, b):
     if a is None or b is None or a == 0:
         return "-"
@@ -64,15 +73,18 @@ def main() -> int:
             "time_to_capacity_s", "idle_vm_seconds", "vm_seconds", "makespan_s", "slowest_boot_s",
             "failed_boots", "boots")} for p, rs in runs.items()}
         totals = {p: {k: sum(getattr(r, k) for r in rs) for k in (
-            "busy_workers_deleted", "leaked_vms_after_teardown", "duplicate_boots", "jobs_completed",
+            "busy_workers_deleted", "jobs_killed", "leaked_vms_after_teardown", "duplicate_boots", "jobs_completed",
             "jobs_total")} for p, rs in runs.items()}
         never = {p: sum(r.time_to_capacity_s is None for r in rs) for p, rs in runs.items()}
         summary[sc.name] = (med, totals, runs)
         for p in ("relval", "elastiq"):
             m, t = med[p], totals[p]
             rows.append((sc.name if p == "relval" else "", p, fmt(m["time_to_capacity_s"]) +
+                         spread([r.time_to_capacity_s for r in runs[p]]) +
                          (f" ({never[p]} never)" if never[p] else ""),
-                         fmt(m["makespan_s"]), fmt(m["idle_vm_seconds"]), fmt(m["vm_seconds"]),
+                         fmt(m["makespan_s"]),
+                         fmt(m["idle_vm_seconds"]) + spread([r.idle_vm_seconds for r in runs[p]]),
+                         fmt(m["vm_seconds"]),
                          fmt(m["boots"]), fmt(m["failed_boots"]), str(t["busy_workers_deleted"]),
                          str(t["leaked_vms_after_teardown"]), str(t["duplicate_boots"]),
                          f"{t['jobs_completed']}/{t['jobs_total']}"))
@@ -87,9 +99,9 @@ def main() -> int:
     header = ("scenario", "policy", "time to capacity s", "makespan s", "idle VM-s", "VM-s",
               "boots", "failed boots", "busy killed", "leaked", "dup boots", "jobs done")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    print(f"median of {args.seeds} seeds per scenario (a run that never reached capacity counts "
-          f"as infinitely slow); killed/leaked/dup/jobs are totals over the seeds; "
-          f"ratio = elastiq / relval")
+    print(f"median [min-max] of {args.seeds} seeds per scenario (a run that never reached "
+          f"capacity counts as infinitely slow); killed/leaked/dup/jobs are totals over the "
+          f"seeds; ratio = elastiq / relval")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
@@ -119,10 +131,12 @@ def main() -> int:
         print(f"  bursty day: {cut:.0%} fewer idle VM-seconds than elastiq (goal >= 30%): "
               f"{'met' if cut >= 0.30 else 'NOT met'}")
     killed = sum(s[1]["relval"]["busy_workers_deleted"] for s in summary.values())
+    jobs_killed = sum(s[1]["relval"]["jobs_killed"] for s in summary.values())
     leaked = sum(s[1]["relval"]["leaked_vms_after_teardown"] for s in summary.values())
     dups = sum(s[1]["relval"]["duplicate_boots"] for s in summary.values())
-    print(f"  relval busy workers killed: {killed}, leaked VMs: {leaked}, duplicate boots: {dups} "
-          f"(goal 0): {'met' if killed == leaked == dups == 0 else 'NOT met'}")
+    print(f"  relval busy workers killed: {killed}, jobs killed: {jobs_killed}, leaked VMs: "
+          f"{leaked}, duplicate boots: {dups} (goal 0): "
+          f"{'met' if killed == jobs_killed == leaked == dups == 0 else 'NOT met'}")
     return 0
 
 

@@ -272,6 +272,9 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
         f"ExecStart={AUTOSCALER_DIR}/venv/bin/python {bundle} --config /etc/relval/autoscaler.yaml",
         "Restart=always",
         "RestartSec=30",
+        # The daemon pings after every cycle; a loop frozen this long is restarted.
+        "WatchdogSec=900",
+        "NotifyAccess=main",
         "",
         "[Install]",
         "WantedBy=multi-user.target",

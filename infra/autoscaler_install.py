@@ -27,22 +27,19 @@ def _bundle_b64() -> str:
     return base64.b64encode(bundle_daemon()).decode()
 
 
-def security_group_name(stack: str) -> str:
-    return f"{stack}-cluster"
-
-
 def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server_group_id: str,
                      key_name: str, credential_id: str | None,
-                     credential_secret: str | None) -> AutoscalerFacts:
+                     credential_secret: str | None, security_group_id: str) -> AutoscalerFacts:
     settings = cfg.autoscaler
     assert settings is not None
-    scaler = replace(settings.scaler, stack=stack)
+    # The server group id is the stack's unique identity (`relval-stack-id`).
+    scaler = replace(settings.scaler, stack=stack, stack_id=server_group_id)
     if scaler.driver == "openstack":
         openstack = OpenStackSettings(
             cloud=CLOUD_ENTRY, clouds_yaml=CLOUDS_YAML, image=cfg.image, flavor=cfg.worker_flavor,
             network=cfg.network, server_group=server_group_id,
             availability_zone=cfg.availability_zone, keypair=key_name,
-            security_groups=(security_group_name(stack),))
+            security_groups=(security_group_id,))
         document = daemon_config_document(scaler, cfg.release, openstack=openstack)
         cloud = {"auth_type": "v3applicationcredential", "identity_api_version": 3,
                  "auth": {"auth_url": settings.auth_url,

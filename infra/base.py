@@ -22,9 +22,19 @@ class RelvalComponent(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
 
-def instance_metadata(stack: str, release: str, role: str) -> dict[str, str]:
-    """Nova metadata that the elastic scaler and `relval down` find instances by."""
-    return {"relval-stack": stack, "relval-release": release, "relval-role": role}
+def instance_metadata(stack: str, release: str, role: str,
+                      stack_id: "pulumi.Input[str] | None" = None) -> dict:
+    """Nova metadata that the elastic scaler and `relval down` find instances by.
+
+    `relval-managed-by: pulumi` keeps the scaler's hands off what Pulumi declares, and
+    `relval-stack-id` (the workers' server group id: unique per stack, unlike its name)
+    tells two stacks of the same name apart.
+    """
+    md = {"relval-stack": stack, "relval-release": release, "relval-role": role,
+          "relval-managed-by": "pulumi"}
+    if stack_id is not None:
+        md["relval-stack-id"] = stack_id
+    return md
 
 
 def resource_tags(stack: str) -> list[str]:

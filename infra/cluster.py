@@ -39,12 +39,12 @@ class Cluster(pulumi.ComponentResource):
         if cfg.autoscaler is not None:
             scaler = ScalerInputs(workers.server_group.id, security.key_name,
                                   credentials.scaler_credential_id,
-                                  credentials.scaler_credential_secret)
+                                  credentials.scaler_credential_secret, security.group.id)
         head = HeadNode(
             "head", cfg, stack, port, security.key_name,
             lambda volume_ids: user_data(cfg, stack, "head", volume_ids=volume_ids,
                                          host_key=host_key, scaler=scaler, **facts),
-            opts=child)
+            opts=child, stack_id=workers.server_group.id)
 
         self.outputs: dict[str, pulumi.Input] = {
             "release": cfg.release,
@@ -53,6 +53,9 @@ class Cluster(pulumi.ComponentResource):
             "headPrivateAddress": head.private_address,
             "workerNames": workers.names,
             "securityGroupId": security.group.id,
+            # The stack's unique identity on its instances (`relval-stack-id`): the
+            # workers' server group id. `relval down` sweeps by it, not by name alone.
+            "stackId": workers.server_group.id,
             "headHostPublicKey": credentials.head_host_key.public_key_openssh,
             "sshUser": cfg.ssh_user,
             "sshCommand": head.public_address.apply(lambda a: f"ssh {cfg.ssh_user}@{a}"),

@@ -28,14 +28,15 @@ def _port(name: str, stack: str, network_id: pulumi.Input[str], security_group_i
 def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name: str,
               flavor: str, port: openstack.networking.Port, key_name: pulumi.Input[str],
               user_data: pulumi.Input[str], opts: pulumi.ResourceOptions,
-              server_group_id: pulumi.Input[str] | None = None) -> openstack.compute.Instance:
+              server_group_id: pulumi.Input[str] | None = None,
+              stack_id: pulumi.Input[str] | None = None) -> openstack.compute.Instance:
     return openstack.compute.Instance(
         name,
         name=physical_name,
         flavor_name=flavor,
         key_pair=key_name,
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
-        metadata=instance_metadata(stack, cfg.release, role),
+        metadata=instance_metadata(stack, cfg.release, role, stack_id),
         user_data=user_data,
         availability_zone=cfg.availability_zone,
         scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group_id)]
@@ -77,13 +78,15 @@ class HeadNode(RelvalComponent):
 
     def __init__(self, name: str, cfg: StackConfig, stack: str, port: openstack.networking.Port,
                  key_name: pulumi.Input[str], user_data_for: UserDataFor,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None,
+                 stack_id: pulumi.Input[str] | None = None):
         super().__init__(name, opts)
         self.instance_name = f"{stack}-head"
         volumes = _volumes(f"{name}-volumes", cfg, stack, "head", self.instance_name, self)
         self.instance = _instance(f"{name}-instance", cfg, stack, "head", self.instance_name,
                                   cfg.head_flavor, port, key_name,
-                                  user_data_for(volumes.ids if volumes else {}), self.child())
+                                  user_data_for(volumes.ids if volumes else {}), self.child(),
+                                  stack_id=stack_id)
         if volumes:
             volumes.attach(self.instance)
         self.private_address = fixed_address(port)
@@ -128,7 +131,8 @@ class WorkerPool(RelvalComponent):
             volumes = _volumes(f"{label}-volumes", cfg, stack, "worker", physical, self)
             instance = _instance(label, cfg, stack, "worker", physical, cfg.worker_flavor, port,
                                  key_name, shared_user_data or user_data_for(volumes.ids),
-                                 self.child(), server_group_id=self.server_group.id)
+                                 self.child(), server_group_id=self.server_group.id,
+                                 stack_id=self.server_group.id)
             if volumes:
                 volumes.attach(instance)
             self.names.append(physical)

@@ -21,6 +21,7 @@ class ScalerInputs:
     key_name: pulumi.Input[str]
     credential_id: pulumi.Input[str] | None
     credential_secret: pulumi.Input[str] | None
+    security_group_id: pulumi.Input[str]   # by id: two groups may share a name (409)
 
 
 def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Input[str],
@@ -35,7 +36,8 @@ def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Inp
     volume_ids = dict(volume_ids or {})
     host_private, host_public = host_key if host_key is not None else (None, None)
     scaler_inputs = ([scaler.server_group_id, scaler.key_name, scaler.credential_id,
-                      scaler.credential_secret] if scaler is not None else [])
+                      scaler.credential_secret, scaler.security_group_id]
+                     if scaler is not None else [])
 
     def build(args: list) -> str:
         key, address, signing, private, public = args[:5]

@@ -116,14 +116,19 @@ class _Startd:
 
 def test_adapter_queries_the_schedd_and_collector_and_drains_gracefully(monkeypatch):
     jobs = [job_ad(f"ClusterId = 1\nProcId = {i}\nJobStatus = {1 if i < 3 else 2}\n"
-                   "RequestCpus = 1\nRequestMemory = 2000") for i in range(5)]
+                   "RequestCpus = 1\nRequestMemory = 2000"
+                   + ('\nMachineAttrRelvalInstanceId0 = "id-b"' if i == 3 else ""))
+            for i in range(5)]
     schedd = _Schedd(jobs)
     collector = _Collector(startd_ads("id-a") + startd_ads("id-b", jobs=2))
     monkeypatch.setattr(htcondor2, "Schedd", lambda *a: schedd)
     monkeypatch.setattr(htcondor2, "Collector", lambda *a: collector)
     monkeypatch.setattr(htcondor2, "Startd", _Startd)
     condor = HTCondor()
-    assert condor.idle_jobs() == [Job(1, 2000, 3)] and condor.running_jobs() == 2
+    assert condor.idle_jobs() == [Job(1, 2000, 3)]
+    # Where each job runs, by the schedd (SYSTEM_JOB_MACHINE_ATTRS); "" when not recorded.
+    assert condor.running_jobs() == {"id-b": 1, "": 1}
+    assert "MachineAttrRelvalInstanceId0" in schedd.queries[-1][1]
     assert "RequestMemory" in schedd.queries[0][1]
     assert {s.instance_id for s in condor.slots()} == {"id-a", "id-b"}
     condor.drain("id-a")
@@ -133,3 +138,24 @@ def test_adapter_queries_the_schedd_and_collector_and_drains_gracefully(monkeypa
     assert kwargs["check_expr"] == 'State == "Unclaimed"'
     with pytest.raises(CondorError, match="no startd"):
         condor.drain("id-zzz")
+
+
+def test_a_hung_schedd_is_a_condor_error_not_a_frozen_loop(monkeypatch):
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Hung:
+        def query(self, **kwargs):
+            release.wait(10)
+            return []
+
+    monkeypatch.setattr(htcondor2, "Schedd", lambda *a: Hung())
+    started = time.monotonic()
+    try:
+        with pytest.raises(CondorError, match="no answer within"):
+            HTCondor(timeout_s=0.2).idle_jobs()
+    finally:
+        release.set()
+    assert time.monotonic() - started < 5

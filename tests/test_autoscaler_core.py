@@ -8,7 +8,7 @@ import pytest
 
 from relval.autoscaler.config import Flavor, ScalerConfig
 from relval.autoscaler.core import backoff_delay, breaker, decide, learned_timeouts, pack
-from relval.autoscaler.model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, IDLE, NOT_JOINED, Alert,
+from relval.autoscaler.model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, IDLE, NOT_JOINED, TRANSIENT, Alert,
                                      Boot, BootRecord, Delete, Drain, Headroom, Job, Observed,
                                      Unfittable, WorkerState)
 
@@ -263,7 +263,7 @@ def test_only_owned_workers_count(tmp_path):
                Worker("head", "head", ACTIVE, NOW - 500, {"relval-stack": "s", "relval-role": "head"}),
                Worker("other", "x", ACTIVE, NOW - 500, {"relval-stack": "t", "relval-role": "worker"}),
                Worker("foreign", "y", ERROR, NOW - 500, {})]
-    obs = reconcile(ScalerState(), listing, [], [], 0, Limits(), "s", NOW)
+    obs = reconcile(ScalerState(), listing, [], [], {}, Limits(), "s", NOW)
     assert [w.id for w in obs.workers] == ["w1"]
     # The foreign VM in ERROR is not ours to delete.
     assert not kinds(decide(obs, CFG, NOW), Delete)
@@ -315,3 +315,68 @@ def test_pool_settles_without_flapping(idle_jobs):
     assert len(set(tail)) == 1 and tail[0] == expected
     changes = sum(1 for a, b in zip(sizes, sizes[1:]) if a != b)
     assert changes <= 4  # up once (maybe in steps), never up-down-up
+
+
+# --- never kill busy workers ------------------------------------------------------------
+
+def test_a_busy_worker_in_error_is_kept_and_reported():
+    w = worker("w1", cloud=ERROR, condor=BUSY, jobs=3, joined=True)
+    actions = decide(Observed(workers=(w,)), CFG, NOW)
+    assert not kinds(actions, Delete)
+    assert [a.case for a in kinds(actions, Alert)] == ["busy-not-deleted"]
+
+
+def test_a_worker_the_schedd_says_is_busy_is_never_deleted():
+    # Gone from the collector long ago, but the schedd still runs 4 jobs there.
+    w = worker("w1", condor=NOT_JOINED, since=NOW - 5000, jobs=0, schedd_jobs=4, joined=True)
+    obs = Observed(workers=(w, worker("w2"), worker("w3")), joined_listed=3, joined_visible=2)
+    actions = decide(obs, CFG, NOW)
+    assert not kinds(actions, Delete) and kinds(actions, Alert)[0].case == "busy-not-deleted"
+
+
+def test_transient_statuses_are_waited_out_not_failed():
+    w = worker("w1", cloud=TRANSIENT, condor=IDLE, jobs=0, joined=True, cloud_since=NOW - 3000,
+               status_detail="MIGRATING", since=NOW - 5000)
+    assert not kinds(decide(Observed(workers=(w, worker("w2"))), CFG, NOW), Delete)
+    late = replace(w, cloud_since=NOW - CFG.transient_timeout - 1, condor=NOT_JOINED)
+    [d] = kinds(decide(Observed(workers=(late, worker("w2"))), CFG, NOW), Delete)
+    assert d.case == "transient-timeout" and d.failure is None and "MIGRATING" in d.reason
+
+
+def test_an_empty_collector_stops_every_absence_based_delete():
+    # 20 workers joined; a restarted collector shows none of them: no deletes, an alert.
+    pool = tuple(worker(f"w{i}", condor=NOT_JOINED, since=NOW - 1000, jobs=0, joined=True)
+                 for i in range(20))
+    never = worker("new", condor=NOT_JOINED, since=NOW - 2000, jobs=0, created=NOW - 2500)
+    obs = Observed(workers=pool + (never,), joined_listed=20, joined_visible=0)
+    actions = decide(obs, CFG, NOW)
+    assert not kinds(actions, Delete)
+    assert "collector-outage" in [a.case for a in kinds(actions, Alert)]
+
+
+def test_absence_counts_only_from_the_collectors_recovery():
+    w = worker("w1", condor=NOT_JOINED, since=NOW - 5000, jobs=0, joined=True)
+    rest = tuple(worker(f"w{i}") for i in range(2, 6))
+    recovered = Observed(workers=(w,) + rest, joined_listed=5, joined_visible=4,
+                         collector_ok_since=NOW - 100)
+    assert not kinds(decide(recovered, CFG, NOW), Delete)
+    long_ago = replace(recovered, collector_ok_since=NOW - 5000)
+    [d] = kinds(decide(long_ago, CFG, NOW), Delete)
+    assert d.case == "lost" and d.failure is None   # joined once: not a failed boot
+
+
+def test_join_timeout_is_never_below_twice_the_update_interval():
+    fast = [BootRecord(f"b{i}", i, "ok", i + 60, build_s=40, join_s=20) for i in range(20)]
+    t = learned_timeouts(fast, CFG)
+    assert t.join >= 2 * CFG.startd_update_interval == 600
+    short = replace(CFG, join_timeout=120)
+    w = worker("w1", condor=NOT_JOINED, since=NOW - 400, jobs=0, created=NOW - 450)
+    assert not kinds(decide(Observed(workers=(w,)), short, NOW), Delete)
+
+
+def test_absence_based_deletes_are_rate_limited():
+    never = tuple(worker(f"n{i}", condor=NOT_JOINED, since=NOW - 2000, jobs=0,
+                         created=NOW - 2500) for i in range(8))
+    deletes = kinds(decide(Observed(workers=never), CFG, NOW), Delete)
+    assert 0 < len(deletes) <= max(2, len(never) // 4)
+    assert all(d.case == "join-timeout" and d.failure == "join-timeout" for d in deletes)

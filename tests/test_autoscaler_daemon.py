@@ -218,3 +218,17 @@ def test_rendered_daemon_config_reads_back_the_same():
 def replace_flavor(cfg, flavor):
     from dataclasses import replace
     return replace(cfg, flavor=flavor, create_application_credential=False)
+
+
+def test_the_loop_pings_the_systemd_watchdog_every_cycle(tmp_path, monkeypatch):
+    import socket
+
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(2)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        run(daemon_config(tmp_path), cloud=FakeCloud("alice"), condor=FakeCondor(),
+            clock=lambda: 1000.0, sleep=lambda s: None, max_cycles=2)
+        got = [listener.recv(64).decode() for _ in range(3)]
+    assert got == ["READY=1", "WATCHDOG=1", "WATCHDOG=1"]

@@ -66,8 +66,14 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     assert config.openstack.image == BASE_CONFIG["image"]
     assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
     assert config.openstack.network == BASE_CONFIG["network"]
-    assert config.openstack.security_groups == ("rv-scale-cluster",)
+    # By id: a second group of the same name would make nova refuse the boot (409).
+    assert config.openstack.security_groups == (scaled_plan.outputs["securityGroupId"],)
     assert config.openstack.server_group == worker.inputs["schedulerHints"][0]["group"]
+    # The stack's unique identity: the scaler owns only workers carrying it, and
+    # Pulumi's own instances say they are Pulumi's.
+    assert config.scaler.stack_id == config.openstack.server_group == scaled_plan.outputs["stackId"]
+    assert worker.inputs["metadata"]["relval-stack-id"] == config.scaler.stack_id
+    assert worker.inputs["metadata"]["relval-managed-by"] == "pulumi"
     assert config.openstack.cloud == "relval"
     clouds = yaml.safe_load(written["/etc/relval/clouds.yaml"]["content"])
     auth = clouds["clouds"]["relval"]["auth"]
@@ -79,6 +85,8 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     unit = written["/etc/systemd/system/relval-autoscaler.service"]["content"]
     assert "Environment=OS_CLIENT_CONFIG_FILE=/etc/relval/clouds.yaml" in unit
     assert "relval-autoscaler.pyz --config /etc/relval/autoscaler.yaml" in unit
+    # A frozen loop is restarted: the daemon pings after every cycle.
+    assert "WatchdogSec=900" in unit and "NotifyAccess=main" in unit
     assert ["systemctl", "enable", "--now", "relval-autoscaler.service"] in head["runcmd"]
 
 

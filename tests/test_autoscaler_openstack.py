@@ -20,8 +20,8 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from relval.autoscaler.adapters.openstack import OpenStackCloud
-from relval.autoscaler.interfaces import CloudError
-from relval.autoscaler.model import ACTIVE, BUILD, ERROR
+from relval.autoscaler.interfaces import CloudError, QuotaError
+from relval.autoscaler.model import ACTIVE, BUILD, ERROR, TRANSIENT
 from relval.autoscaler.teardown import teardown
 
 # The SDK warns about its own internals; those are not ours to fix.
@@ -102,6 +102,7 @@ def test_delete_and_a_missing_server_is_fine(cloud, mock):
 
 def test_absolute_limits_give_headroom(cloud, mock):
     mock.get(f"{COMPUTE}/limits", json=fixture("limits.json"))
+    mock.get(f"{COMPUTE}/os-server-groups/sg-uuid-1", json=fixture("server-group-get.json"))
     limits = cloud.limits()
     assert (limits.max_instances, limits.used_instances) == (25, 14)
     h = limits.headroom()
@@ -113,11 +114,25 @@ def test_worker_size_comes_from_the_flavor(cloud, mock):
     assert cloud.worker_size() == (8, 14600)
 
 
-def test_api_errors_become_cloud_errors(cloud, mock):
-    mock.post(f"{COMPUTE}/servers", status_code=403,
-              json={"forbidden": {"code": 403, "message": "Quota exceeded for instances"}})
-    with pytest.raises(CloudError, match="Quota exceeded"):
+def test_quota_refusals_are_quota_errors_other_refusals_are_not(cloud, mock):
+    mock.post(f"{COMPUTE}/servers", status_code=403, json={"forbidden": {
+        "code": 403, "message": "Quota exceeded, too many servers in group"}})
+    with pytest.raises(QuotaError, match="too many servers in group"):
         cloud.create_worker("w", MD)
+    mock.post(f"{COMPUTE}/servers", status_code=403, json={"forbidden": {
+        "code": 403, "message": "Policy doesn't allow os_compute_api:servers:create"}})
+    with pytest.raises(CloudError) as info:
+        cloud.create_worker("w", MD)
+    assert not isinstance(info.value, QuotaError)
+
+
+def test_the_server_group_member_quota_is_read(cloud, mock):
+    limits = fixture("limits.json")
+    limits["limits"]["absolute"]["maxServerGroupMembers"] = 10    # nova's default
+    mock.get(f"{COMPUTE}/limits", json=limits)
+    mock.get(f"{COMPUTE}/os-server-groups/sg-uuid-1", json=fixture("server-group-get.json"))
+    h = cloud.limits().headroom()
+    assert h.group_members == 3 and h.instances == 11   # 7 members of 10
 
 
 def test_teardown_deletes_failed_and_active_workers_then_waits(cloud, mock):
@@ -129,3 +144,42 @@ def test_teardown_deletes_failed_and_active_workers_then_waits(cloud, mock):
     report = teardown(cloud, "alice", sleep=lambda s: None)
     assert report.clean and [d[-4:] for d in report.deleted] == ["0001", "0002"]
     assert all(w.status != BUILD for w in cloud.list_workers())
+
+
+@pytest.mark.parametrize("status", ["MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
+                                    "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE", "UNKNOWN",
+                                    "SHELVED", "SUSPENDED", "PAUSED"])
+def test_transient_nova_statuses_are_not_errors(cloud, mock, status):
+    """A live migration shows MIGRATING while the guest keeps running its jobs."""
+    listing = fixture("servers-detail.json")
+    listing["servers"][0]["status"] = status
+    mock.get(f"{COMPUTE}/servers/detail", json=listing)
+    worker = next(w for w in cloud.list_workers() if w.id.endswith("0001"))
+    assert worker.status == TRANSIENT and worker.detail == status
+
+
+def test_stop_request_and_answer_go_into_server_metadata(cloud, mock):
+    sid = "0c7f3b0e-8a11-4d3c-9a55-1d1e3f6a0003"
+    mock.post(f"{COMPUTE}/servers/{sid}/metadata",
+              json={"metadata": {"relval-scaler-stop": "tok"}})
+    cloud.set_metadata(sid, {"relval-scaler-stop": "tok"})
+    # POST merges with what is there (PUT would replace the stack's own keys).
+    assert mock.request_history[-1].method == "POST"
+    assert mock.request_history[-1].json() == {"metadata": {"relval-scaler-stop": "tok"}}
+
+
+def test_every_call_has_a_timeout_and_a_hung_connection_is_a_cloud_error(cloud, mock, tmp_path):
+    import requests
+
+    from relval.autoscaler.adapters.openstack import API_TIMEOUT_S, cloud_region
+    from relval.autoscaler.config import OpenStackSettings
+
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  relval:\n    auth_type: v3applicationcredential\n"
+                      f"    auth: {{auth_url: '{AUTH}', application_credential_id: a,"
+                      " application_credential_secret: s}\n")
+    region = cloud_region(OpenStackSettings(cloud="relval", clouds_yaml=str(clouds)))
+    assert float(region.config["api_timeout"]) == API_TIMEOUT_S   # openstacksdk's default: none
+    mock.get(f"{COMPUTE}/servers/detail", exc=requests.exceptions.ConnectTimeout)
+    with pytest.raises(CloudError, match="list servers"):
+        cloud.list_workers()

@@ -48,10 +48,20 @@ def test_store_round_trips_and_writes_atomically(tmp_path):
     assert json.loads((tmp_path / "sub" / "state.json").read_text())["version"] == 1
 
 
-def test_store_rejects_an_unknown_version(tmp_path):
-    (tmp_path / "state.json").write_text(json.dumps({"version": 99}))
-    with pytest.raises(ValueError, match="version"):
-        JsonStore(tmp_path / "state.json").load()
+@pytest.mark.parametrize("text", ["", "{\"version\": 1, \"insta", json.dumps({"version": 99}),
+                                  "[1, 2]", json.dumps({"version": 1, "instances": {
+                                      "a": {"id": "a", "created_at": 1, "colour": "red"}}})],
+                         ids=["empty", "truncated", "other-version", "not-an-object",
+                              "unknown-field"])
+def test_a_broken_state_file_is_moved_aside_and_rebuilt_from_the_cloud(tmp_path, text, caplog):
+    (tmp_path / "state.json").write_text(text)
+    cloud, condor, ctl, clock = make(tmp_path)
+    [backup] = tmp_path.glob("state.json.broken-*")
+    assert backup.read_text() == text and "moved to" in caplog.text
+    vm = cloud.add_vm(MD)
+    result = ctl.cycle(clock())          # no crash loop: the cycle runs and adopts by tag
+    assert result.error is None and vm.id in ctl.state.instances
+    assert JsonStore(tmp_path / "state.json").load().instances.keys() == {vm.id}
 
 
 def test_machines_aggregates_partitionable_and_dynamic_slots():
@@ -74,7 +84,7 @@ def test_reconcile_keeps_timers_and_adopts_unknown_vms_by_tag():
                                         condor_since=400.0)
     workers = [Worker("known", "k", ACTIVE, 100.0, MD), Worker("new", "n", BUILD, 900.0, MD)]
     slots = [Slot("known", "slot1@k", "k", "Unclaimed", "Idle", 8, 16000, "Partitionable")]
-    obs = reconcile(state, workers, slots, [], 0, Limits(), STACK, 1000.0)
+    obs = reconcile(state, workers, slots, [], {}, Limits(), STACK, 1000.0)
     views = {w.id: w for w in obs.workers}
     assert views["known"].condor_since == 400.0     # the idle timer continues
     assert views["new"].condor == NOT_JOINED and "new" in state.instances
@@ -84,9 +94,9 @@ def test_reconcile_keeps_timers_and_adopts_unknown_vms_by_tag():
 def test_reconcile_counts_a_just_created_vm_missing_from_the_listing_as_booting():
     state = ScalerState()
     record_boot(state, Boot(1, "why"), ["fresh"], 990.0)
-    obs = reconcile(state, [], [], [], 0, Limits(), STACK, 1000.0)
+    obs = reconcile(state, [], [], [], {}, Limits(), STACK, 1000.0)
     assert [(w.id, w.cloud) for w in obs.workers] == [("fresh", BUILD)]
-    later = reconcile(state, [], [], [], 0, Limits(), STACK, 1200.0)
+    later = reconcile(state, [], [], [], {}, Limits(), STACK, 1200.0)
     assert later.workers == () and state.boots[0].outcome == "vanished"
 
 
@@ -95,7 +105,8 @@ def test_cycle_boots_for_the_queue_with_stack_metadata(tmp_path):
     condor.submit(20, 1, 2000, 600, clock())
     result = ctl.cycle(clock())
     assert len(result.created) == 3
-    assert all(cloud.vms[i].metadata == {**MD, "relval-release": "rel-1"} for i in result.created)
+    expected = {**MD, "relval-release": "rel-1", "relval-managed-by": "scaler"}
+    assert all(cloud.vms[i].metadata == expected for i in result.created)
     assert set(JsonStore(tmp_path / "state.json").load().instances) == set(result.created)
 
 

@@ -286,7 +286,7 @@ def test_outputs(raw_config):
     plan = make_plan(raw_config, stack="rel-1")
     out = plan.outputs
     assert set(out) == {"release", "headName", "headAddress", "headPrivateAddress", "workerNames",
-                        "securityGroupId", "sshCommand", "headHostPublicKey", "sshUser"}
+                        "securityGroupId", "stackId", "sshCommand", "headHostPublicKey", "sshUser"}
     assert out["sshUser"] == "relval"
     assert out["headHostPublicKey"].startswith("ssh-ed25519 ")
     assert out["release"] == raw_config["release"]

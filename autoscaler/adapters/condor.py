@@ -1,6 +1,9 @@
 """HTCondor through its Python bindings (`htcondor2`, `classad2`).
 
-The schedd gives idle and running jobs with their requests; the collector gives the
+The schedd gives idle jobs with their requests and running jobs with the VM they run
+on (`MachineAttrRelvalInstanceId0`, which the head's SYSTEM_JOB_MACHINE_ATTRS makes the
+schedd record at match time): the cross-check that keeps a worker the collector lost
+from being deleted with its jobs. The collector gives the
 startd ads, which relval's workers tag with `RelvalInstanceId` (their VM id); a drain
 goes to the startd through the bindings, gracefully and only while every slot is
 still unclaimed, so a job matched since the last look is never cut off.
@@ -11,6 +14,7 @@ ClassAds, so tests feed it real ads made with `classad2`.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Iterable
 
@@ -18,10 +22,16 @@ from ..interfaces import CondorError
 from ..model import INSTANCE_ATTR, Job, Slot
 
 JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
+# The schedd copies the matched machine's RelvalInstanceId into the job ad as this
+# attribute when the head's config lists it in SYSTEM_JOB_MACHINE_ATTRS.
+JOB_MACHINE_ATTR = f"MachineAttr{INSTANCE_ATTR}0"
 SLOT_ATTRS = ["Name", "Machine", "MyAddress", "State", "Activity", "Cpus", "Memory",
               "PartitionableSlot", "DynamicSlot", "SlotType", "Draining", "DrainingRequestId",
               "EnteredCurrentState", INSTANCE_ATTR]
 IDLE, RUNNING = 1, 2
+# Every call to the schedd, the collector or a startd gives up after this long: one hung
+# daemon must not freeze the scaler's loop (the bindings take no timeout themselves).
+CALL_TIMEOUT_S = 60
 # What a job that leaves a request unset or uncomputable (e.g. an expression on
 # MemoryUsage before it ever ran) is taken to need.
 DEFAULT_CPUS, DEFAULT_MEMORY_MB = 1, 1024
@@ -47,6 +57,15 @@ def parse_jobs(ads: Iterable) -> list[Job]:
     return [Job(cpus, mem, count) for (cpus, mem), count in sorted(shapes.items())]
 
 
+def parse_running(ads: Iterable) -> dict[str, int]:
+    """Running job ads -> how many run on each RelvalInstanceId ("" when unknown)."""
+    out: Counter = Counter()
+    for ad in ads:
+        where = ad.get(JOB_MACHINE_ATTR)
+        out[where if isinstance(where, str) else ""] += 1
+    return dict(out)
+
+
 def parse_slots(ads: Iterable) -> list[Slot]:
     out = []
     for ad in ads:
@@ -69,11 +88,36 @@ def parse_slots(ads: Iterable) -> list[Slot]:
     return out
 
 
+def bounded(what: str, fn, timeout_s: float = CALL_TIMEOUT_S):
+    """fn() in a daemon thread; CondorError if it raises or has not returned in time.
+
+    A call that hangs is abandoned (its thread cannot be killed, but it is a daemon
+    thread and the loop goes on); the systemd watchdog covers what is left.
+    """
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except Exception as error:  # noqa: BLE001 - the bindings raise several types
+            box["error"] = error
+    thread = threading.Thread(target=run, name=f"condor {what}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise CondorError(f"{what}: no answer within {timeout_s:g}s")
+    if "error" in box:
+        raise CondorError(f"{what} failed: {box['error']}") from box["error"]
+    return box["value"]
+
+
 class HTCondor:
     """The Condor interface on the head node's own schedd and collector (or named ones)."""
 
-    def __init__(self, schedd: str | None = None, collector: str | None = None):
+    def __init__(self, schedd: str | None = None, collector: str | None = None,
+                 timeout_s: float = CALL_TIMEOUT_S):
         self.schedd_name, self.collector_host = schedd, collector
+        self.timeout_s = timeout_s
 
     def _collector(self):
         import htcondor2
@@ -86,24 +130,20 @@ class HTCondor:
         return htcondor2.Schedd(self._collector().locate(htcondor2.DaemonType.Schedd, self.schedd_name))
 
     def _query_jobs(self, status: int, projection: list[str]):
-        try:
-            return self._schedd().query(constraint=f"JobStatus == {status}", projection=projection)
-        except Exception as error:  # noqa: BLE001 - the bindings raise several types
-            raise CondorError(f"schedd query failed: {error}") from error
+        return bounded("schedd query", lambda: self._schedd().query(
+            constraint=f"JobStatus == {status}", projection=projection), self.timeout_s)
 
     def idle_jobs(self) -> list[Job]:
         return parse_jobs(self._query_jobs(IDLE, JOB_ATTRS))
 
-    def running_jobs(self) -> int:
-        return len(self._query_jobs(RUNNING, ["ClusterId", "ProcId"]))
+    def running_jobs(self) -> dict[str, int]:
+        return parse_running(self._query_jobs(RUNNING, ["ClusterId", "ProcId", JOB_MACHINE_ATTR]))
 
     def _startd_ads(self, constraint: str | None = None):
         import htcondor2
-        try:
-            return self._collector().query(htcondor2.AdType.Startd, constraint=constraint,
-                                           projection=SLOT_ATTRS)
-        except Exception as error:  # noqa: BLE001
-            raise CondorError(f"collector query failed: {error}") from error
+        return bounded("collector query", lambda: self._collector().query(
+            htcondor2.AdType.Startd, constraint=constraint, projection=SLOT_ATTRS),
+            self.timeout_s)
 
     def slots(self) -> list[Slot]:
         return parse_slots(self._startd_ads())
@@ -113,13 +153,10 @@ class HTCondor:
         ads = self._startd_ads(drain_constraint(instance_id))
         if not ads:
             raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
-        try:
-            htcondor2.Startd(ads[0]).drainJobs(
-                drain_type=htcondor2.DrainType.Graceful,
-                check_expr='State == "Unclaimed"',
-                reason="relval autoscaler: idle past idleTimeout")
-        except Exception as error:  # noqa: BLE001
-            raise CondorError(f"drain {instance_id}: {error}") from error
+        bounded(f"drain {instance_id}", lambda: htcondor2.Startd(ads[0]).drainJobs(
+            drain_type=htcondor2.DrainType.Graceful,
+            check_expr='State == "Unclaimed"',
+            reason="relval autoscaler: idle past idleTimeout"), self.timeout_s)
 
 
 def drain_constraint(instance_id: str) -> str:

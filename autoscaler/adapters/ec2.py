@@ -95,6 +95,10 @@ class Ec2Cloud:
                 return
             raise CloudError(f"terminate_instances {worker_id}: {error}") from error
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        self._call("create_tags", self.client.create_tags, Resources=[vm_id],
+                   Tags=[{"Key": k, "Value": v} for k, v in metadata.items()])
+
     def limits(self) -> Limits:
         live = [w for w in self.list_workers() if w.status != GONE]
         return Limits(used_instances=len(live))

@@ -14,23 +14,38 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from ..interfaces import CloudError
-from ..model import ACTIVE, BUILD, ERROR, GONE, STACK_KEY, Limits, Worker
+from ..interfaces import CloudError, QuotaError
+from ..model import (ACTIVE, BUILD, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES, Limits,
+                     Worker)
 
-# Nova statuses -> the scaler's four. Transient states of a working VM count as ACTIVE;
-# a stopped or shelved worker will not run jobs, so it is treated as failed.
+# Nova statuses -> the scaler's. Nova's transient statuses (a live migration, a reboot,
+# a resize, an operator's pause or shelve, or UNKNOWN while nova-compute is unreachable)
+# are waited out: a migrating VM keeps running its jobs. Only ERROR and a stopped VM
+# count as failed; a status this table does not know is waited out too, never failed.
 STATUS = {"BUILD": BUILD, "ACTIVE": ACTIVE, "ERROR": ERROR, "DELETED": GONE,
-          "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "SHELVED": ERROR, "SHELVED_OFFLOADED": ERROR,
-          "SUSPENDED": ERROR, "PAUSED": ERROR, "STOPPED": ERROR, "UNKNOWN": ERROR,
-          # A live migration, reboot or resize passes; the guest keeps (or resumes) its jobs.
-          **{s: ACTIVE for s in ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
-                                 "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE")}}
+          "SOFT_DELETED": GONE, "SHUTOFF": ERROR, "STOPPED": ERROR,
+          **{status: TRANSIENT for status in TRANSIENT_STATUSES}}
 
 
 def parse_time(value: str | None) -> float:
     if not value:
         return 0.0
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+# openstacksdk waits forever by default: every API call gives up after this long, so
+# one hung connection cannot freeze the scaler's loop (a failed call skips the cycle).
+API_TIMEOUT_S = 30
+
+
+def cloud_region(settings):
+    """The clouds.yaml entry (from `cloudsYaml`, or the usual search path), with the
+    API timeout set: without it openstacksdk waits for an answer forever."""
+    from openstack.config import loader
+
+    files = [settings.clouds_yaml] if settings.clouds_yaml else None
+    return loader.OpenStackConfig(config_files=files).get_one(cloud=settings.cloud,
+                                                              api_timeout=API_TIMEOUT_S)
 
 
 class OpenStackCloud:
@@ -49,14 +64,9 @@ class OpenStackCloud:
     def from_settings(cls, settings, stack: str, user_data: str) -> "OpenStackCloud":
         """Connect with clouds.yaml and resolve image, flavor and network names once."""
         import openstack
-        from openstack.config import loader
 
         try:
-            files = [settings.clouds_yaml] if settings.clouds_yaml else None
-            region = loader.OpenStackConfig(config_files=files).get_one(cloud=settings.cloud) \
-                if files else None
-            conn = openstack.connection.Connection(config=region) if region else \
-                openstack.connect(cloud=settings.cloud)
+            conn = openstack.connection.Connection(config=cloud_region(settings))
             image = conn.image.find_image(settings.image, ignore_missing=False)
             flavor = conn.compute.find_flavor(settings.flavor, ignore_missing=False)
             network = conn.network.find_network(settings.network, ignore_missing=False)
@@ -74,11 +84,14 @@ class OpenStackCloud:
         return self.flavor_size
 
     def _call(self, what: str, fn, *args, **kwargs):
+        from keystoneauth1 import exceptions as ks_exceptions
         from openstack import exceptions
         try:
             return fn(*args, **kwargs)
         except exceptions.SDKException as error:
             raise CloudError(f"{what}: {error}") from error
+        except ks_exceptions.ClientException as error:   # timeouts, refused connections
+            raise CloudError(f"{what}: {type(error).__name__}: {error}") from error
 
     def create_worker(self, name: str, metadata: dict[str, str]) -> str:
         kwargs = {"name": name, "image_id": self.image_id, "flavor_id": self.flavor_id,
@@ -93,7 +106,16 @@ class OpenStackCloud:
             kwargs["key_name"] = self.keypair
         if self.security_groups:
             kwargs["security_groups"] = [{"name": g} for g in self.security_groups]
-        server = self._call("create server", self.conn.compute.create_server, **kwargs)
+        from openstack import exceptions
+        try:
+            server = self.conn.compute.create_server(**kwargs)
+        except exceptions.HttpException as error:
+            # Nova refuses a boot past a quota with 403 (413 before microversion 2.1).
+            if error.status_code in (403, 413) and "quota" in str(error).lower():
+                raise QuotaError(f"create server: {error}") from error
+            raise CloudError(f"create server: {error}") from error
+        except exceptions.SDKException as error:
+            raise CloudError(f"create server: {error}") from error
         return server.id
 
     def list_workers(self) -> list[Worker]:
@@ -103,17 +125,30 @@ class OpenStackCloud:
             md = dict(s.metadata or {})
             if md.get(STACK_KEY) != self.stack:
                 continue
-            out.append(Worker(s.id, s.name or "", STATUS.get((s.status or "").upper(), ERROR),
-                              parse_time(s.created_at), md))
+            status = (s.status or "").upper()
+            out.append(Worker(s.id, s.name or "", STATUS.get(status, TRANSIENT),
+                              parse_time(s.created_at), md, detail=status))
         return out
 
     def delete_worker(self, worker_id: str) -> None:
         self._call("delete server", self.conn.compute.delete_server, worker_id, ignore_missing=True)
 
+    def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
+        self._call("set server metadata", self.conn.compute.set_server_metadata, vm_id,
+                   **metadata)
+
     def limits(self) -> Limits:
         absolute = self._call("limits", self.conn.compute.get_limits).absolute
+        members, used_members = None, 0
+        if self.server_group_id:
+            # The server group's member quota: nova does not report its use, the group does.
+            group = self._call("get server group", self.conn.compute.get_server_group,
+                               self.server_group_id)
+            members = absolute.server_group_members
+            used_members = len(group.member_ids or [])
         return Limits(max_instances=absolute.instances, max_cores=absolute.total_cores,
                       max_ram_mb=absolute.total_ram,
                       used_instances=absolute.instances_used or 0,
                       used_cores=absolute.total_cores_used or 0,
-                      used_ram_mb=absolute.total_ram_used or 0)
+                      used_ram_mb=absolute.total_ram_used or 0,
+                      max_group_members=members, used_group_members=used_members)

@@ -47,5 +47,6 @@ def register(app: typer.Typer) -> None:
         table.add_column("value", justify="right")
         for key, value in result.items():
             if key not in ("scenario", "policy"):
-                table.add_row(key, "never" if value is None else f"{value:g}")
+                table.add_row(key, "never" if value is None else
+                              ", ".join(value) or "none" if isinstance(value, list) else f"{value:g}")
         out.print(table)
