@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError
 from relval.workflows.remote import SshTransport, wait_until_reachable
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      submit)
@@ -49,7 +49,7 @@ class ClusterSteps:
                 if rc == 0:
                     return
                 if time.monotonic() > deadline:
-                    raise RelvalError(f"`{check}` on the head of stack {stack} did not succeed within "
+                    raise NoVerdictError(f"`{check}` on the head of stack {stack} did not succeed within "
                                       f"{self.ready_timeout_s:.0f} s: {err.decode(errors='replace').strip()}")
                 self.sleep(10)
 

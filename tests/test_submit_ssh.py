@@ -230,17 +230,17 @@ def test_submit_condor_without_condor_on_the_head_is_refused(sshd, tmp_path):
     base = tmp_path / "remote"
     result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
                     "--remote-base", str(base))
-    assert result.returncode == 2
+    assert result.returncode == 3  # a tool missing on the head: no verdict possible
     assert "error: 127.0.0.1:" in result.stderr and "condor_submit not found on PATH" in result.stderr
     assert not base.exists()  # nothing uploaded, nothing run locally instead
 
 
-def test_submit_with_a_wrong_pin_exits_2_and_uploads_nothing(sshd, tmp_path):
+def test_submit_with_a_wrong_pin_exits_3_and_uploads_nothing(sshd, tmp_path):
     outputs = sshd.outputs(tmp_path / "outputs.json", key=sshd.other_key)
     base = tmp_path / "remote"
     result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
                     "--batch", "local", "--remote-base", str(base))
-    assert result.returncode == 2
+    assert result.returncode == 3  # the head cannot be trusted: unreachable, no verdict
     assert (f"error: host key of 127.0.0.1:{sshd.port} does not match headHostPublicKey from "
             "stack t1") in result.stderr
     assert "Traceback" not in result.stderr

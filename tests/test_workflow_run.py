@@ -77,6 +77,10 @@ def test_smoke_campaign_end_to_end_catches_the_planted_regression(tmp_path):
     assert report.is_file() and "QA/vz" in report.read_text()
     assert json.loads((tmp_path / "w" / "report.json").read_text())["verdict"] == "FAIL"
     assert (tmp_path / "w" / "reference" / "pp.QAmerged.root").is_file()
+    # The demo's own check (what `make demo` runs) agrees with this run.
+    checked = subprocess.run([sys.executable, str(REPO / "examples" / "check_smoke.py"),
+                              str(tmp_path / "w"), str(result.returncode)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.slow
@@ -137,7 +141,8 @@ def test_killing_makeflow_and_rerunning_resumes(tmp_path):
         time.sleep(0.05)
     os.kill(int((workdir / "candidate" / "makeflow.pid").read_text()), signal.SIGTERM)
     first_out, _ = proc.communicate(timeout=60)
-    assert json.loads(first_out)["verdict"] == "FAIL"
+    # A stopped run is no verdict (exit 3), not a regression (before: FAIL, exit 1).
+    assert (json.loads(first_out)["verdict"], proc.returncode) == ("NO_VERDICT", 3)
     done_before = {n for start, n, s in node_lines(log) if s == COMPLETE}
     assert 3 <= len(done_before) < 13
 
@@ -207,3 +212,62 @@ def processes_in(directory: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+# --- exit codes: 0 PASS, 1 FAIL, 2 bad input, 3 no verdict ---------------------------------
+
+def test_missing_reference_outputs_stop_before_any_job_runs(tmp_path):
+    """Before: a missing reference directory gave `verdict: PASS`, exit 0."""
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}",
+                          reference={"outputs": str(tmp_path / "nowhere")}, compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"reference.outputs: {tmp_path / 'nowhere'}: no such directory" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+
+
+def test_a_remote_reference_url_stops_before_any_job_runs(tmp_path):
+    url = "root://eospublic.cern.ch//eos/ref"
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}", reference={"outputs": url},
+                          compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 3 and f"{url} cannot be read" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_without_compare_no_reference_chain_runs_and_the_output_says_so(tmp_path):
+    """Before: the reference chain ran for nothing and the verdict was PASS."""
+    path = shell_campaign(tmp_path, "echo {release} {job} > {outputs[0]}", reference={"release": "r1"})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("verdict: JOBS_PASSED (4/4 jobs done): no QA comparison was made (the campaign has no "
+            "compare: section)") in result.stdout
+    assert "PASS" not in result.stdout.replace("JOBS_PASSED", "")
+    assert not (tmp_path / "w" / "reference").exists()
+    report = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert (report["verdict"], report["exit_code"], report["qa_used"]) == ("JOBS_PASSED", 0, False)
+    assert "no QA comparison was made" in (tmp_path / "w" / "report.md").read_text()
+
+
+def test_a_failed_reference_chain_is_no_verdict(tmp_path):
+    """Before: exit 1, as if the release under validation had regressed."""
+    path = shell_campaign(tmp_path, "[ {release} = r1 ] && exit 4; echo {job} > {outputs[0]}",
+                          reference={"release": "r1"}, compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"), "--json")
+    doc = json.loads(result.stdout)
+    assert (result.returncode, doc["verdict"], doc["exit_code"]) == (3, "NO_VERDICT", 3)
+    assert "the reference chain did not finish: nothing to compare with" in doc["reasons"]
+
+
+def test_a_comparison_that_compares_nothing_is_no_verdict(tmp_path):
+    """ROOT files without a single histogram: nothing graded, so no PASS."""
+    empty = "python3 -c \"import uproot; uproot.recreate('{outputs[0]}')\""
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}", reference={"release": "r1"},
+                          compare={"files": ["sum.root"]})
+    doc = yaml.safe_load(path.read_text())
+    doc["stages"][1].update(command=empty.replace("{outputs[0]}", "{outputs[0]}"), outputs=["sum.root"])
+    path.write_text(yaml.safe_dump(doc))
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"), "--json")
+    doc = json.loads(result.stdout)
+    assert (result.returncode, doc["verdict"]) == (3, "NO_VERDICT"), result.stderr
+    assert any("compared nothing" in r for r in doc["reasons"])

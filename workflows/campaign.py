@@ -178,6 +178,8 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
     stages_ok = len(problems.messages) == before
     _check_graph(root["stages"], stages, datasets if datasets_ok else None, stages_ok)
     compare_files, thresholds = _compare(root["compare"], stages if stages_ok else None)
+    if compare_files and not root["reference"].present:
+        root["compare"].error("needs a reference to compare with (reference.release or reference.outputs)")
     patterns = _patterns(root["validation"])
     retries = root["retries"].integer(default=0, minimum=0, maximum=100)
 

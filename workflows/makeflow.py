@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, load_campaign
 from relval.workflows.graph import JobGraph, expand
 from relval.workflows.wrapper import wrapper_invocation, wrapper_script
@@ -161,5 +161,5 @@ def makeflow_command(makeflow_file: str, batch: str = "local", retries: int = 0,
 def find_makeflow(makeflow: str = "makeflow") -> str:
     path = shutil.which(makeflow)
     if path is None:
-        raise RelvalError(f"{makeflow} not found: install cctools (Debian: coop-computing-tools)")
+        raise NoVerdictError(f"{makeflow} not found: install cctools (Debian: coop-computing-tools)")
     return path

@@ -15,7 +15,7 @@ import time
 from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.remote import SshTransport, quote_path
 from relval.workflows.status import LogState, NamedStatus
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
@@ -47,7 +47,7 @@ class RemoteLogReader:
             self.exists = False
             return b""
         if rc != 0:
-            raise RelvalError(f"cannot read {self.path} on {self.ssh.target.where}: "
+            raise NoVerdictError(f"cannot read {self.path} on {self.ssh.target.where}: "
                               f"{err.decode(errors='replace').strip()}")
         self.exists = True
         size_line, _, data = out.partition(b"\n")

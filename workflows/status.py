@@ -404,6 +404,18 @@ def makeflow_alive(directory: Path) -> bool | None:
         return True
 
 
+def status_exit_code(statuses: list[NamedStatus]) -> int:
+    """`relval status`'s exit code: 1 when a job failed for good, 3 when a makeflow
+    stopped with work left (dead, aborted: no verdict until it is resumed), else 0
+    (running, finished, or not started yet)."""
+    states = [s.status for s in statuses]
+    if any(s.failed for s in states):
+        return 1
+    if any(s.state in ("stopped", "aborted", "failed") for s in states):
+        return 3
+    return 0
+
+
 def workdir_status(workdir: str | Path, now: float | None = None) -> list[NamedStatus]:
     return [NamedStatus(name, log, LogFollower(log).poll(now, makeflow_alive(log.parent)))
             for name, log in find_logs(workdir)]

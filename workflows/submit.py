@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.makeflow import MAKEFLOW_ENV
 from relval.workflows.remote import HostKey, SshTarget, SshTransport, quote_path
 from relval.workflows.stack_outputs import head_access, read_outputs
@@ -246,14 +246,18 @@ class SubmitResult:
         return data
 
 
+def check_batch(batch: str) -> None:
+    if batch not in BATCH_SYSTEMS:
+        raise RelvalError(f"--batch must be one of {', '.join(BATCH_SYSTEMS)}, got {batch!r}")
+
+
 def submit(campaign_file: Path, stack: str, batch: str = "condor",
            head: HeadOptions = HeadOptions(), remote_base: str = DEFAULT_REMOTE_BASE,
            generate: GenerateFn = generate_workflow,
            progress: Callable[[str], None] = lambda message: None,
            transport: SshTransport | None = None) -> SubmitResult:
     """Submit (or resume) a campaign on the stack's head; see the module doc."""
-    if batch not in BATCH_SYSTEMS:
-        raise RelvalError(f"--batch must be one of {', '.join(BATCH_SYSTEMS)}, got {batch!r}")
+    check_batch(batch)
     if not STACK_NAME.match(stack):
         raise RelvalError(f"stack name {stack!r} is not valid (letters, digits, '_', '.', '-')")
     with tempfile.TemporaryDirectory(prefix="relval-submit-") as tmp:
@@ -286,7 +290,7 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
     if missing:  # checked before uploading anything; never a silent switch to local
         hint = (" (--batch condor needs HTCondor on the head; --batch local runs the jobs on "
                 "the head itself)" if "condor_submit" in missing else "")
-        raise RelvalError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+        raise NoVerdictError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
     progress(f"uploading to {directory}")
     ssh.upload(workflow.directory, directory, exclude=REMOTE_ONLY)
     record = {"campaign": workflow.campaign, "stack": stack, "batch": batch,
@@ -302,12 +306,12 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         rc, out, err = ssh.run(launch_script(chain_dir, argv, log_name))
         message = err.decode(errors="replace").strip()
         if rc in (RC_NO_MAKEFLOW, RC_NO_CONDOR):
-            raise RelvalError(f"{where}: {message}")
+            raise NoVerdictError(f"{where}: {message}")
         if rc == RC_DIED:
-            raise RelvalError(f"makeflow exited at once on {where} in {chain_dir}: "
+            raise NoVerdictError(f"makeflow exited at once on {where} in {chain_dir}: "
                               + (" | ".join(message.splitlines()) or "no output"))
         if rc != 0 or len(out.split()) < 2:
-            raise RelvalError(f"starting makeflow on {where} in {chain_dir} failed (exit {rc}): "
+            raise NoVerdictError(f"starting makeflow on {where} in {chain_dir} failed (exit {rc}): "
                               f"{message or out.decode(errors='replace').strip()}")
         word, pid = out.decode().split()[:2]
         if word == "running":  # another submit won the race since the probe
