@@ -38,7 +38,7 @@ from typing import Iterator, Sequence
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, load_campaign
 from relval.workflows.graph import JobGraph, expand
-from relval.workflows.wrapper import wrapper_invocation, wrapper_script
+from relval.workflows.wrapper import command_file, wrapper_invocation, wrapper_script
 
 BATCH_TYPES = ("local", "condor")
 MAKEFLOW_ENV = {"OMPI_MCA_ess_singleton_isolated": "1"}
@@ -78,10 +78,11 @@ def makeflow_lines(campaign: Campaign, graph: JobGraph) -> Iterator[str]:
             category = job.stage
             yield ""
             yield from _category_lines(campaign, category)
-        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux))
+        cmd_file = command_file(job)
+        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux, *((cmd_file,) if cmd_file else ())))
         yield ""
         yield f"{' '.join(job.outputs)} {job.log}: {inputs}"
-        yield f"\t{wrapper_invocation(job)}"
+        yield f"\t{wrapper_invocation(job, cmd_file)}"
 
 
 def _category_lines(campaign: Campaign, stage_name: str) -> Iterator[str]:
@@ -119,6 +120,10 @@ def generate(campaign: Campaign | str | Path, out_dir: str | Path,
         directory.mkdir(parents=True, exist_ok=True)
         _write_if_changed(directory / name, text)
         _write_if_changed(directory / WRAPPER_NAME, wrapper_script(campaign).encode())
+        for job in graph.jobs:  # commands too long for a rule's command line
+            cmd_file = command_file(job)
+            if cmd_file:
+                _write_if_changed(directory / cmd_file, job.command.encode() + b"\n")
         for source in sorted({p for stage in campaign.stages for p in stage.files}):
             _write_if_changed(directory / source.name, source.read_bytes(), mode=source.stat().st_mode)
     except OSError as error:
