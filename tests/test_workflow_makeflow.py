@@ -75,7 +75,8 @@ def test_commands_reach_makeflow_in_plain_characters_only():
 def test_generate_writes_flat_files_and_keeps_unchanged_ones(tmp_path):
     workflow = generate(EXAMPLES / "smoke.yaml", tmp_path / "wf")
     assert workflow.makeflow_path == tmp_path / "wf" / "smoke.makeflow"
-    assert sorted(p.name for p in (tmp_path / "wf").iterdir()) == ["relval-job.sh", "smoke.makeflow", "toy.py"]
+    assert sorted(p.name for p in (tmp_path / "wf").iterdir()) == [".relval-rules.json", "relval-job.sh",
+                                                                "smoke.makeflow", "toy.py"]
     assert (tmp_path / "wf" / "toy.py").read_bytes() == (EXAMPLES / "toy" / "toy.py").read_bytes()
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "wf").iterdir()}
     os.utime(tmp_path / "wf" / "smoke.makeflow", ns=(1, 1))
@@ -140,12 +141,3 @@ def test_long_and_tricky_commands_survive_makeflow(tmp_path):
                    env={**os.environ, **MAKEFLOW_ENV}, timeout=120, check=True)
     assert (tmp_path / "d.0007.a.txt").read_text() == "its  two|set|"
     assert (tmp_path / "d.all.txt").read_text().strip() == str(200 * len("its  two|set|"))
-
-
-def test_a_changed_campaign_does_not_reuse_an_old_log(tmp_path):
-    generate(EXAMPLES / "smoke.yaml", tmp_path)
-    (tmp_path / "smoke.makeflow.makeflowlog").write_text("# STARTED 1\n")
-    generate(EXAMPLES / "smoke.yaml", tmp_path, keep_history=True)  # same workflow: fine
-    with pytest.raises(RelvalError, match="the campaign changed since this directory last ran"):
-        generate(EXAMPLES / "smoke.yaml", tmp_path, release="toy/v9", keep_history=True)
-    assert "toy/v9" not in (tmp_path / "smoke.makeflow").read_text()
