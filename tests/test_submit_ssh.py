@@ -289,3 +289,33 @@ def test_wait_until_reachable_gives_up_and_never_retries_a_wrong_pin(sshd):
         with pytest.raises(SshError, match="does not match headHostPublicKey") as caught:
             wait_until_reachable(ssh, timeout_s=60, interval_s=1, sleep=slept.append)
     assert caught.value.kind == "host-key" and slept == []
+
+
+@pytest.mark.slow
+def test_resubmitting_an_edited_campaign_never_reuses_stale_outputs(sshd, tmp_path):
+    """Before: release v1 -> v2 resubmitted gave "finished 3/3" with v1's outputs. Now the
+    changed rules rerun on the head, an added job runs, unchanged rules are kept."""
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path, "edit", compare=False)
+    args = ["submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local", "--remote-base", str(base)]
+    assert relval(*args).returncode == 0
+    wait_finished(sshd, outputs, base, "edit")
+    chain = base / "edit" / "candidate"
+    assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\n"
+    kept = (chain / "mc.0000.gen.txt").stat().st_mtime_ns
+
+    campaign.write_text(campaign.read_text().replace("jobs: 2", "jobs: 3"))   # one more job
+    again = relval(*args)
+    assert again.returncode == 0, again.stderr
+    assert "the candidate chain changed" in again.stderr
+    [status] = wait_finished(sshd, outputs, base, "edit").values()
+    assert (status.state, status.done, status.total) == ("finished", 4, 4)
+    assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\ntoy/v2 2\n"
+    assert (chain / "mc.0000.gen.txt").stat().st_mtime_ns == kept      # unchanged: not rerun
+
+    campaign.write_text(campaign.read_text().replace("release: toy/v2", "release: toy/v3"))
+    assert relval(*args).returncode == 0
+    [status] = wait_finished(sshd, outputs, base, "edit").values()
+    assert (status.state, status.done, status.total) == ("finished", 4, 4)
+    assert (chain / "mc.sum.txt").read_text() == "toy/v3 0\ntoy/v3 1\ntoy/v3 2\n"

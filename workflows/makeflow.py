@@ -53,6 +53,7 @@ class GeneratedWorkflow:
     graph: JobGraph
     directory: Path
     makeflow_file: str          # basename, inside directory
+    fingerprints: tuple[str, ...] = ()   # per job, see relval.workflows.rerun
 
     @property
     def makeflow_path(self) -> Path:
@@ -131,7 +132,7 @@ def generate(campaign: Campaign | str | Path, out_dir: str | Path,
         _write_if_changed(directory / STATE_FILE, state)  # last: it vouches for the rest
     except OSError as error:
         raise RelvalError(f"cannot write the workflow to {directory}: {error}") from None
-    return GeneratedWorkflow(campaign, graph, directory, name)
+    return GeneratedWorkflow(campaign, graph, directory, name, tuple(fingerprints))
 
 
 def resume_locally(directory: Path, name: str, text: bytes, graph: JobGraph,

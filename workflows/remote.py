@@ -293,9 +293,9 @@ class SshTransport:
             raise self.explain(stderr) from None
         return done.returncode, done.stdout, done.stderr
 
-    def check(self, command: str, timeout: float | None = 300) -> bytes:
-        """Run a command that must succeed; its stdout."""
-        rc, out, err = self.run(command, timeout=timeout)
+    def check(self, command: str, timeout: float | None = 300, input: bytes | None = None) -> bytes:
+        """Run a command that must succeed (with `input` on its stdin); its stdout."""
+        rc, out, err = self.run(command, timeout=timeout, input=input)
         if rc != 0:
             detail = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
             raise NoVerdictError(f"on {self.target.where}, `{command}` failed (exit {rc}): "

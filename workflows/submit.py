@@ -30,7 +30,7 @@ import re
 import shlex
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -61,6 +61,8 @@ class Workflow:
     directory: Path
     chains: tuple[tuple[str, str], ...]  # (sub-directory, Makeflow file name)
     retries: int
+    # per sub-directory: the job graph and its rule fingerprints, to resume on the head
+    rules: dict = field(default_factory=dict)
 
 
 GenerateFn = Callable[[Path, Path], Workflow]
@@ -73,7 +75,8 @@ def generate_workflow(campaign_file: Path, out_dir: Path) -> Workflow:
     campaign, root, chains = prepare(campaign_file, out_dir)
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
-                    campaign.retries)
+                    campaign.retries,
+                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains})
 
 
 # --- remote scripts (pure) ------------------------------------------------------
@@ -190,6 +193,48 @@ def probe(ssh: SshTransport, directory: str, batch: str | None = None
     return parse_probe(ssh.check(probe_script(directory, batch)).decode(errors="replace"))
 
 
+# --- resuming on the head ------------------------------------------------------------
+
+def resume_remote(ssh: SshTransport, chain_dir: str, local_dir: Path, makeflow_file: str,
+                  graph, fingerprints: list[str]) -> bool:
+    """`relval.workflows.rerun` on the head: when the rules changed since the last run
+    there, delete every output not provably unchanged and complete, and put a log in
+    place that marks only the kept rules done. True when something changed."""
+    from relval.workflows.rerun import STATE_FILE, candidates, read_state, resume_log
+
+    log_name = f"{makeflow_file}.makeflowlog"
+    old_log = ssh.read_file(f"{chain_dir}/{log_name}")
+    if old_log is None:
+        return False
+    old_state = ssh.read_file(f"{chain_dir}/{STATE_FILE}")
+    if (ssh.read_file(f"{chain_dir}/{makeflow_file}") == (local_dir / makeflow_file).read_bytes()
+            and old_state == (local_dir / STATE_FILE).read_bytes()):
+        return False
+    maybe = candidates(graph, fingerprints, read_state(old_state), old_log)
+    names = [n for i in maybe for n in (*graph.jobs[i].outputs, graph.jobs[i].log)]
+    # Sizes and times of the candidates' files as the head sees them.
+    where = quote_path(chain_dir)
+    out = ssh.check(f"cd {where} && while IFS= read -r f; do [ -f \"$f\" ] && "
+                    "stat -c '%s %Y %n' -- \"$f\"; done; true", input="\n".join(names).encode() + b"\n")
+    present, newest = {}, 0
+    for line in out.decode(errors="replace").splitlines():
+        size, mtime, path = line.split(" ", 2)
+        present[path] = int(size)
+        newest = max(newest, int(mtime))
+    kept: set[int] = set()
+    for i in maybe:
+        job = graph.jobs[i]
+        if all(n in present for n in (*job.outputs, job.log)) and all(p in kept for p in graph.parents(i)):
+            kept.add(i)
+    stale = [n for i, job in enumerate(graph.jobs) if i not in kept for n in (*job.outputs, job.log)]
+    log_bytes = resume_log(graph, kept, present, max(newest + 1, int(time.time())) * 1_000_000)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    ssh.check(f"cd {where} && xargs rm -f -- && rm -rf makeflow.failed.* && "
+              f"mv {log_name} {log_name}.{stamp}.old", input="\n".join(stale).encode() + b"\n")
+    ssh.check(f"cd {where} && cat > {log_name}", input=log_bytes)
+    return True
+
+
 # --- submission ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -291,6 +336,12 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         hint = (" (--batch condor needs HTCondor on the head; --batch local runs the jobs on "
                 "the head itself)" if "condor_submit" in missing else "")
         raise NoVerdictError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+    for name, makeflow_file in workflow.chains:
+        if name in workflow.rules:
+            graph, fingerprints = workflow.rules[name]
+            if resume_remote(ssh, f"{directory}/{name}", workflow.directory / name, makeflow_file,
+                             graph, fingerprints):
+                progress(f"the {name} chain changed: stale outputs removed, unchanged rules kept")
     progress(f"uploading to {directory}")
     ssh.upload(workflow.directory, directory, exclude=REMOTE_ONLY)
     record = {"campaign": workflow.campaign, "stack": stack, "batch": batch,
