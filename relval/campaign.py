@@ -73,13 +73,13 @@ class CampaignResult:
                            "detail": s.detail} for s in self.steps]}
 
 
-def preflight(campaign_file: Path):
-    """Everything checkable before a cloud resource exists: the campaign file (exit 2)
-    and its reference outputs (exit 3), exactly as `relval run` checks them."""
+def preflight(campaign_file: Path, release: str | None = None, reference_release: str | None = None):
+    """Everything checkable before a cloud resource exists: the campaign file and the
+    release overrides (exit 2) and its reference outputs (exit 3), as `relval run` does."""
     from relval.workflows.campaign import load_campaign
     from relval.workflows.run import check_reference
 
-    campaign = load_campaign(campaign_file)
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     check_reference(campaign)
     return campaign
 

@@ -25,8 +25,10 @@ class ClusterSteps:
     def __init__(self, campaign_file: Path, head: HeadOptions = HeadOptions(),
                  batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
-                 ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep):
+                 ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
+                 release: str | None = None, reference_release: str | None = None):
         self.campaign_file = Path(campaign_file)
+        self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
 
@@ -55,7 +57,8 @@ class ClusterSteps:
 
     def submit(self, campaign: Path, stack: str) -> str:
         result = submit(campaign, stack, batch=self.batch, head=self.head,
-                        remote_base=self.remote_base, progress=self.say)
+                        remote_base=self.remote_base, progress=self.say, release=self.release,
+                        reference_release=self.reference_release)
         return result.remote_dir
 
     def follow(self, stack: str, campaign_name: str) -> None:
@@ -73,7 +76,7 @@ class ClusterSteps:
         with SshTransport(head_target(stack, self.head)) as ssh:
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
                          include=FETCH_PATTERNS)
-        outcome = judge_workdir(self.campaign_file, workdir)
+        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
                 "outcome": outcome.to_json()}
 

@@ -53,7 +53,7 @@ def test_every_byte_reaches_the_payload_through_real_makeflow(tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["verdict"] == "JOBS_PASSED"
-    chain = tmp_path / "w" / "candidate"
+    chain = tmp_path / "w" / "candidate-r1"
     for name, (_, expected) in CASES.items():
         assert (chain / f"m.0000.{name}.txt").read_bytes() == expected.encode(), name
     assert (chain / "r.7.0000.chunk.txt").read_bytes() == URL.encode()

@@ -120,6 +120,6 @@ def test_a_renamed_identical_campaign_file_resumes(tmp_path):
     source.rename(renamed)
     again = subprocess.run([*relval, str(renamed)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    log = (tmp_path / "w" / "candidate" / "re.makeflow.makeflowlog").read_text().splitlines()
+    log = (tmp_path / "w" / "candidate-v1" / "re.makeflow.makeflowlog").read_text().splitlines()
     start = max(i for i, line in enumerate(log) if line.startswith("# STARTED"))
     assert [l for l in log[start:] if l and not l.startswith("#")] == []   # nothing ran again

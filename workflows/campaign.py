@@ -148,6 +148,19 @@ class Campaign:
         """The same chain for another release (how the reference chain is produced)."""
         return replace(self, release=release)
 
+    def with_overrides(self, release: str | None = None, reference_release: str | None = None) -> "Campaign":
+        """The campaign with `--release` / `--reference-release` from the command line in
+        place of the file's (a reference release replaces `reference.outputs`)."""
+        for option, value in (("--release", release), ("--reference-release", reference_release)):
+            if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+                raise RelvalError(f"{option}: must be a release name without spaces (got {value!r})")
+        campaign = self
+        if release is not None:
+            campaign = replace(campaign, release=release)
+        if reference_release is not None:
+            campaign = replace(campaign, reference_release=reference_release, reference_outputs=None)
+        return campaign
+
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 

@@ -8,8 +8,9 @@
 
 Layout of the work directory (default `./relval-<campaign>`):
 
-    WORKDIR/candidate/   the chain of `release` (workflow, outputs, job logs, makeflow log)
-    WORKDIR/reference/   the same chain for `reference.release`, when given
+    WORKDIR/candidate-<release>/   the chain of `release` (workflow, outputs, job logs, makeflow log)
+    WORKDIR/reference-<release>/   the same chain for `reference.release`, when compared with
+    WORKDIR/relval-chains.json     the chain directories of the latest run
     WORKDIR/qa/          the QA comparison's own outputs, when the QA library is present
     WORKDIR/report.md, WORKDIR/report.json
 
@@ -21,7 +22,10 @@ the log (the last state of each node), never from makeflow's exit code.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,7 +36,7 @@ from typing import Any, Callable
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
 from relval.workflows.makeflow import MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command
-from relval.workflows.status import COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
+from relval.workflows.status import CHAINS_FILE, COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
 from relval.workflows.verdict import ChainResult, FailedJob, Verdict, decide
 
 OUT_FILE = "makeflow.out"
@@ -100,20 +104,46 @@ def qa_brief(summary: Any) -> dict | None:
             "flagged": flagged}
 
 
-def prepare(campaign_file: str | Path, workdir: str | Path | None = None) -> tuple[Campaign, Path, list[Chain]]:
-    """Validate and generate every chain before anything runs.
+def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
+            reference_release: str | None = None) -> tuple[Campaign, Path, list[Chain]]:
+    """Validate and generate every chain before anything runs; `release` and
+    `reference_release` override the file's.
 
     The reference chain exists only when the campaign compares something (`compare:`)
     with a reference release. A reference that cannot be read is reported here, before
     any job runs, as no verdict (exit 3)."""
-    campaign = load_campaign(campaign_file)
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     check_reference(campaign)
-    chains = [Chain("candidate", generate(campaign, root / "candidate", keep_history=True))]
+    chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
     if campaign.compare_files and campaign.reference_release:
-        chains.append(Chain("reference", generate(campaign, root / "reference",
-                                                  release=campaign.reference_release, keep_history=True)))
+        chains.append(Chain("reference", generate(
+            campaign, root / chain_dir_name("reference", campaign.reference_release),
+            release=campaign.reference_release)))
+    write_chains_file(root, [c.directory.name for c in chains])
     return campaign, root, chains
+
+
+def chain_dir_name(role: str, release: str) -> str:
+    """`candidate-toy-v2-3f1c2a`: a chain's directory names its release, so a new release
+    never shares a directory (or outputs) with another. A short digest is added when the
+    release has characters a file name should not carry, to keep names unique."""
+    slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", release).strip("-.") or "release"
+    if slug != release:
+        slug += "-" + hashlib.sha1(release.encode()).hexdigest()[:6]
+    return f"{role}-{slug}"
+
+
+def write_chains_file(root: Path, names: list[str]) -> None:
+    """Which chain directories belong to the current run (older releases' stay beside)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / CHAINS_FILE
+        text = json.dumps({"chains": names}) + "\n"
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+    except OSError as error:
+        raise RelvalError(f"cannot write the work directory {root}: {error}") from None
 
 
 def reference_files(campaign: Campaign) -> list[str]:
@@ -280,14 +310,18 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
             if not (source / name).is_file():
                 return None, f"the QA comparison could not run: {source / name} is missing"
             (target / name).symlink_to((source / name).resolve())
-    summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+    try:
+        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+    except RelvalError as error:  # after the jobs ran, an unreadable comparison is no verdict
+        return None, f"the QA comparison could not run: {error}"
     return summary, None
 
 
 def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
-              poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir)
+              poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
+              release: str | None = None, reference_release: str | None = None) -> RunOutcome:
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
     if on_stage:
         on_stage(f"running {len(chains)} chain(s) in {root}")
     statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
@@ -322,11 +356,12 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
     return outcome
 
 
-def judge_workdir(campaign_file: str | Path, workdir: str | Path) -> RunOutcome:
+def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str | None = None,
+                  reference_release: str | None = None) -> RunOutcome:
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
-    campaign, root, chains = prepare(campaign_file, workdir)
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
     statuses = {}
     for chain in chains:
         if not chain.workflow.log_path.is_file():

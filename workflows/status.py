@@ -349,6 +349,18 @@ def read_status(path: str | Path, now: float | None = None) -> WorkflowStatus:
 # -- work directories -----------------------------------------------------------------
 
 PID_FILE = "makeflow.pid"   # written by `relval run --local` while makeflow runs
+CHAINS_FILE = "relval-chains.json"  # the chain directories of a work directory's latest run
+
+
+def current_chains(root: Path) -> list[str] | None:
+    """The chains of the latest run in a work directory (directories of earlier releases
+    stay beside them); None when the work directory does not say."""
+    import json
+
+    try:
+        return [str(n) for n in json.loads((root / CHAINS_FILE).read_text())["chains"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -376,8 +388,9 @@ def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
 
     found = [(".", log) for log in logs_in(root)]
     if not found:
+        current = current_chains(root)
         found = [(sub.name, log) for sub in sorted(p for p in root.iterdir() if p.is_dir())
-                 for log in logs_in(sub)]
+                 if current is None or sub.name in current for log in logs_in(sub)]
     if not found:
         from relval.errors import RelvalError
 

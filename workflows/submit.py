@@ -65,14 +65,15 @@ class Workflow:
     rules: dict = field(default_factory=dict)
 
 
-GenerateFn = Callable[[Path, Path], Workflow]
+GenerateFn = Callable[..., Workflow]
 
 
-def generate_workflow(campaign_file: Path, out_dir: Path) -> Workflow:
+def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = None,
+                      reference_release: str | None = None) -> Workflow:
     """Generate every chain of the campaign into out_dir with the Makeflow generator."""
     from relval.workflows.run import prepare
 
-    campaign, root, chains = prepare(campaign_file, out_dir)
+    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release)
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
                     campaign.retries,
@@ -300,15 +301,17 @@ def submit(campaign_file: Path, stack: str, batch: str = "condor",
            head: HeadOptions = HeadOptions(), remote_base: str = DEFAULT_REMOTE_BASE,
            generate: GenerateFn = generate_workflow,
            progress: Callable[[str], None] = lambda message: None,
-           transport: SshTransport | None = None) -> SubmitResult:
-    """Submit (or resume) a campaign on the stack's head; see the module doc."""
+           transport: SshTransport | None = None, release: str | None = None,
+           reference_release: str | None = None) -> SubmitResult:
+    """Submit (or resume) a campaign on the stack's head; see the module doc.
+    `release` and `reference_release` override the campaign file's."""
     check_batch(batch)
     if not STACK_NAME.match(stack):
         raise RelvalError(f"stack name {stack!r} is not valid (letters, digits, '_', '.', '-')")
     with tempfile.TemporaryDirectory(prefix="relval-submit-") as tmp:
         # Generate first: a campaign error must not need the network.
         progress("generating the workflow")
-        workflow = generate(Path(campaign_file), Path(tmp) / "workdir")
+        workflow = generate(Path(campaign_file), Path(tmp) / "workdir", release, reference_release)
         own = transport is None
         ssh = transport or SshTransport(head_target(stack, head))
         try:

@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 
 from relval.cli.console import err, out
-from relval.cli.submit import (IDENTITY_OPTION, REMOTE_BASE_OPTION, SSH_CONFIG_OPTION,
-                               SSH_PORT_OPTION, SSH_USER_OPTION, head_options)
+from relval.cli.submit import (IDENTITY_OPTION, REFERENCE_RELEASE_OPTION, RELEASE_OPTION,
+                               REMOTE_BASE_OPTION, SSH_CONFIG_OPTION, SSH_PORT_OPTION,
+                               SSH_USER_OPTION, head_options)
 
 
 def _stream(line: str) -> None:
@@ -78,6 +79,8 @@ def register(app: typer.Typer) -> None:
         identity: Optional[Path] = IDENTITY_OPTION,
         ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
         remote_base: str = REMOTE_BASE_OPTION,
+        release: Optional[str] = RELEASE_OPTION,
+        reference_release: Optional[str] = REFERENCE_RELEASE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     ) -> None:
         """The whole validation: up, wait for the head, submit, follow, fetch the report and
@@ -92,11 +95,12 @@ def register(app: typer.Typer) -> None:
 
         # Bad input and a missing reference stop here, before anything is created.
         check_batch(batch)
-        name = preflight(campaign).name
+        name = preflight(campaign, release, reference_release).name
         load_stack(stack)
         require_cli()
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
-                             batch=batch, remote_base=remote_base, say=_stream)
+                             batch=batch, remote_base=remote_base, say=_stream, release=release,
+                             reference_release=reference_release)
         result = run_campaign(campaign, name, stack, steps, keep=keep,
                               announce=lambda message: err.print(f"[bold]relval campaign[/]: "
                                                                  f"{escape(message)}", highlight=False))

@@ -100,6 +100,8 @@ def register(app: typer.Typer) -> None:
         workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
                                                help="Work directory (default ./relval-<campaign>); "
                                                     "rerunning on it resumes."),
+        release: Optional[str] = submit_cli.RELEASE_OPTION,
+        reference_release: Optional[str] = submit_cli.REFERENCE_RELEASE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     ) -> None:
         """Run a campaign and its reference chain, compare, and give the verdict.
@@ -124,7 +126,8 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
-            outcome = run_local(campaign, workdir, on_status=on_status,
+            outcome = run_local(campaign, workdir, on_status=on_status, release=release,
+                                reference_release=reference_release,
                                 on_stage=lambda msg: err.print(escape(msg), highlight=False))
         document = outcome.to_json()
         if as_json:
