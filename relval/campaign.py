@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from relval.errors import RelvalError
+from relval.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, RelvalError
+from relval.workflows.verdict import EXIT_CODES
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+# A step that breaks (cloud, SSH, makeflow) leaves no verdict: exit 3. Bad input is
+# refused before the first step (exit 2, see `preflight`).
+EXIT_ERROR = EXIT_NO_VERDICT
+__all__ = ["EXIT_PASS", "EXIT_FAIL", "EXIT_ERROR", "run_campaign", "preflight", "artifacts_dir"]
 
 
 class CampaignSteps(Protocol):
@@ -48,7 +52,7 @@ class StepRecord:
 class CampaignResult:
     campaign: str
     stack: str
-    verdict: str | None = None            # PASS / FAIL; None when the run broke down
+    verdict: str | None = None            # PASS, FAIL, NO_VERDICT, JOBS_PASSED; None when a step broke
     error: str | None = None
     report: str | None = None
     artifacts: str | None = None
@@ -57,9 +61,9 @@ class CampaignResult:
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None or self.verdict is None:
+        if self.error is not None or self.verdict not in EXIT_CODES:
             return EXIT_ERROR
-        return EXIT_PASS if self.verdict == "PASS" else EXIT_FAIL
+        return EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         return {"campaign": self.campaign, "stack": self.stack, "verdict": self.verdict,
@@ -67,6 +71,17 @@ class CampaignResult:
                 "kept": self.kept, "exit_code": self.exit_code,
                 "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "ok": s.ok,
                            "detail": s.detail} for s in self.steps]}
+
+
+def preflight(campaign_file: Path, release: str | None = None, reference_release: str | None = None):
+    """Everything checkable before a cloud resource exists: the campaign file and the
+    release overrides (exit 2) and its reference outputs (exit 3), as `relval run` does."""
+    from relval.workflows.campaign import load_campaign
+    from relval.workflows.run import check_reference
+
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
+    check_reference(campaign)
+    return campaign
 
 
 def artifacts_dir(root: Path, stack: str, campaign_name: str) -> Path:
@@ -106,7 +121,7 @@ def run_campaign(campaign: Path, campaign_name: str, stack: str, steps: Campaign
         result.verdict = fetched.get("verdict")
         result.report = fetched.get("report")
         result.artifacts = str(destination)
-        if result.verdict not in ("PASS", "FAIL"):
+        if result.verdict not in EXIT_CODES:
             raise RelvalError(f"the fetched results hold no verdict (got {result.verdict!r})")
         announce(f"verdict: {result.verdict}")
     except KeyboardInterrupt:

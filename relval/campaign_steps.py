@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError
 from relval.workflows.remote import SshTransport, wait_until_reachable
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      submit)
@@ -25,8 +25,10 @@ class ClusterSteps:
     def __init__(self, campaign_file: Path, head: HeadOptions = HeadOptions(),
                  batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
-                 ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep):
+                 ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
+                 release: str | None = None, reference_release: str | None = None):
         self.campaign_file = Path(campaign_file)
+        self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
 
@@ -49,13 +51,14 @@ class ClusterSteps:
                 if rc == 0:
                     return
                 if time.monotonic() > deadline:
-                    raise RelvalError(f"`{check}` on the head of stack {stack} did not succeed within "
+                    raise NoVerdictError(f"`{check}` on the head of stack {stack} did not succeed within "
                                       f"{self.ready_timeout_s:.0f} s: {err.decode(errors='replace').strip()}")
                 self.sleep(10)
 
     def submit(self, campaign: Path, stack: str) -> str:
         result = submit(campaign, stack, batch=self.batch, head=self.head,
-                        remote_base=self.remote_base, progress=self.say)
+                        remote_base=self.remote_base, progress=self.say, release=self.release,
+                        reference_release=self.reference_release)
         return result.remote_dir
 
     def follow(self, stack: str, campaign_name: str) -> None:
@@ -73,7 +76,7 @@ class ClusterSteps:
         with SshTransport(head_target(stack, self.head)) as ssh:
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
                          include=FETCH_PATTERNS)
-        outcome = judge_workdir(self.campaign_file, workdir)
+        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
                 "outcome": outcome.to_json()}
 

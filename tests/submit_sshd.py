@@ -125,7 +125,7 @@ def running_sshd(root: Path) -> Iterator[Server]:
 
 
 # A two-stage campaign that runs anywhere; `gen` is a shell prefix for the first stage
-# (e.g. one that makes a job fail).
+# (e.g. one that makes a job fail). With `compare`, it has a reference chain too.
 TINY = """\
 campaign: {name}
 release: toy/v2
@@ -148,7 +148,7 @@ retries: 1
 """
 
 
-def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "") -> Path:
+def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "", compare: bool = True) -> Path:
     path = directory / f"{name}.yaml"
-    path.write_text(TINY.format(name=name, gen=gen))
+    path.write_text(TINY.format(name=name, gen=gen) + ("compare: {files: [sum.txt]}\n" if compare else ""))
     return path

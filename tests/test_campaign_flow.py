@@ -115,6 +115,36 @@ def test_missing_verdict_is_an_error():
     assert steps.calls[-1] == "down"
 
 
+def test_no_verdict_and_broken_steps_exit_3_and_jobs_only_exits_0():
+    """Before: a broken step exited 2, like bad input; only PASS/FAIL were known verdicts."""
+    assert EXIT_ERROR == 3
+    for verdict, code in (("NO_VERDICT", 3), ("JOBS_PASSED", 0), ("FAIL", 1), ("PASS", 0)):
+        result, _ = run(FakeSteps(verdict=verdict))
+        assert (result.verdict, result.exit_code, result.error) == (verdict, code, None)
+
+
+def test_a_missing_reference_stops_relval_campaign_before_up(tmp_path):
+    """Exit 3 and the reason before any cloud step (no Pulumi CLI or stack file needed)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import REPO
+
+    doc = yaml.safe_load((REPO / "examples" / "smoke.yaml").read_text())
+    doc["reference"] = {"outputs": str(tmp_path / "gone")}
+    for stage in doc["stages"]:
+        stage["files"] = [str(REPO / f) for f in stage.get("files", [])]
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(yaml.safe_dump(doc))
+    result = subprocess.run([sys.executable, "-m", "relval", "campaign", str(campaign), "--stack",
+                             "no-such-stack"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert f"reference.outputs: {tmp_path / 'gone'}: no such directory" in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
 def test_artifacts_land_under_reports_stack_campaign(tmp_path):
     steps = FakeSteps()
     result, _ = run(steps, root=tmp_path)
@@ -136,15 +166,17 @@ def sshd(tmp_path_factory):
         yield server
 
 
-@pytest.mark.parametrize("gen,verdict,code", [("", "PASS", EXIT_PASS),
+@pytest.mark.parametrize("gen,verdict,code", [("", "JOBS_PASSED", EXIT_PASS),
                                               ("test {job} = 1 && exit 3;", "FAIL", EXIT_FAIL)])
 def test_campaign_through_the_real_steps(sshd, tmp_path, monkeypatch, gen, verdict, code):
+    """A campaign without compare: runs no reference chain, and its exit-0 verdict says
+    that no QA comparison was made."""
     from relval import lifecycle
     from relval.campaign_steps import ClusterSteps
     from relval.infra import automation
 
     name = f"flow{code}"
-    campaign = tiny_campaign(tmp_path, name, gen)
+    campaign = tiny_campaign(tmp_path, name, gen, compare=False)
     outputs = sshd.outputs(tmp_path / "outputs.json")
     events = []
     monkeypatch.setattr(automation, "up", lambda stack, on_output: events.append("up") or {})
@@ -156,11 +188,13 @@ def test_campaign_through_the_real_steps(sshd, tmp_path, monkeypatch, gen, verdi
     assert events == ["up", "down"], result.error
     assert result.error is None and result.verdict == verdict and result.exit_code == code
     work = artifacts_dir(tmp_path, "t1", name) / "work"
-    assert (work / "candidate").is_dir() and (work / "reference").is_dir()
+    assert [p.name for p in work.iterdir() if p.is_dir()] == ["candidate-toy-v2-188798"]  # no reference chain
+    assert [p.name for p in (tmp_path / "remote" / name).iterdir() if p.is_dir()] == ["candidate-toy-v2-188798"]
     assert Path(result.report).is_file() and Path(result.report).parent == work
     import json
 
     report = json.loads((work / "report.json").read_text())
-    assert report["verdict"] == verdict
-    # job 1 fails in both chains (candidate and reference) when it is made to
-    assert report["jobs"]["failed"] == (2 if verdict == "FAIL" else 0)
+    assert report["verdict"] == verdict and not report["qa_used"]
+    assert report["jobs"]["failed"] == (1 if verdict == "FAIL" else 0)
+    if verdict == "JOBS_PASSED":
+        assert "no QA comparison was made" in (work / "report.md").read_text()

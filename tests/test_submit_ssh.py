@@ -17,9 +17,13 @@ import pytest
 from relval.errors import RelvalError
 from relval.workflows.remote import SshError, SshTransport, wait_until_reachable
 from relval.workflows.remote_status import RemoteLogReader, follow_remote
+from relval.workflows.run import chain_dir_name
 from relval.workflows.submit import submit
 
 from .conftest import REPO
+
+# chain directories name their release (relval.workflows.run.chain_dir_name)
+C2, R1 = "candidate-toy-v2-188798", "reference-toy-v1-0aac6d"
 from .submit_sshd import (SSHD, Server, free_port, keygen, running_sshd, sshd_available,
                           tiny_campaign)
 
@@ -166,33 +170,33 @@ def test_submit_runs_detached_and_resubmit_resumes(sshd, tmp_path):
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
     assert result["remote_dir"] == str(base / "tiny") and result["resumed"] is False
-    assert [c["name"] for c in result["chains"]] == ["candidate", "reference"]
+    assert [c["name"] for c in result["chains"]] == [C2, R1]
 
     statuses = wait_finished(sshd, outputs, base, "tiny")
     assert {name: (s.state, s.done, s.total) for name, s in statuses.items()} == {
-        "candidate": ("finished", 3, 3), "reference": ("finished", 3, 3)}
-    assert (base / "tiny/candidate/mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\n"
-    assert (base / "tiny/reference/mc.sum.txt").read_text() == "toy/v1 0\ntoy/v1 1\n"
+        C2: ("finished", 3, 3), R1: ("finished", 3, 3)}
+    assert (base / "tiny" / C2 / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\n"
+    assert (base / "tiny" / R1 / "mc.sum.txt").read_text() == "toy/v1 0\ntoy/v1 1\n"
     produced = {p: p.stat().st_mtime_ns for p in (base / "tiny").glob("*/mc.*.txt")}
     status = relval("status", *sshd.ssh_args(outputs), "--campaign", "tiny",
                     "--remote-base", str(base), "--json")
     assert status.returncode == 0, status.stderr
     assert [(w["name"], w["done"], w["failed"]) for w in json.loads(status.stdout)["workflows"]] == [
-        ("candidate", 3, 0), ("reference", 3, 0)]
+        (C2, 3, 0), (R1, 3, 0)]
     with SshTransport(sshd.target()) as ssh:  # what `relval campaign` fetches afterwards
         ssh.download(str(base / "tiny"), tmp_path / "fetched", include=("*.sum.txt", "*.makeflowlog"))
     fetched = sorted(str(p.relative_to(tmp_path / "fetched"))
                      for p in (tmp_path / "fetched").rglob("*") if p.is_file())
-    assert fetched == ["candidate/mc.sum.txt", "candidate/tiny.makeflow.makeflowlog",
-                       "reference/mc.sum.txt", "reference/tiny.makeflow.makeflowlog"]
+    assert fetched == [f"{C2}/mc.sum.txt", f"{C2}/tiny.makeflow.makeflowlog",
+                       f"{R1}/mc.sum.txt", f"{R1}/tiny.makeflow.makeflowlog"]
 
     again = relval(*args)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().splitlines()[-1] == str(base / "tiny")
-    assert "resumed candidate chain" in again.stderr
+    assert f"resumed {C2} chain" in again.stderr
     statuses = wait_finished(sshd, outputs, base, "tiny")
     assert all(s.state == "finished" and s.starts == 2 for s in statuses.values())
-    for chain in ("candidate", "reference"):
+    for chain in (C2, R1):
         # The second run started and completed without running any node again.
         assert node_lines_after_last_start(base / "tiny" / chain / "tiny.makeflow.makeflowlog") == []
     assert {p: p.stat().st_mtime_ns for p in produced} == produced
@@ -209,9 +213,9 @@ def test_submit_refuses_a_second_makeflow_while_one_runs(sshd, tmp_path):
         for pid in pids:
             os.kill(pid, 0)
         assert [int((base / "slow" / c / "makeflow.pid").read_text()) for c in
-                ("candidate", "reference")] == pids
+                (C2, R1)] == pids
         with pytest.raises(RelvalError, match=r"campaign slow is still running on 127\.0\.0\.1:"
-                           rf"{sshd.port} in {base}/slow \(makeflow candidate: pid {pids[0]}"):
+                           rf"{sshd.port} in {base}/slow \(makeflow {C2}: pid {pids[0]}"):
             submit(campaign, "t1", batch="local", head=sshd.head(outputs), remote_base=str(base))
         statuses = next(follow_remote("t1", "slow", sshd.head(outputs), str(base)))
         assert [s.status.state for s in statuses] == ["running", "running"]
@@ -230,17 +234,17 @@ def test_submit_condor_without_condor_on_the_head_is_refused(sshd, tmp_path):
     base = tmp_path / "remote"
     result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
                     "--remote-base", str(base))
-    assert result.returncode == 2
+    assert result.returncode == 3  # a tool missing on the head: no verdict possible
     assert "error: 127.0.0.1:" in result.stderr and "condor_submit not found on PATH" in result.stderr
     assert not base.exists()  # nothing uploaded, nothing run locally instead
 
 
-def test_submit_with_a_wrong_pin_exits_2_and_uploads_nothing(sshd, tmp_path):
+def test_submit_with_a_wrong_pin_exits_3_and_uploads_nothing(sshd, tmp_path):
     outputs = sshd.outputs(tmp_path / "outputs.json", key=sshd.other_key)
     base = tmp_path / "remote"
     result = relval("submit", str(tiny_campaign(tmp_path)), *sshd.ssh_args(outputs),
                     "--batch", "local", "--remote-base", str(base))
-    assert result.returncode == 2
+    assert result.returncode == 3  # the head cannot be trusted: unreachable, no verdict
     assert (f"error: host key of 127.0.0.1:{sshd.port} does not match headHostPublicKey from "
             "stack t1") in result.stderr
     assert "Traceback" not in result.stderr
@@ -289,3 +293,35 @@ def test_wait_until_reachable_gives_up_and_never_retries_a_wrong_pin(sshd):
         with pytest.raises(SshError, match="does not match headHostPublicKey") as caught:
             wait_until_reachable(ssh, timeout_s=60, interval_s=1, sleep=slept.append)
     assert caught.value.kind == "host-key" and slept == []
+
+
+@pytest.mark.slow
+def test_resubmitting_an_edited_campaign_never_reuses_stale_outputs(sshd, tmp_path):
+    """Before: release v1 -> v2 resubmitted gave "finished 3/3" with v1's outputs. Now the
+    changed rules rerun on the head, an added job runs, unchanged rules are kept."""
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path, "edit", compare=False)
+    args = ["submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local", "--remote-base", str(base)]
+    assert relval(*args).returncode == 0
+    wait_finished(sshd, outputs, base, "edit")
+    chain = base / "edit" / C2
+    assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\n"
+    kept = (chain / "mc.0000.gen.txt").stat().st_mtime_ns
+
+    campaign.write_text(campaign.read_text().replace("jobs: 2", "jobs: 3"))   # one more job
+    again = relval(*args)
+    assert again.returncode == 0, again.stderr
+    assert f"the {C2} chain changed" in again.stderr
+    [status] = wait_finished(sshd, outputs, base, "edit").values()
+    assert (status.state, status.done, status.total) == ("finished", 4, 4)
+    assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\ntoy/v2 2\n"
+    assert (chain / "mc.0000.gen.txt").stat().st_mtime_ns == kept      # unchanged: not rerun
+
+    # A new release runs in a directory of its own; the old release's outputs stay as they were.
+    assert relval(*args, "--release", "toy/v3").returncode == 0
+    statuses = wait_finished(sshd, outputs, base, "edit")
+    v3 = base / "edit" / chain_dir_name("candidate", "toy/v3")
+    assert {name: (s.state, s.done) for name, s in statuses.items()} == {v3.name: ("finished", 4)}
+    assert (v3 / "mc.sum.txt").read_text() == "toy/v3 0\ntoy/v3 1\ntoy/v3 2\n"
+    assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\ntoy/v2 2\n"

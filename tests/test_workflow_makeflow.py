@@ -48,7 +48,7 @@ def test_every_rule_declares_all_inputs_and_outputs():
     assert len(found) == 13
     targets, command = found[4]  # rec pp/0000
     assert targets == "pp.0000.rec.root pp.0000.rec.log: pp.0000.sim.root relval-job.sh toy.py"
-    assert command == ("\t/bin/sh relval-job.sh pp.0000.rec.log 0 python3 toy.py rec pp.0000.sim.root "
+    assert command == ("\t/bin/sh relval-job.sh pp.0000.rec.log 0 -c python3 toy.py rec pp.0000.sim.root "
                        "-o pp.0000.rec.root")
     merge_targets, _ = found[-1]
     assert merge_targets.startswith("pp.QAmerged.root pp.merge.log: pp.0000.QAresults.root")
@@ -60,18 +60,23 @@ def test_output_is_deterministic():
     assert smoke_lines() == smoke_lines()
 
 
-def test_commands_are_quoted_word_by_word():
+def test_commands_reach_makeflow_in_plain_characters_only():
+    """Makeflow rewrites backslashes and cannot parse nested quotes: a rule carries the
+    command encoded, in characters makeflow leaves alone (the bytes are checked through
+    real makeflow in test_workflow_bytes)."""
     doc = copy.deepcopy(BASE)
-    doc["stages"][0]["command"] = "echo 'a  b' \"$HOME\" | wc -c > {outputs[0]}"
+    doc["stages"][0]["command"] = "echo 'a  b' \"$HOME\" | sed 's/\\./_/g' > {outputs[0]}"
     campaign = parse_campaign(doc)
     line = next(l for l in makeflow_lines(campaign, expand(campaign)) if l.startswith("\t"))
-    assert line.endswith("""echo ''"'"'a' '' 'b'"'"'' '"$HOME"' '|' wc -c '>' pp.0000.sim.root""")
+    assert line == ("\t/bin/sh relval-job.sh pp.0000.sim.log 0 -c echo %047a%040 b%047 %042%044HOME%042 "
+                    "%174 sed %047s/%134./_/g%047 %076 pp.0000.sim.root")
 
 
 def test_generate_writes_flat_files_and_keeps_unchanged_ones(tmp_path):
     workflow = generate(EXAMPLES / "smoke.yaml", tmp_path / "wf")
     assert workflow.makeflow_path == tmp_path / "wf" / "smoke.makeflow"
-    assert sorted(p.name for p in (tmp_path / "wf").iterdir()) == ["relval-job.sh", "smoke.makeflow", "toy.py"]
+    assert sorted(p.name for p in (tmp_path / "wf").iterdir()) == [".relval-rules.json", "relval-job.sh",
+                                                                "smoke.makeflow", "toy.py"]
     assert (tmp_path / "wf" / "toy.py").read_bytes() == (EXAMPLES / "toy" / "toy.py").read_bytes()
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "wf").iterdir()}
     os.utime(tmp_path / "wf" / "smoke.makeflow", ns=(1, 1))
@@ -136,12 +141,3 @@ def test_long_and_tricky_commands_survive_makeflow(tmp_path):
                    env={**os.environ, **MAKEFLOW_ENV}, timeout=120, check=True)
     assert (tmp_path / "d.0007.a.txt").read_text() == "its  two|set|"
     assert (tmp_path / "d.all.txt").read_text().strip() == str(200 * len("its  two|set|"))
-
-
-def test_a_changed_campaign_does_not_reuse_an_old_log(tmp_path):
-    generate(EXAMPLES / "smoke.yaml", tmp_path)
-    (tmp_path / "smoke.makeflow.makeflowlog").write_text("# STARTED 1\n")
-    generate(EXAMPLES / "smoke.yaml", tmp_path, keep_history=True)  # same workflow: fine
-    with pytest.raises(RelvalError, match="the campaign changed since this directory last ran"):
-        generate(EXAMPLES / "smoke.yaml", tmp_path, release="toy/v9", keep_history=True)
-    assert "toy/v9" not in (tmp_path / "smoke.makeflow").read_text()

@@ -76,7 +76,11 @@ def test_smoke_campaign_end_to_end_catches_the_planted_regression(tmp_path):
     report = Path(doc["report"])
     assert report.is_file() and "QA/vz" in report.read_text()
     assert json.loads((tmp_path / "w" / "report.json").read_text())["verdict"] == "FAIL"
-    assert (tmp_path / "w" / "reference" / "pp.QAmerged.root").is_file()
+    assert (tmp_path / "w" / "reference-toy-v1-0aac6d" / "pp.QAmerged.root").is_file()
+    # The demo's own check (what `make demo` runs) agrees with this run.
+    checked = subprocess.run([sys.executable, str(REPO / "examples" / "check_smoke.py"),
+                              str(tmp_path / "w"), str(result.returncode)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.slow
@@ -105,7 +109,7 @@ def test_a_job_failing_for_good_gives_fail_with_its_log_tail(tmp_path):
     [failed] = doc["failed_jobs"]
     assert (failed["stage"], failed["unit"]) == ("work", "d/0001")
     assert "boom-1" in failed["log_tail"] and "exit code 3" in failed["log_tail"]
-    log = tmp_path / "w" / "candidate" / "sh.makeflow.makeflowlog"
+    log = tmp_path / "w" / "candidate-r2" / "sh.makeflow.makeflowlog"
     assert read_status(log).attempts[1] == 2  # retries: 1 -> two attempts
     assert "1 of 4 jobs did not run" in " ".join(doc["reasons"])
 
@@ -127,7 +131,7 @@ def test_crash_pattern_fails_a_job_that_exits_0(tmp_path):
 def test_killing_makeflow_and_rerunning_resumes(tmp_path):
     path = shell_campaign(tmp_path, "sleep 0.3; echo {job} >> ran.txt; echo {job} > {outputs[0]}", jobs=12)
     workdir = tmp_path / "w"
-    log = workdir / "candidate" / "sh.makeflow.makeflowlog"
+    log = workdir / "candidate-r2" / "sh.makeflow.makeflowlog"
     proc = subprocess.Popen([*RELVAL, "run", str(path), "--local", "--workdir", str(workdir), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -135,9 +139,10 @@ def test_killing_makeflow_and_rerunning_resumes(tmp_path):
         if log.exists() and sum(1 for _, _, s in node_lines(log) if s == COMPLETE) >= 3:
             break
         time.sleep(0.05)
-    os.kill(int((workdir / "candidate" / "makeflow.pid").read_text()), signal.SIGTERM)
+    os.kill(int((workdir / "candidate-r2" / "makeflow.pid").read_text()), signal.SIGTERM)
     first_out, _ = proc.communicate(timeout=60)
-    assert json.loads(first_out)["verdict"] == "FAIL"
+    # A stopped run is no verdict (exit 3), not a regression (before: FAIL, exit 1).
+    assert (json.loads(first_out)["verdict"], proc.returncode) == ("NO_VERDICT", 3)
     done_before = {n for start, n, s in node_lines(log) if s == COMPLETE}
     assert 3 <= len(done_before) < 13
 
@@ -149,7 +154,7 @@ def test_killing_makeflow_and_rerunning_resumes(tmp_path):
     rerun = {n for start, n, s in rows if start == second and s == RUNNING}
     assert not rerun & done_before                      # finished jobs were not run again
     assert rerun | done_before == set(range(13))        # and the rest was
-    ran = (workdir / "candidate" / "ran.txt").read_text().split()
+    ran = (workdir / "candidate-r2" / "ran.txt").read_text().split()
     for node in done_before - {12}:
         assert ran.count(str(node)) == 1
 
@@ -160,9 +165,9 @@ def test_status_of_a_finished_run(tmp_path):
     result = relval("status", str(tmp_path / "w"), "--json")
     assert result.returncode == 0, result.stderr
     [chain] = json.loads(result.stdout)["workflows"]
-    assert chain["name"] == "candidate" and chain["state"] == "finished" and chain["succeeded"]
+    assert chain["name"] == "candidate-r2" and chain["state"] == "finished" and chain["succeeded"]
     assert chain["stages"]["work"] == {"total": 3, "waiting": 0, "running": 0, "done": 3, "failed": 0}
-    table = relval("status", str(tmp_path / "w" / "candidate"))
+    table = relval("status", str(tmp_path / "w" / "candidate-r2"))
     assert table.returncode == 0 and "work" in table.stdout and "finished" in table.stdout
     watch = relval("status", str(tmp_path / "w"), "--watch", "--json", timeout=30)
     assert watch.returncode == 0 and json.loads(watch.stdout.splitlines()[-1])["workflows"][0]["done"] == 4
@@ -207,3 +212,84 @@ def processes_in(directory: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+# --- exit codes: 0 PASS, 1 FAIL, 2 bad input, 3 no verdict ---------------------------------
+
+def test_missing_reference_outputs_stop_before_any_job_runs(tmp_path):
+    """Before: a missing reference directory gave `verdict: PASS`, exit 0."""
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}",
+                          reference={"outputs": str(tmp_path / "nowhere")}, compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"reference.outputs: {tmp_path / 'nowhere'}: no such directory" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+
+
+def test_a_remote_reference_url_stops_before_any_job_runs(tmp_path):
+    url = "root://eospublic.cern.ch//eos/ref"
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}", reference={"outputs": url},
+                          compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 3 and f"{url} cannot be read" in result.stderr
+    assert not (tmp_path / "w").exists()
+
+
+def test_without_compare_no_reference_chain_runs_and_the_output_says_so(tmp_path):
+    """Before: the reference chain ran for nothing and the verdict was PASS."""
+    path = shell_campaign(tmp_path, "echo {release} {job} > {outputs[0]}", reference={"release": "r1"})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("verdict: JOBS_PASSED (4/4 jobs done): no QA comparison was made (the campaign has no "
+            "compare: section)") in result.stdout
+    assert "PASS" not in result.stdout.replace("JOBS_PASSED", "")
+    assert [p.name for p in (tmp_path / "w").iterdir() if p.is_dir()] == ["candidate-r2"]
+    report = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert (report["verdict"], report["exit_code"], report["qa_used"]) == ("JOBS_PASSED", 0, False)
+    assert "no QA comparison was made" in (tmp_path / "w" / "report.md").read_text()
+
+
+def test_a_failed_reference_chain_is_no_verdict(tmp_path):
+    """Before: exit 1, as if the release under validation had regressed."""
+    path = shell_campaign(tmp_path, "[ {release} = r1 ] && exit 4; echo {job} > {outputs[0]}",
+                          reference={"release": "r1"}, compare={"files": ["sum.txt"]})
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"), "--json")
+    doc = json.loads(result.stdout)
+    assert (result.returncode, doc["verdict"], doc["exit_code"]) == (3, "NO_VERDICT", 3)
+    assert "the reference chain did not finish: nothing to compare with" in doc["reasons"]
+
+
+def test_a_comparison_that_compares_nothing_is_no_verdict(tmp_path):
+    """ROOT files without a single histogram: nothing graded, so no PASS."""
+    empty = "python3 -c \"import uproot; uproot.recreate('{outputs[0]}')\""
+    path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}", reference={"release": "r1"},
+                          compare={"files": ["sum.root"]})
+    doc = yaml.safe_load(path.read_text())
+    doc["stages"][1].update(command=empty.replace("{outputs[0]}", "{outputs[0]}"), outputs=["sum.root"])
+    path.write_text(yaml.safe_dump(doc))
+    result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"), "--json")
+    doc = json.loads(result.stdout)
+    assert (result.returncode, doc["verdict"]) == (3, "NO_VERDICT"), result.stderr
+    assert any("compared nothing" in r for r in doc["reasons"])
+
+
+def test_release_overrides_and_a_new_release_gets_its_own_directory(tmp_path):
+    """Before: the release could only be chosen in the file, and every release shared
+    `candidate/`. Now --release/--reference-release override it, each release runs in
+    its own directory, and status shows the latest run's chains."""
+    path = shell_campaign(tmp_path, "echo {release} {job} > {outputs[0]}", reference={"release": "r1"},
+                          compare={"files": ["sum.txt"]})
+    work = tmp_path / "w"
+    first = relval("run", str(path), "--local", "--workdir", str(work), "--json")
+    assert json.loads(first.stdout)["chains"][0]["release"] == "r2", first.stderr
+    second = relval("run", str(path), "--local", "--workdir", str(work), "--json",
+                    "--release", "r3", "--reference-release", "r0")
+    doc = json.loads(second.stdout)
+    assert [(c["role"], c["release"]) for c in doc["chains"]] == [("candidate", "r3"), ("reference", "r0")]
+    assert (work / "candidate-r3" / "d.0000.out.txt").read_text() == "r3 0\n"
+    assert (work / "reference-r0" / "d.0000.out.txt").read_text() == "r0 0\n"
+    assert (work / "candidate-r2" / "d.0000.out.txt").read_text() == "r2 0\n"   # untouched
+    status = json.loads(relval("status", str(work), "--json").stdout)
+    assert [w["name"] for w in status["workflows"]] == ["candidate-r3", "reference-r0"]
+    bad = relval("run", str(path), "--local", "--workdir", str(work), "--release", "a b")
+    assert bad.returncode == 2 and "--release: must be a release name without spaces" in bad.stderr

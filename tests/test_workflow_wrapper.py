@@ -6,6 +6,7 @@ import copy
 import subprocess
 
 from relval.workflows.campaign import WRAPPER_NAME, parse_campaign
+from relval.workflows.shell import encode_words
 from relval.workflows.wrapper import BUILTIN_PATTERNS, EXIT_CRASH_PATTERN, EXIT_SETUP_FAILED, wrapper_script
 
 from .test_workflow_campaign import BASE
@@ -20,8 +21,9 @@ def sandbox(tmp_path, **top):
 
 
 def run(directory, *words, wall="0"):
-    return subprocess.run(["/bin/sh", WRAPPER_NAME, "job.log", wall, *words], cwd=directory,
-                          capture_output=True, text=True, timeout=30)
+    """The wrapper as a rule calls it: the command encoded for makeflow (`-c WORD...`)."""
+    return subprocess.run(["/bin/sh", WRAPPER_NAME, "job.log", wall, "-c", *encode_words(" ".join(words))],
+                          cwd=directory, capture_output=True, text=True, timeout=30)
 
 
 def test_environment_setup_and_variables_reach_the_payload(tmp_path):

@@ -31,6 +31,7 @@ from typing import Any
 
 from relval.errors import RelvalError
 from relval.fields import Field, Problems, load_yaml
+from relval.workflows.shell import quote_state, quote_value
 
 # Levels a stage can run per; job and chunk are the leaves of the two kinds of dataset.
 LEVELS = ("job", "chunk", "run", "dataset", "campaign")
@@ -102,11 +103,14 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Segment:
-    """One piece of a parsed command: literal text, or a placeholder with an optional index."""
+    """One piece of a parsed command: literal text, or a placeholder with an optional index
+    and the shell quoting it stands in ("", "'" or '"'), so that its value can be quoted
+    to reach the payload exactly."""
 
     text: str = ""
     key: str | None = None
     index: int | None = None
+    quoting: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,19 @@ class Campaign:
         """The same chain for another release (how the reference chain is produced)."""
         return replace(self, release=release)
 
+    def with_overrides(self, release: str | None = None, reference_release: str | None = None) -> "Campaign":
+        """The campaign with `--release` / `--reference-release` from the command line in
+        place of the file's (a reference release replaces `reference.outputs`)."""
+        for option, value in (("--release", release), ("--reference-release", reference_release)):
+            if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+                raise RelvalError(f"{option}: must be a release name without spaces (got {value!r})")
+        campaign = self
+        if release is not None:
+            campaign = replace(campaign, release=release)
+        if reference_release is not None:
+            campaign = replace(campaign, reference_release=reference_release, reference_outputs=None)
+        return campaign
+
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
@@ -178,6 +195,8 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
     stages_ok = len(problems.messages) == before
     _check_graph(root["stages"], stages, datasets if datasets_ok else None, stages_ok)
     compare_files, thresholds = _compare(root["compare"], stages if stages_ok else None)
+    if compare_files and not root["reference"].present:
+        root["compare"].error("needs a reference to compare with (reference.release or reference.outputs)")
     patterns = _patterns(root["validation"])
     retries = root["retries"].integer(default=0, minimum=0, maximum=100)
 
@@ -278,8 +297,8 @@ def _runs(f: Field) -> tuple[tuple[str, tuple[str, ...]], ...]:
             item.error("must list at least one chunk")
         for entry in entries:
             url = entry.string(required=True)
-            if url is not None and any(c.isspace() or c == "'" for c in url):
-                entry.error("must not contain whitespace or quotes")
+            if url is not None and any(c.isspace() for c in url):
+                entry.error("must not contain whitespace")
             elif url is not None:
                 chunks.append(url)
         if chunks:
@@ -413,6 +432,7 @@ def _segments(f: Field, command: str) -> tuple[Segment, ...] | None:
     """Split a command into literal text and placeholders; None if malformed."""
     segments: list[Segment] = []
     text: list[str] = []
+    state = ""  # the shell's quoting where the current literal text started
     i, n = 0, len(command)
     while i < n:
         c = command[i]
@@ -441,10 +461,13 @@ def _segments(f: Field, command: str) -> tuple[Segment, ...] | None:
                 f.error(f"malformed placeholder {{{inner}}}")
                 return None
             if text:
-                segments.append(Segment(text="".join(text)))
+                literal = "".join(text)
+                segments.append(Segment(text=literal))
+                state = quote_state(literal, state)
                 text = []
             index = match.group(2)
-            segments.append(Segment(key=match.group(1), index=int(index) if index is not None else None))
+            segments.append(Segment(key=match.group(1), index=int(index) if index is not None else None,
+                                    quoting=state))
             i = end + 1
         elif c == "}":
             f.error("has an unmatched '}' (write '}}' for a literal brace)")
@@ -454,7 +477,20 @@ def _segments(f: Field, command: str) -> tuple[Segment, ...] | None:
             i += 1
     if text:
         segments.append(Segment(text="".join(text)))
+        state = quote_state(segments[-1].text, state)
+    if state:
+        f.error(f"has an unclosed {state} quote")
+        return None
     return tuple(segments)
+
+
+def render_shell(text: str, values: dict[str, str]) -> str:
+    """`text` with its {placeholders} replaced by `values`, each quoted for the spot it
+    stands in (the environment setup uses it; commands are rendered by the graph)."""
+    problems = Problems(render=lambda p, m: m)
+    segments = _segments(Field(text, "", problems), text) or ()
+    return "".join(seg.text if seg.key is None else quote_value(values[seg.key], seg.quoting)
+                   for seg in segments)
 
 
 def _check_braces(f: Field, text: str, allowed: tuple[str, ...]) -> None:

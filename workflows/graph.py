@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from relval.errors import RelvalError
 from relval.workflows.campaign import Campaign, Stage
+from relval.workflows.shell import quote_value
 
 
 # Plain (not frozen) slotted dataclasses: a 100,000-job campaign creates this many, and
@@ -224,12 +225,12 @@ def _compile(stage: Stage, campaign: Campaign):
                 getters.append(lambda a, p=position: " ".join(a[p]))
             else:
                 getters.append(lambda a, p=position, i=index, k=key: _item(a[p], i, k))
-        elif key == "release":
-            getters.append(lambda a, v=campaign.release: v)
+        elif key == "release":  # values are quoted for their spot, so the payload gets their bytes
+            getters.append(lambda a, v=quote_value(campaign.release, seg.quoting): v)
         elif key == "campaign":
-            getters.append(lambda a, v=campaign.name: v)
+            getters.append(lambda a, v=quote_value(campaign.name, seg.quoting): v)
         else:
-            getters.append(lambda a, k=key: a[0][k])
+            getters.append(lambda a, k=key, q=seg.quoting: quote_value(a[0][k], q))
     fmt = "".join(template).format
 
     def render(values: dict, inputs, outputs) -> str:

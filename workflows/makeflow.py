@@ -29,16 +29,19 @@ Node ids are the rule order, which is `graph.jobs` order.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, load_campaign
 from relval.workflows.graph import JobGraph, expand
-from relval.workflows.wrapper import wrapper_invocation, wrapper_script
+from relval.workflows.rerun import STATE_FILE, ResumePlan, plan_resume, read_state, rule_fingerprints, state_document
+from relval.workflows.wrapper import command_file, wrapper_invocation, wrapper_script
 
 BATCH_TYPES = ("local", "condor")
 MAKEFLOW_ENV = {"OMPI_MCA_ess_singleton_isolated": "1"}
@@ -50,6 +53,7 @@ class GeneratedWorkflow:
     graph: JobGraph
     directory: Path
     makeflow_file: str          # basename, inside directory
+    fingerprints: tuple[str, ...] = ()   # per job, see relval.workflows.rerun
 
     @property
     def makeflow_path(self) -> Path:
@@ -69,8 +73,8 @@ def makeflow_lines(campaign: Campaign, graph: JobGraph) -> Iterator[str]:
     counts: dict[str, int] = {}
     for job in graph.jobs:
         counts[job.stage] = counts.get(job.stage, 0) + 1
-    yield (f"# relval workflow: campaign {campaign.name}, release {campaign.release}, "
-           f"from {campaign.source} (generated; do not edit)")
+    # No file name here: a renamed but identical campaign file resumes.
+    yield f"# relval workflow: campaign {campaign.name}, release {campaign.release} (generated; do not edit)"
     yield f"# {len(graph.jobs)} jobs: " + ", ".join(f"{s} {n}" for s, n in counts.items())
     category = None
     for job in graph.jobs:
@@ -78,10 +82,11 @@ def makeflow_lines(campaign: Campaign, graph: JobGraph) -> Iterator[str]:
             category = job.stage
             yield ""
             yield from _category_lines(campaign, category)
-        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux))
+        cmd_file = command_file(job)
+        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux, *((cmd_file,) if cmd_file else ())))
         yield ""
         yield f"{' '.join(job.outputs)} {job.log}: {inputs}"
-        yield f"\t{wrapper_invocation(job)}"
+        yield f"\t{wrapper_invocation(job, cmd_file)}"
 
 
 def _category_lines(campaign: Campaign, stage_name: str) -> Iterator[str]:
@@ -94,10 +99,11 @@ def _category_lines(campaign: Campaign, stage_name: str) -> Iterator[str]:
 
 
 def generate(campaign: Campaign | str | Path, out_dir: str | Path,
-             release: str | None = None, keep_history: bool = False) -> GeneratedWorkflow:
-    """See the module docstring. With `keep_history`, refuse to replace a different
-    workflow file that already has a transaction log: makeflow would take the old log's
-    completed nodes for the new rules and reuse stale outputs."""
+             release: str | None = None, keep_history: bool = True) -> GeneratedWorkflow:
+    """See the module docstring. In a directory that ran before, the outputs of every
+    rule that changed (or depends on one that did) are deleted and makeflow resumes from
+    a log that marks only the unchanged, complete rules done (`relval.workflows.rerun`).
+    `keep_history` is accepted for compatibility; the old log is always kept aside."""
     if not isinstance(campaign, Campaign):
         campaign = load_campaign(campaign)
     if release is not None:
@@ -106,24 +112,62 @@ def generate(campaign: Campaign | str | Path, out_dir: str | Path,
     directory = Path(out_dir)
     name = makeflow_file_name(campaign)
     text = ("\n".join(makeflow_lines(campaign, graph)) + "\n").encode()
-    if keep_history and (directory / (name + ".makeflowlog")).exists():
-        try:
-            changed = (directory / name).read_bytes() != text
-        except OSError:
-            changed = True
-        if changed:
-            raise RelvalError(f"{directory}: the campaign changed since this directory last ran "
-                              "(its makeflow log belongs to another workflow); use a new work "
-                              "directory or remove this one")
+    wrapper = wrapper_script(campaign)
+    sources = sorted({p for stage in campaign.stages for p in stage.files})
     try:
+        aux = {source.name: source.read_bytes() for source in sources}
+        fingerprints = rule_fingerprints(graph, wrapper, {n: hashlib.sha256(b).hexdigest()
+                                                          for n, b in aux.items()})
+        state = state_document(graph, fingerprints)
         directory.mkdir(parents=True, exist_ok=True)
+        resume_locally(directory, name, text, graph, fingerprints, state)
         _write_if_changed(directory / name, text)
-        _write_if_changed(directory / WRAPPER_NAME, wrapper_script(campaign).encode())
-        for source in sorted({p for stage in campaign.stages for p in stage.files}):
-            _write_if_changed(directory / source.name, source.read_bytes(), mode=source.stat().st_mode)
+        _write_if_changed(directory / WRAPPER_NAME, wrapper.encode())
+        for job in graph.jobs:  # commands too long for a rule's command line
+            cmd_file = command_file(job)
+            if cmd_file:
+                _write_if_changed(directory / cmd_file, job.command.encode() + b"\n")
+        for source in sources:
+            _write_if_changed(directory / source.name, aux[source.name], mode=source.stat().st_mode)
+        _write_if_changed(directory / STATE_FILE, state)  # last: it vouches for the rest
     except OSError as error:
         raise RelvalError(f"cannot write the workflow to {directory}: {error}") from None
-    return GeneratedWorkflow(campaign, graph, directory, name)
+    return GeneratedWorkflow(campaign, graph, directory, name, tuple(fingerprints))
+
+
+def resume_locally(directory: Path, name: str, text: bytes, graph: JobGraph,
+                   fingerprints: list[str], state: bytes) -> ResumePlan:
+    """Apply `plan_resume` to a workflow directory that ran before (see the module doc)."""
+    log = directory / (name + ".makeflowlog")
+    if not log.is_file():
+        return ResumePlan()
+    old_state = _read(directory / STATE_FILE)
+    unchanged = _read(directory / name) == text and old_state == state
+    present = {}
+    if not unchanged:
+        for job in graph.jobs:
+            for path in (*job.outputs, job.log):
+                try:
+                    present[path] = (directory / path).stat().st_size
+                except OSError:
+                    pass
+    plan = plan_resume(graph, fingerprints, read_state(old_state), log.read_bytes(), present,
+                       time.time_ns() // 1000, unchanged)
+    if plan.changed:
+        for path in plan.stale:
+            (directory / path).unlink(missing_ok=True)
+        for failed in directory.glob("makeflow.failed.*"):  # named by the old node ids
+            shutil.rmtree(failed, ignore_errors=True)
+        log.rename(log.with_name(f"{log.name}.{time.strftime('%Y%m%dT%H%M%S')}.old"))
+        _write_if_changed(log, plan.log)
+    return plan
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def write_workflow(campaign: Campaign | str | Path, out_dir: str | Path,
@@ -161,5 +205,5 @@ def makeflow_command(makeflow_file: str, batch: str = "local", retries: int = 0,
 def find_makeflow(makeflow: str = "makeflow") -> str:
     path = shutil.which(makeflow)
     if path is None:
-        raise RelvalError(f"{makeflow} not found: install cctools (Debian: coop-computing-tools)")
+        raise NoVerdictError(f"{makeflow} not found: install cctools (Debian: coop-computing-tools)")
     return path

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ _SSH_FAILURES = [
 TRANSIENT = ("refused", "timeout", "unreachable", "closed")
 
 
-class SshError(RelvalError):
+class SshError(NoVerdictError):
     """ssh itself failed; `kind` is one of host-key, refused, timeout, resolve,
-    unreachable, auth, identity, closed, other."""
+    unreachable, auth, identity, closed, other. Exit code 3: the head is unreachable."""
 
     def __init__(self, message: str, kind: str):
         super().__init__(message)
@@ -141,7 +141,7 @@ class SshTarget:
 def _require_tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise RelvalError(f"the {name!r} command is not installed here; it is needed to reach "
+        raise NoVerdictError(f"the {name!r} command is not installed here; it is needed to reach "
                           "the head node (Debian: apt-get install openssh-client rsync)")
     return path
 
@@ -286,19 +286,19 @@ class SshTransport:
             done = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
                                   stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise RelvalError(f"ssh to {self.target.where} did not finish within {timeout:.0f} s "
+            raise NoVerdictError(f"ssh to {self.target.where} did not finish within {timeout:.0f} s "
                               f"running: {command}") from None
         stderr = done.stderr.decode(errors="replace")
         if done.returncode == 255 and _looks_like_ssh_failure(stderr):
             raise self.explain(stderr) from None
         return done.returncode, done.stdout, done.stderr
 
-    def check(self, command: str, timeout: float | None = 300) -> bytes:
-        """Run a command that must succeed; its stdout."""
-        rc, out, err = self.run(command, timeout=timeout)
+    def check(self, command: str, timeout: float | None = 300, input: bytes | None = None) -> bytes:
+        """Run a command that must succeed (with `input` on its stdin); its stdout."""
+        rc, out, err = self.run(command, timeout=timeout, input=input)
         if rc != 0:
             detail = err.decode(errors="replace").strip() or out.decode(errors="replace").strip()
-            raise RelvalError(f"on {self.target.where}, `{command}` failed (exit {rc}): "
+            raise NoVerdictError(f"on {self.target.where}, `{command}` failed (exit {rc}): "
                               f"{detail or 'no message'}")
         return out
 
@@ -344,9 +344,9 @@ class SshTransport:
             if _looks_like_ssh_failure(stderr):
                 raise self.explain(stderr) from None
             if "command not found" in stderr or "rsync: not found" in stderr:
-                raise RelvalError(f"rsync is not installed on {self.target.where}")
+                raise NoVerdictError(f"rsync is not installed on {self.target.where}")
             detail = " ".join(stderr.strip().splitlines()[-3:])
-            raise RelvalError(f"{what} failed (rsync exit {done.returncode}): {detail}")
+            raise NoVerdictError(f"{what} failed (rsync exit {done.returncode}): {detail}")
 
     def read_file(self, remote_path: str, offset: int = 0) -> bytes | None:
         """The bytes of a remote file from `offset` on; None when the file does not exist."""
@@ -355,7 +355,7 @@ class SshTransport:
         if rc == 3:
             return None
         if rc != 0:
-            raise RelvalError(f"cannot read {remote_path} on {self.target.where}: "
+            raise NoVerdictError(f"cannot read {remote_path} on {self.target.where}: "
                               f"{err.decode(errors='replace').strip()}")
         return out
 

@@ -11,13 +11,14 @@ bytes go to the same parser as a local log (`status.LogState`).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.remote import SshTransport, quote_path
-from relval.workflows.status import LogState, NamedStatus
+from relval.workflows.status import CHAINS_FILE, LogState, NamedStatus
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      probe)
 
@@ -47,7 +48,7 @@ class RemoteLogReader:
             self.exists = False
             return b""
         if rc != 0:
-            raise RelvalError(f"cannot read {self.path} on {self.ssh.target.where}: "
+            raise NoVerdictError(f"cannot read {self.path} on {self.ssh.target.where}: "
                               f"{err.decode(errors='replace').strip()}")
         self.exists = True
         size_line, _, data = out.partition(b"\n")
@@ -65,15 +66,23 @@ class RemoteLogReader:
 def list_chains(ssh: SshTransport, directory: str) -> dict[str, tuple[str, bool]]:
     """Chains of a campaign directory on the head: name -> (log path, makeflow alive)."""
     command = (f"cd {quote_path(directory)} 2>/dev/null || exit 3; "
+               f"[ -f {CHAINS_FILE} ] && echo \"# $(cat {CHAINS_FILE})\"; "
                "for f in */*.makeflow; do [ -f \"$f\" ] && echo \"$f\"; done")
     rc, out, _ = ssh.run(command)
     if rc == 3:
         return {}
     states, _ = probe(ssh, directory)
     chains = {}
-    for line in out.decode(errors="replace").splitlines():
+    lines = out.decode(errors="replace").splitlines()
+    current = None  # the latest submission's chains; older releases' directories stay beside
+    if lines and lines[0].startswith("# "):
+        try:
+            current = set(json.loads(lines.pop(0)[2:])["chains"])
+        except (ValueError, KeyError, TypeError):
+            current = None
+    for line in lines:
         name, _, makeflow_file = line.partition("/")
-        if name in chains or not makeflow_file:
+        if name in chains or not makeflow_file or (current is not None and name not in current):
             continue
         state = states.get(name)
         chains[name] = (f"{directory}/{name}/{makeflow_file}.makeflowlog",

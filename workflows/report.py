@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Iterator
 
+EXIT_MEANING = {0: "pass", 1: "fail: a regression", 2: "bad input",
+                3: "no verdict: something missing, unreachable or broken"}
+
 if TYPE_CHECKING:
     from relval.workflows.run import RunOutcome
 
@@ -16,7 +19,8 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
     yield f"- release under validation: `{doc['release']}`"
     yield f"- reference: `{doc['reference']}`" if doc["reference"] else "- reference: none"
     yield f"- jobs: {doc['jobs']['done']} done, {doc['jobs']['failed']} failed, {doc['jobs']['total']} in all"
-    yield f"- QA comparison: {'used' if doc['qa_used'] else 'not used (verdict from the jobs alone)'}"
+    yield f"- QA comparison: {'made' if doc['qa_used'] else 'none was made'}"
+    yield f"- exit code: {doc['exit_code']} ({EXIT_MEANING[doc['exit_code']]})"
     yield ""
     yield "| chain | release | state | done | failed | total | directory |"
     yield "|---|---|---|---|---|---|---|"
@@ -25,7 +29,7 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
                f"| {c['total']} | `{c['directory']}` |")
     if doc["reasons"]:
         yield ""
-        yield "## Why it failed"
+        yield "## Why" if doc["verdict"] != "FAIL" else "## Why it failed"
         yield ""
         yield from (f"- {reason}" for reason in doc["reasons"])
     qa = doc["qa"]

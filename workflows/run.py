@@ -8,8 +8,9 @@
 
 Layout of the work directory (default `./relval-<campaign>`):
 
-    WORKDIR/candidate/   the chain of `release` (workflow, outputs, job logs, makeflow log)
-    WORKDIR/reference/   the same chain for `reference.release`, when given
+    WORKDIR/candidate-<release>/   the chain of `release` (workflow, outputs, job logs, makeflow log)
+    WORKDIR/reference-<release>/   the same chain for `reference.release`, when compared with
+    WORKDIR/relval-chains.json     the chain directories of the latest run
     WORKDIR/qa/          the QA comparison's own outputs, when the QA library is present
     WORKDIR/report.md, WORKDIR/report.json
 
@@ -21,7 +22,10 @@ the log (the last state of each node), never from makeflow's exit code.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
 from relval.workflows.makeflow import MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command
-from relval.workflows.status import COMPLETE, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
+from relval.workflows.status import CHAINS_FILE, COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
 from relval.workflows.verdict import ChainResult, FailedJob, Verdict, decide
 
 OUT_FILE = "makeflow.out"
@@ -79,6 +83,7 @@ class RunOutcome:
             "failed_jobs": failed_jobs,
             "report": str(self.report),
             "reasons": list(self.verdict.reasons),
+            "exit_code": self.verdict.exit_code,
             "qa_used": self.verdict.qa_used,
             "chains": [{"role": c.role, "release": c.release, "directory": c.directory,
                         "state": c.state, "total": c.total, "done": c.done, "failed": c.failed}
@@ -99,15 +104,78 @@ def qa_brief(summary: Any) -> dict | None:
             "flagged": flagged}
 
 
-def prepare(campaign_file: str | Path, workdir: str | Path | None = None) -> tuple[Campaign, Path, list[Chain]]:
-    """Validate and generate every chain before anything runs."""
-    campaign = load_campaign(campaign_file)
+def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
+            reference_release: str | None = None) -> tuple[Campaign, Path, list[Chain]]:
+    """Validate and generate every chain before anything runs; `release` and
+    `reference_release` override the file's.
+
+    The reference chain exists only when the campaign compares something (`compare:`)
+    with a reference release. A reference that cannot be read is reported here, before
+    any job runs, as no verdict (exit 3)."""
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
-    chains = [Chain("candidate", generate(campaign, root / "candidate", keep_history=True))]
-    if campaign.reference_release:
-        chains.append(Chain("reference", generate(campaign, root / "reference",
-                                                  release=campaign.reference_release, keep_history=True)))
+    check_reference(campaign)
+    chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
+    if campaign.compare_files and campaign.reference_release:
+        chains.append(Chain("reference", generate(
+            campaign, root / chain_dir_name("reference", campaign.reference_release),
+            release=campaign.reference_release)))
+    write_chains_file(root, [c.directory.name for c in chains])
     return campaign, root, chains
+
+
+def chain_dir_name(role: str, release: str) -> str:
+    """`candidate-toy-v2-3f1c2a`: a chain's directory names its release, so a new release
+    never shares a directory (or outputs) with another. A short digest is added when the
+    release has characters a file name should not carry, to keep names unique."""
+    slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", release).strip("-.") or "release"
+    if slug != release:
+        slug += "-" + hashlib.sha1(release.encode()).hexdigest()[:6]
+    return f"{role}-{slug}"
+
+
+def write_chains_file(root: Path, names: list[str]) -> None:
+    """Which chain directories belong to the current run (older releases' stay beside)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / CHAINS_FILE
+        text = json.dumps({"chains": names}) + "\n"
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+    except OSError as error:
+        raise RelvalError(f"cannot write the work directory {root}: {error}") from None
+
+
+def reference_files(campaign: Campaign) -> list[str]:
+    """The generated names of the outputs listed under `compare.files` (flat names, the
+    same in every chain and in an earlier campaign's outputs)."""
+    from relval.workflows.graph import expand
+
+    wanted = set(campaign.compare_files)
+    files = []
+    for job in expand(campaign).jobs:
+        stage = campaign.stage(job.stage)
+        files += [path for name, path in zip(stage.outputs, job.outputs) if name in wanted]
+    return files
+
+
+def check_reference(campaign: Campaign) -> None:
+    """`reference.outputs` must be a local directory holding every compared file."""
+    where = campaign.reference_outputs
+    if not campaign.compare_files or where is None:
+        return
+    if "://" in where:
+        raise NoVerdictError(f"{campaign.source}: reference.outputs: {where} cannot be read: "
+                             "relval compares with a local directory; copy the reference outputs "
+                             "here and give that directory")
+    directory = Path(where).expanduser()
+    if not directory.is_dir():
+        raise NoVerdictError(f"{campaign.source}: reference.outputs: {where}: no such directory")
+    missing = [name for name in reference_files(campaign) if not (directory / name).is_file()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise NoVerdictError(f"{campaign.source}: reference.outputs: {where} lacks the compared "
+                             f"file(s) {shown}")
 
 
 def job_environment() -> dict[str, str]:
@@ -171,7 +239,7 @@ def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | No
     for chain in chains:
         status = followers[chain.role].poll(running=False)
         if status.state == "not started":
-            raise RelvalError(f"makeflow did not start in {chain.directory} (exit "
+            raise NoVerdictError(f"makeflow did not start in {chain.directory} (exit "
                               f"{procs[chain.role].returncode}): {_tail(chain.directory / OUT_FILE, 5)}")
         statuses[chain.role] = status
     return statuses
@@ -197,9 +265,11 @@ def job_log_tail(directory: Path, node: int, log: str, lines: int = LOG_TAIL_LIN
 def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
     jobs = chain.workflow.graph.jobs
     failed = []
-    for node in status.failed_nodes():
+    # Only a final FAILED is a failed job; an ABORTED one was stopped (Ctrl-C, a killed
+    # makeflow) and counts as not run: no verdict, never a regression.
+    for node in (n for n in status.failed_nodes() if status.node_states[n] == FAILED):
         if node >= len(jobs) or status.node_stage.get(node, jobs[node].stage) != jobs[node].stage:
-            raise RelvalError(f"{chain.workflow.log_path} does not match the generated workflow "
+            raise NoVerdictError(f"{chain.workflow.log_path} does not match the generated workflow "
                               f"(node {node}); remove the old log to start over")
         job = jobs[node]
         log, tail = job_log_tail(chain.directory, node, job.log)
@@ -211,36 +281,25 @@ def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
 
 def compared_files(chain: Chain) -> list[str]:
     """The generated names of the outputs listed under `compare.files`."""
-    campaign = chain.workflow.campaign
-    wanted = set(campaign.compare_files)
-    files = []
-    for job in chain.workflow.graph.jobs:
-        stage = campaign.stage(job.stage)
-        files += [path for name, path in zip(stage.outputs, job.outputs) if name in wanted]
-    return files
+    return reference_files(chain.workflow.campaign)
 
 
 def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any, str | None]:
-    """The QA comparison of the `compare.files` outputs, if the QA library offers it;
-    returns (summary or None, note). The compared files are linked into two directories,
+    """The QA comparison of the `compare.files` outputs: (summary, None), or (None, why
+    it could not run). The compared files are linked into two directories,
     `out_dir/inputs/{new,ref}`, so one comparison covers them all, labelled by file name."""
     candidate = chains[0]
     files = compared_files(candidate)
     if not files:
-        return None, "no compare.files: verdict from jobs alone"
+        return None, "no compared file was produced"
     if campaign.reference_outputs:
-        if "://" in campaign.reference_outputs:
-            return None, (f"reference outputs at {campaign.reference_outputs} are remote; "
-                          "copy them to a local directory to compare")
-        ref_dir = Path(campaign.reference_outputs)
+        ref_dir = Path(campaign.reference_outputs).expanduser()
     elif len(chains) > 1:
         ref_dir = chains[1].directory
     else:
-        return None, "no reference: verdict from jobs alone"
-    try:  # the one place relval.workflows.qa is imported (numpy, uproot: only when needed)
-        from relval.workflows.qa import compare_paths
-    except ImportError:
-        return None, "QA comparison unavailable (relval.workflows.qa has no compare_paths): verdict from jobs alone"
+        return None, "no reference to compare with"
+    from relval.workflows.qa import compare_paths  # numpy, uproot: only when needed
+
     links = out_dir / "inputs"
     for side, source in (("new", candidate.directory), ("ref", ref_dir)):
         target = links / side
@@ -249,16 +308,20 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
             old.unlink()
         for name in files:
             if not (source / name).is_file():
-                return None, f"QA comparison skipped: {source / name} is missing"
+                return None, f"the QA comparison could not run: {source / name} is missing"
             (target / name).symlink_to((source / name).resolve())
-    summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+    try:
+        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+    except RelvalError as error:  # after the jobs ran, an unreadable comparison is no verdict
+        return None, f"the QA comparison could not run: {error}"
     return summary, None
 
 
 def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
-              poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir)
+              poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
+              release: str | None = None, reference_release: str | None = None) -> RunOutcome:
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
     if on_stage:
         on_stage(f"running {len(chains)} chain(s) in {root}")
     statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
@@ -267,7 +330,8 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
 
 def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[str, WorkflowStatus],
           on_stage: Callable[[str], None] | None = None) -> RunOutcome:
-    """Jobs from the logs, then QA when every job finished: the verdict and the report.
+    """Jobs from the logs, then QA when every job of every chain finished: the verdict
+    and the report.
 
     Also used on a campaign run elsewhere (`relval campaign` downloads the head's work
     directory and judges it here)."""
@@ -275,30 +339,33 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
 
     notes = list(dict.fromkeys(n for c in chains for n in c.workflow.graph.notes))
     results = [chain_result(c, statuses[c.role]) for c in chains]
-    qa = None
-    if all(r.failed == 0 and r.not_run == 0 for r in results):
+    by_role = {r.role: r for r in results}
+    candidate, reference = by_role.get("candidate"), by_role.get("reference")
+    compare = bool(campaign.compare_files)
+    if not compare and (campaign.reference_release or campaign.reference_outputs):
+        notes.append("the reference is not used: the campaign has no compare: section")
+    qa, problem = None, None
+    finished = all(r.failed == 0 and r.not_run == 0 for r in results)
+    if compare and finished:
         if on_stage:
             on_stage("comparing QA outputs with the reference")
-        qa, note = run_qa(campaign, chains, root / "qa")
-        if note:
-            notes.append(note)
-    else:
-        notes.append("QA comparison skipped: not every job finished")
-    verdict = decide(results, qa)
+        qa, problem = run_qa(campaign, chains, root / "qa")
+    verdict = decide(candidate, reference, qa, compare, problem)
     outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes)
     write_report(outcome)
     return outcome
 
 
-def judge_workdir(campaign_file: str | Path, workdir: str | Path) -> RunOutcome:
+def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str | None = None,
+                  reference_release: str | None = None) -> RunOutcome:
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
-    campaign, root, chains = prepare(campaign_file, workdir)
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
     statuses = {}
     for chain in chains:
         if not chain.workflow.log_path.is_file():
-            raise RelvalError(f"{chain.workflow.log_path}: no transaction log: the {chain.role} "
+            raise NoVerdictError(f"{chain.workflow.log_path}: no transaction log: the {chain.role} "
                               "chain never ran")
         statuses[chain.role] = read_status(chain.workflow.log_path)
     return judge(campaign, root, chains, statuses)

@@ -349,6 +349,18 @@ def read_status(path: str | Path, now: float | None = None) -> WorkflowStatus:
 # -- work directories -----------------------------------------------------------------
 
 PID_FILE = "makeflow.pid"   # written by `relval run --local` while makeflow runs
+CHAINS_FILE = "relval-chains.json"  # the chain directories of a work directory's latest run
+
+
+def current_chains(root: Path) -> list[str] | None:
+    """The chains of the latest run in a work directory (directories of earlier releases
+    stay beside them); None when the work directory does not say."""
+    import json
+
+    try:
+        return [str(n) for n in json.loads((root / CHAINS_FILE).read_text())["chains"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -376,8 +388,9 @@ def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
 
     found = [(".", log) for log in logs_in(root)]
     if not found:
+        current = current_chains(root)
         found = [(sub.name, log) for sub in sorted(p for p in root.iterdir() if p.is_dir())
-                 for log in logs_in(sub)]
+                 if current is None or sub.name in current for log in logs_in(sub)]
     if not found:
         from relval.errors import RelvalError
 
@@ -402,6 +415,18 @@ def makeflow_alive(directory: Path) -> bool | None:
         return os.path.basename(program).startswith(b"makeflow")
     except OSError:
         return True
+
+
+def status_exit_code(statuses: list[NamedStatus]) -> int:
+    """`relval status`'s exit code: 1 when a job failed for good, 3 when a makeflow
+    stopped with work left (dead, aborted: no verdict until it is resumed), else 0
+    (running, finished, or not started yet)."""
+    states = [s.status for s in statuses]
+    if any(s.failed for s in states):
+        return 1
+    if any(s.state in ("stopped", "aborted", "failed") for s in states):
+        return 3
+    return 0
 
 
 def workdir_status(workdir: str | Path, now: float | None = None) -> list[NamedStatus]:

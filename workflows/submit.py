@@ -30,11 +30,11 @@ import re
 import shlex
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from relval.errors import RelvalError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.makeflow import MAKEFLOW_ENV
 from relval.workflows.remote import HostKey, SshTarget, SshTransport, quote_path
 from relval.workflows.stack_outputs import head_access, read_outputs
@@ -61,19 +61,23 @@ class Workflow:
     directory: Path
     chains: tuple[tuple[str, str], ...]  # (sub-directory, Makeflow file name)
     retries: int
+    # per sub-directory: the job graph and its rule fingerprints, to resume on the head
+    rules: dict = field(default_factory=dict)
 
 
-GenerateFn = Callable[[Path, Path], Workflow]
+GenerateFn = Callable[..., Workflow]
 
 
-def generate_workflow(campaign_file: Path, out_dir: Path) -> Workflow:
+def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = None,
+                      reference_release: str | None = None) -> Workflow:
     """Generate every chain of the campaign into out_dir with the Makeflow generator."""
     from relval.workflows.run import prepare
 
-    campaign, root, chains = prepare(campaign_file, out_dir)
+    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release)
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
-                    campaign.retries)
+                    campaign.retries,
+                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains})
 
 
 # --- remote scripts (pure) ------------------------------------------------------
@@ -190,6 +194,48 @@ def probe(ssh: SshTransport, directory: str, batch: str | None = None
     return parse_probe(ssh.check(probe_script(directory, batch)).decode(errors="replace"))
 
 
+# --- resuming on the head ------------------------------------------------------------
+
+def resume_remote(ssh: SshTransport, chain_dir: str, local_dir: Path, makeflow_file: str,
+                  graph, fingerprints: list[str]) -> bool:
+    """`relval.workflows.rerun` on the head: when the rules changed since the last run
+    there, delete every output not provably unchanged and complete, and put a log in
+    place that marks only the kept rules done. True when something changed."""
+    from relval.workflows.rerun import STATE_FILE, candidates, read_state, resume_log
+
+    log_name = f"{makeflow_file}.makeflowlog"
+    old_log = ssh.read_file(f"{chain_dir}/{log_name}")
+    if old_log is None:
+        return False
+    old_state = ssh.read_file(f"{chain_dir}/{STATE_FILE}")
+    if (ssh.read_file(f"{chain_dir}/{makeflow_file}") == (local_dir / makeflow_file).read_bytes()
+            and old_state == (local_dir / STATE_FILE).read_bytes()):
+        return False
+    maybe = candidates(graph, fingerprints, read_state(old_state), old_log)
+    names = [n for i in maybe for n in (*graph.jobs[i].outputs, graph.jobs[i].log)]
+    # Sizes and times of the candidates' files as the head sees them.
+    where = quote_path(chain_dir)
+    out = ssh.check(f"cd {where} && while IFS= read -r f; do [ -f \"$f\" ] && "
+                    "stat -c '%s %Y %n' -- \"$f\"; done; true", input="\n".join(names).encode() + b"\n")
+    present, newest = {}, 0
+    for line in out.decode(errors="replace").splitlines():
+        size, mtime, path = line.split(" ", 2)
+        present[path] = int(size)
+        newest = max(newest, int(mtime))
+    kept: set[int] = set()
+    for i in maybe:
+        job = graph.jobs[i]
+        if all(n in present for n in (*job.outputs, job.log)) and all(p in kept for p in graph.parents(i)):
+            kept.add(i)
+    stale = [n for i, job in enumerate(graph.jobs) if i not in kept for n in (*job.outputs, job.log)]
+    log_bytes = resume_log(graph, kept, present, max(newest + 1, int(time.time())) * 1_000_000)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    ssh.check(f"cd {where} && xargs rm -f -- && rm -rf makeflow.failed.* && "
+              f"mv {log_name} {log_name}.{stamp}.old", input="\n".join(stale).encode() + b"\n")
+    ssh.check(f"cd {where} && cat > {log_name}", input=log_bytes)
+    return True
+
+
 # --- submission ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -246,20 +292,26 @@ class SubmitResult:
         return data
 
 
+def check_batch(batch: str) -> None:
+    if batch not in BATCH_SYSTEMS:
+        raise RelvalError(f"--batch must be one of {', '.join(BATCH_SYSTEMS)}, got {batch!r}")
+
+
 def submit(campaign_file: Path, stack: str, batch: str = "condor",
            head: HeadOptions = HeadOptions(), remote_base: str = DEFAULT_REMOTE_BASE,
            generate: GenerateFn = generate_workflow,
            progress: Callable[[str], None] = lambda message: None,
-           transport: SshTransport | None = None) -> SubmitResult:
-    """Submit (or resume) a campaign on the stack's head; see the module doc."""
-    if batch not in BATCH_SYSTEMS:
-        raise RelvalError(f"--batch must be one of {', '.join(BATCH_SYSTEMS)}, got {batch!r}")
+           transport: SshTransport | None = None, release: str | None = None,
+           reference_release: str | None = None) -> SubmitResult:
+    """Submit (or resume) a campaign on the stack's head; see the module doc.
+    `release` and `reference_release` override the campaign file's."""
+    check_batch(batch)
     if not STACK_NAME.match(stack):
         raise RelvalError(f"stack name {stack!r} is not valid (letters, digits, '_', '.', '-')")
     with tempfile.TemporaryDirectory(prefix="relval-submit-") as tmp:
         # Generate first: a campaign error must not need the network.
         progress("generating the workflow")
-        workflow = generate(Path(campaign_file), Path(tmp) / "workdir")
+        workflow = generate(Path(campaign_file), Path(tmp) / "workdir", release, reference_release)
         own = transport is None
         ssh = transport or SshTransport(head_target(stack, head))
         try:
@@ -286,7 +338,13 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
     if missing:  # checked before uploading anything; never a silent switch to local
         hint = (" (--batch condor needs HTCondor on the head; --batch local runs the jobs on "
                 "the head itself)" if "condor_submit" in missing else "")
-        raise RelvalError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+        raise NoVerdictError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+    for name, makeflow_file in workflow.chains:
+        if name in workflow.rules:
+            graph, fingerprints = workflow.rules[name]
+            if resume_remote(ssh, f"{directory}/{name}", workflow.directory / name, makeflow_file,
+                             graph, fingerprints):
+                progress(f"the {name} chain changed: stale outputs removed, unchanged rules kept")
     progress(f"uploading to {directory}")
     ssh.upload(workflow.directory, directory, exclude=REMOTE_ONLY)
     record = {"campaign": workflow.campaign, "stack": stack, "batch": batch,
@@ -302,12 +360,12 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         rc, out, err = ssh.run(launch_script(chain_dir, argv, log_name))
         message = err.decode(errors="replace").strip()
         if rc in (RC_NO_MAKEFLOW, RC_NO_CONDOR):
-            raise RelvalError(f"{where}: {message}")
+            raise NoVerdictError(f"{where}: {message}")
         if rc == RC_DIED:
-            raise RelvalError(f"makeflow exited at once on {where} in {chain_dir}: "
+            raise NoVerdictError(f"makeflow exited at once on {where} in {chain_dir}: "
                               + (" | ".join(message.splitlines()) or "no output"))
         if rc != 0 or len(out.split()) < 2:
-            raise RelvalError(f"starting makeflow on {where} in {chain_dir} failed (exit {rc}): "
+            raise NoVerdictError(f"starting makeflow on {where} in {chain_dir} failed (exit {rc}): "
                               f"{message or out.decode(errors='replace').strip()}")
         word, pid = out.decode().split()[:2]
         if word == "running":  # another submit won the race since the probe

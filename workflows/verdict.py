@@ -1,20 +1,22 @@
-"""The campaign verdict: job outcomes plus, when available, the QA comparison.
+"""The campaign verdict: job outcomes plus the QA comparison.
 
-    decide(chains: Sequence[ChainResult], qa: Mapping | object | None = None) -> Verdict
+    decide(candidate, reference=None, qa=None, compare=True, qa_problem=None) -> Verdict
 
-PASS needs every job of every chain (candidate and reference) done, and, when a QA
-summary is given, the QA to pass. A QA summary is read leniently because it comes from
+PASS needs every candidate job done, the reference chain done, and a QA comparison that
+graded something and found no BAD. What cannot be decided is NO_VERDICT (exit 3), never
+PASS; see `decide` for the order of the rules. A QA summary is read leniently because it comes from
 `relval.workflows.qa`: a mapping or an object with `verdict` ("PASS", "WARNING" or
 "FAIL"; WARNING passes), or
 `passed` (bool), or a worst grade under `worst`/`grade`/`status` ("GOOD", "WARNING",
-"BAD"; WARNING passes). Without a QA summary the verdict comes from the jobs alone and
-`Verdict.qa_used` is False, which the report states.
+"BAD"; WARNING passes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
+
+from relval.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,15 @@ class ChainResult:
         return self.total - self.done - self.failed
 
 
+# The campaign verdicts and their exit codes. JOBS_PASSED is a campaign without
+# `compare:` whose jobs all ran: exit 0, but never called PASS, since nothing was compared.
+PASS, FAIL, NO_VERDICT, JOBS_PASSED = "PASS", "FAIL", "NO_VERDICT", "JOBS_PASSED"
+EXIT_CODES = {PASS: EXIT_PASS, JOBS_PASSED: EXIT_PASS, FAIL: EXIT_FAIL, NO_VERDICT: EXIT_NO_VERDICT}
+
+
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str                       # PASS or FAIL
+    verdict: str                       # PASS, FAIL, NO_VERDICT or JOBS_PASSED
     reasons: tuple[str, ...] = ()
     qa_used: bool = False
     qa_passed: bool | None = None
@@ -58,7 +66,11 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "PASS"
+        return self.exit_code == EXIT_PASS
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
 
 
 def _get(summary: Any, key: str) -> Any:
@@ -82,24 +94,56 @@ def qa_passed(summary: Any) -> bool | None:
     return None
 
 
-def decide(chains: Sequence[ChainResult], qa: Any = None) -> Verdict:
-    reasons: list[str] = []
-    notes: list[str] = []
-    for chain in chains:
-        if chain.failed:
-            reasons.append(f"{chain.role} {chain.release}: {chain.failed} of {chain.total} jobs failed")
-        if chain.not_run:
-            reasons.append(f"{chain.role} {chain.release}: {chain.not_run} of {chain.total} jobs did not run")
-    qa_ok = None
+def compared_count(summary: Any) -> int | None:
+    """How many objects a QA summary graded (GOOD, WARNING or BAD); None if unknown."""
+    counts = _get(summary, "counts")
+    if not isinstance(counts, Mapping):
+        return None
+    return sum(int(counts.get(g, 0) or 0) for g in ("GOOD", "WARNING", "BAD"))
+
+
+def _jobs(chain: ChainResult) -> list[str]:
+    problems = []
+    if chain.failed:
+        problems.append(f"{chain.role} {chain.release}: {chain.failed} of {chain.total} jobs failed")
+    if chain.not_run:
+        problems.append(f"{chain.role} {chain.release}: {chain.not_run} of {chain.total} jobs did not run")
+    return problems
+
+
+def decide(candidate: ChainResult | None, reference: ChainResult | None = None, qa: Any = None,
+           compare: bool = True, qa_problem: str | None = None) -> Verdict:
+    """The verdict, in this order:
+
+    - a candidate job failed for good: FAIL (a regression of the release itself);
+    - a candidate job did not run (the run stopped early): NO_VERDICT;
+    - no `compare:` in the campaign: JOBS_PASSED (exit 0, and said to be no comparison);
+    - the reference chain failed or did not finish: NO_VERDICT (nothing to compare with);
+    - no QA summary (`qa_problem` says why), or one that graded nothing: NO_VERDICT;
+    - otherwise the QA decides: FAIL on BAD, else PASS.
+    """
+    if candidate is None:
+        return Verdict(NO_VERDICT, ("no chain ran",))
+    problems = _jobs(candidate)
+    if candidate.failed:
+        return Verdict(FAIL, tuple(problems + (_jobs(reference) if reference else [])))
+    if problems:
+        return Verdict(NO_VERDICT, tuple(problems) + ("the run stopped before every job ran; "
+                                                      "run it again to resume",))
+    if not compare:
+        return Verdict(JOBS_PASSED, (), notes=("no QA comparison was made: the campaign has no "
+                                               "compare: section, so only the jobs were checked",))
+    if reference is not None and (reference.failed or reference.not_run):
+        return Verdict(NO_VERDICT, tuple(_jobs(reference)) + (
+            "the reference chain did not finish: nothing to compare with",))
     if qa is None:
-        notes.append("no QA comparison: the verdict comes from the jobs alone")
-    else:
-        qa_ok = qa_passed(qa)
-        if qa_ok is None:
-            reasons.append("the QA summary has no verdict relval understands")
-        elif not qa_ok:
-            reasons.append("QA comparison with the reference failed")
-    verdict = "PASS" if not reasons and bool(chains) else "FAIL"
-    if not chains:
-        reasons.append("no chain ran")
-    return Verdict(verdict, tuple(reasons), qa is not None, qa_ok, tuple(notes))
+        return Verdict(NO_VERDICT, (qa_problem or "the QA comparison did not run",))
+    if compared_count(qa) == 0:
+        return Verdict(NO_VERDICT, ("the QA comparison compared nothing (no histogram was graded)",),
+                       qa_used=True)
+    qa_ok = qa_passed(qa)
+    if qa_ok is None:
+        return Verdict(NO_VERDICT, ("the QA summary has no verdict relval understands",), qa_used=True)
+    if not qa_ok:
+        return Verdict(FAIL, ("QA comparison with the reference failed",), True, False)
+    return Verdict(PASS, (), True, True)

@@ -1,10 +1,12 @@
 """The job wrapper: a POSIX shell script written into every workflow directory.
 
     wrapper_script(campaign: Campaign) -> str
-    wrapper_invocation(job: Job) -> str     # the Makeflow command line of one job
+    wrapper_invocation(job: Job, cmd_file=None) -> str   # the Makeflow command line of one job
+    command_file(job: Job) -> str | None    # where a too-long command goes instead
 
-Each rule runs `/bin/sh relval-job.sh LOG WALL_TIME_S WORD...`, the command split at
-spaces into quoted words (makeflow limits one token to 1,024 characters). The script
+Each rule runs `/bin/sh relval-job.sh LOG WALL_TIME_S -c WORD...`, the command encoded
+so that makeflow's parser cannot change a byte of it (`relval.workflows.shell`), or
+`-f CMD_FILE` when the command is too long for one command line. The script
 
 - applies `environment.setup` (with {release} and {campaign} substituted) and exports
   `environment.variables`, in the job's own shell;
@@ -20,11 +22,11 @@ transfer does not always keep the executable bit.
 
 from __future__ import annotations
 
-import re
 import shlex
 
-from relval.workflows.campaign import WRAPPER_NAME, Campaign
+from relval.workflows.campaign import WRAPPER_NAME, Campaign, render_shell
 from relval.workflows.graph import Job
+from relval.workflows.shell import encode_words
 
 # From ALICE's log validation of the 2014 benchmark, plus ROOT's signal handler banner.
 BUILTIN_PATTERNS = ("There was a crash", "AliFatal", "Segmentation fault", "std::bad_alloc",
@@ -39,43 +41,62 @@ def crash_patterns(campaign: Campaign) -> tuple[str, ...]:
     return BUILTIN_PATTERNS + extra
 
 
-# Words shlex.quote leaves alone, and single spaces between them.
-_SAFE = re.compile(r"[\w@%+=:,./-]+(?: [\w@%+=:,./-]+)*", re.ASCII)
+# A rule's command line must stay well below Linux's 128 KiB limit on one argument
+# (makeflow runs it with `/bin/sh -c`); a longer payload command goes into a file.
+INLINE_LIMIT = 32 * 1024
 
 
-def wrapper_invocation(job: Job) -> str:
-    # One quoted word per space-separated piece: makeflow rejects any single token over
-    # 1,024 characters, and a fan-in command can be far longer. The wrapper joins the
-    # pieces with single spaces again, which restores the command exactly.
-    command = job.command
-    if _SAFE.fullmatch(command):  # nothing to quote: the common case, and much faster
-        return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} {command}"
-    words = " ".join(shlex.quote(w) for w in command.split(" "))
-    return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} {words}"
+def command_file(job: Job) -> str | None:
+    """The name of the file holding the job's command when it is too long to inline."""
+    if len(job.command) * 4 + len(job.log) < INLINE_LIMIT:  # fast: the worst case fits
+        return None
+    if len(" ".join(encode_words(job.command))) < INLINE_LIMIT:
+        return None
+    return job.log[:-len(".log")] + ".cmd"
+
+
+def wrapper_invocation(job: Job, cmd_file: str | None = None) -> str:
+    """`/bin/sh relval-job.sh LOG WALL -c WORD...` with the command encoded for makeflow
+    (see `relval.workflows.shell`), or `... -f CMD_FILE` for a long command."""
+    if cmd_file is not None:
+        return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} -f {cmd_file}"
+    words = " ".join(encode_words(job.command))
+    return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} -c {words}"
 
 
 def wrapper_script(campaign: Campaign) -> str:
-    setup = campaign.setup.replace("{release}", campaign.release).replace("{campaign}", campaign.name)
-    setup = setup.replace("{{", "{").replace("}}", "}").strip()
+    setup = render_shell(campaign.setup, {"release": campaign.release, "campaign": campaign.name}).strip()
     exports = "".join(f"  export {name}={shlex.quote(value)}\n" for name, value in campaign.variables)
     grep_args = " ".join(f"-e {shlex.quote(p)}" for p in crash_patterns(campaign))
     setup_lines = (f"  {setup} || {{ echo \"relval-job: environment setup failed (exit $?)\"; "
                    f"return {EXIT_SETUP_FAILED}; }}\n" if setup else "")
     return f"""#!/bin/sh
 # relval job wrapper: campaign {campaign.name}, release {campaign.release} (generated; do not edit).
-# usage: sh {WRAPPER_NAME} LOG WALL_TIME_S COMMAND-WORDS...
-log="$1"; wall="$2"; shift 2; cmd="$*"
+# usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -c ENCODED-WORD... | -f COMMAND-FILE
+log="$1"; wall="$2"; mode="$3"; shift 3
+if [ "$mode" = -f ]; then
+  set -- /bin/sh "$1"; cmd="(the command in $1)"
+else
+  # Words of [A-Za-z0-9_@+=:,./-]; any other byte is %ooo (octal), because makeflow's
+  # parser rewrites backslashes and quotes; a word starting with %_ continues the last.
+  enc=""
+  for w in "$@"; do
+    case "$w" in %_*) enc="$enc${{w#%_}}";; *) enc="${{enc:+$enc }}$w";; esac
+  done
+  cmd=$(printf '%b' "$(printf '%s' "$enc" | sed 's/%\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')")
+  set -- /bin/sh -c "$cmd"
+fi
 
 payload() {{
 {setup_lines}{exports}  if [ "$wall" -gt 0 ] 2>/dev/null && command -v timeout >/dev/null 2>&1; then
-    timeout -k 30 "$wall" /bin/sh -c "$cmd"
+    timeout -k 30 "$wall" "$@"
   else
-    /bin/sh -c "$cmd"
+    "$@"
   fi
 }}
 
 start=$(date +%s)
-payload > "$log" 2>&1 < /dev/null
+payload "$@" > "$log" 2>&1 < /dev/null
 rc=$?
 # Only the payload's own output is searched: the lines below are appended afterwards.
 match=$(grep -n -F -m 1 {grep_args} -- "$log" 2>/dev/null)

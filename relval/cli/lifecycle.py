@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 
 from relval.cli.console import err, out
-from relval.cli.submit import (IDENTITY_OPTION, REMOTE_BASE_OPTION, SSH_CONFIG_OPTION,
-                               SSH_PORT_OPTION, SSH_USER_OPTION, head_options)
+from relval.cli.submit import (IDENTITY_OPTION, REFERENCE_RELEASE_OPTION, RELEASE_OPTION,
+                               REMOTE_BASE_OPTION, SSH_CONFIG_OPTION, SSH_PORT_OPTION,
+                               SSH_USER_OPTION, head_options)
 
 
 def _stream(line: str) -> None:
@@ -112,30 +113,37 @@ def register(app: typer.Typer) -> None:
         identity: Optional[Path] = IDENTITY_OPTION,
         ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
         remote_base: str = REMOTE_BASE_OPTION,
+        release: Optional[str] = RELEASE_OPTION,
+        reference_release: Optional[str] = REFERENCE_RELEASE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     ) -> None:
         """The whole validation: up, wait for the head, submit, follow, fetch the report and
         QA outputs into reports/<stack>/<campaign>/, verdict, then down (unless --keep, and
-        also after a failure). Exit code: 0 PASS, 1 FAIL, 2 usage or infrastructure error."""
-        from relval.campaign import run_campaign
+        also after a failure). Exit code: 0 PASS (or JOBS_PASSED without compare:), 1 FAIL,
+        2 bad input, 3 no verdict (reference missing, a step broke, nothing compared)."""
+        from relval.campaign import preflight, run_campaign
         from relval.campaign_steps import ClusterSteps
         from relval.infra.automation import require_cli
         from relval.infra.config_source import load_stack
-        from relval.workflows.campaign import load_campaign
+        from relval.workflows.submit import check_batch
 
-        # Bad input stops here, before anything is created.
-        name = load_campaign(campaign).name
+        # Bad input and a missing reference stop here, before anything is created.
+        check_batch(batch)
+        name = preflight(campaign, release, reference_release).name
         load_stack(stack)
         require_cli()
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
-                             batch=batch, remote_base=remote_base, say=_stream)
+                             batch=batch, remote_base=remote_base, say=_stream, release=release,
+                             reference_release=reference_release)
         result = run_campaign(campaign, name, stack, steps, keep=keep,
                               announce=lambda message: err.print(f"[bold]relval campaign[/]: "
                                                                  f"{escape(message)}", highlight=False))
         if as_json:
             print(json.dumps(result.to_json(), indent=2))
         else:
-            out.print(f"verdict: {result.verdict or 'none'}"
+            no_qa = (": no QA comparison was made (the campaign has no compare: section)"
+                     if result.verdict == "JOBS_PASSED" else "")
+            out.print(f"verdict: {result.verdict or 'none'}{no_qa}"
                       + (f"  report: {result.report}" if result.report else ""), highlight=False)
             if result.error:
                 err.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)

@@ -34,6 +34,12 @@ IDENTITY_OPTION = typer.Option(None, "--identity", "-i", help="Private key file;
 SSH_CONFIG_OPTION = typer.Option(None, "--ssh-config", help="ssh_config file to use instead of "
                                  "~/.ssh/config (/dev/null for none). The host key pin applies "
                                  "whatever it says.")
+# The release overrides, shared by run, submit and campaign (the release pipeline passes
+# `--release $RELEASE`).
+RELEASE_OPTION = typer.Option(None, "--release", help="Validate this release instead of the "
+                              "campaign file's `release`.")
+REFERENCE_RELEASE_OPTION = typer.Option(None, "--reference-release", help="Compare with this "
+                                        "reference release instead of the file's `reference`.")
 REMOTE_BASE_OPTION = typer.Option("~/relval", "--remote-base",
                                   help="Directory on the head that holds one folder per campaign.")
 
@@ -51,19 +57,22 @@ def register(app: typer.Typer) -> None:
         identity: Optional[Path] = IDENTITY_OPTION,
         ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
         remote_base: str = REMOTE_BASE_OPTION,
+        release: Optional[str] = RELEASE_OPTION,
+        reference_release: Optional[str] = REFERENCE_RELEASE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Run a campaign on a stack's head node: upload it, start makeflow detached.
 
         The head's SSH host key must match the stack's headHostPublicKey output (no trust
         on first use). Prints the campaign's directory on the head. Submitting the same
-        campaign again resumes it."""
+        campaign again resumes it. Exit 0 started, 2 bad input, 3 the head or the reference
+        unreachable."""
         from relval.project import resolve_stack
         from relval.workflows.submit import submit
 
         result = submit(campaign, resolve_stack(stack), batch=batch,
                         head=head_options(outputs, ssh_user, ssh_port, identity, ssh_config),
-                        remote_base=remote_base,
+                        remote_base=remote_base, release=release, reference_release=reference_release,
                         progress=lambda message: err.print(f"[dim]{escape(message)}[/]",
                                                            highlight=False, soft_wrap=True))
         if as_json:

@@ -45,6 +45,27 @@ def status_table(statuses) -> Table:
     return table
 
 
+VERDICT_COLOUR = {"PASS": "green", "JOBS_PASSED": "yellow", "FAIL": "red", "NO_VERDICT": "red"}
+
+
+def print_verdict(outcome, document: dict) -> None:
+    """The verdict line, why, and where the reports are; a run without a QA comparison
+    says so on the verdict line itself."""
+    verdict = outcome.verdict
+    jobs = document["jobs"]
+    line = (f"verdict: [bold {VERDICT_COLOUR[verdict.verdict]}]{verdict.verdict}[/] "
+            f"({jobs['done']}/{jobs['total']} jobs done)")
+    if verdict.verdict == "JOBS_PASSED":
+        line += ": no QA comparison was made (the campaign has no compare: section)"
+    out.print(line, highlight=False, soft_wrap=True)
+    for reason in verdict.reasons:
+        out.print(f"  - {escape(reason)}", highlight=False)
+    qa_html = ((document.get("qa") or {}).get("files") or {}).get("html")
+    if qa_html:
+        out.print(f"QA report: {escape(qa_html)}", highlight=False, soft_wrap=True)
+    out.print(f"report: {escape(str(outcome.report))}", highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(workflow_app, name="workflow")
 
@@ -79,11 +100,15 @@ def register(app: typer.Typer) -> None:
         workdir: Optional[Path] = typer.Option(None, "--workdir", "-w",
                                                help="Work directory (default ./relval-<campaign>); "
                                                     "rerunning on it resumes."),
+        release: Optional[str] = submit_cli.RELEASE_OPTION,
+        reference_release: Optional[str] = submit_cli.REFERENCE_RELEASE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     ) -> None:
-        """Run a campaign and its reference chain, compare, and give a PASS/FAIL verdict.
+        """Run a campaign and its reference chain, compare, and give the verdict.
 
-        Exits 0 only on PASS, 1 on FAIL, 2 on bad input.
+        Exit 0 PASS (or JOBS_PASSED: no compare: section, all jobs done), 1 FAIL (a QA
+        regression or failed jobs), 2 bad input, 3 no verdict (reference missing or
+        failed, nothing compared, the run stopped early, a tool missing).
         """
         from relval.workflows.run import run_local
 
@@ -101,7 +126,8 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
-            outcome = run_local(campaign, workdir, on_status=on_status,
+            outcome = run_local(campaign, workdir, on_status=on_status, release=release,
+                                reference_release=reference_release,
                                 on_stage=lambda msg: err.print(escape(msg), highlight=False))
         document = outcome.to_json()
         if as_json:
@@ -112,17 +138,9 @@ def register(app: typer.Typer) -> None:
                           f"{escape(job['unit'])}: {escape(job['log'])}", highlight=False)
             for note in document["notes"]:
                 err.print(f"note: {escape(note)}", highlight=False)
-            colour = "green" if outcome.verdict.passed else "red"
-            out.print(f"verdict: [bold {colour}]{outcome.verdict.verdict}[/] "
-                      f"({document['jobs']['done']}/{document['jobs']['total']} jobs done)", highlight=False)
-            for reason in outcome.verdict.reasons:
-                out.print(f"  - {escape(reason)}", highlight=False)
-            qa_html = ((document.get("qa") or {}).get("files") or {}).get("html")
-            if qa_html:
-                out.print(f"QA report: {escape(qa_html)}", highlight=False, soft_wrap=True)
-            out.print(f"report: {escape(str(outcome.report))}", highlight=False, soft_wrap=True)
+            print_verdict(outcome, document)
         # sys.exit, not typer.Exit: main() runs click without standalone mode.
-        sys.exit(0 if outcome.verdict.passed else 1)
+        sys.exit(outcome.verdict.exit_code)
 
     @app.command("status")
     def status_command(
@@ -139,7 +157,10 @@ def register(app: typer.Typer) -> None:
         ssh_config: Optional[Path] = submit_cli.SSH_CONFIG_OPTION,
         remote_base: str = submit_cli.REMOTE_BASE_OPTION,
     ) -> None:
-        """Per-stage counts, progress, elapsed time and ETA from the Makeflow transaction log."""
+        """Per-stage counts, progress, elapsed time and ETA from the Makeflow transaction log.
+
+        Exit 0 running or finished without failures, 1 a job failed for good, 2 bad
+        input, 3 a makeflow stopped with work left, or the head is unreachable."""
         from relval.workflows import status as status_lib
 
         if (workdir is None) == (stack is None):
@@ -156,13 +177,15 @@ def register(app: typer.Typer) -> None:
             updates = status_lib.follow_workdir(workdir, interval)
         else:
             updates = iter([status_lib.workdir_status(workdir, time.time())])
+        last = []
         if as_json:
-            for current in updates:
-                print(json.dumps({"workflows": [s.to_json() for s in current]}), flush=True)
-            return
-        if not watch:
-            out.print(status_table(next(updates)))
-            return
-        with Live(console=out, auto_refresh=False) as live:
-            for current in updates:
-                live.update(status_table(current), refresh=True)
+            for last in updates:
+                print(json.dumps({"workflows": [s.to_json() for s in last]}), flush=True)
+        elif not watch:
+            last = next(updates)
+            out.print(status_table(last))
+        else:
+            with Live(console=out, auto_refresh=False) as live:
+                for last in updates:
+                    live.update(status_table(last), refresh=True)
+        sys.exit(status_lib.status_exit_code(last))
