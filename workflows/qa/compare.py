@@ -3,6 +3,8 @@
 The verdict of a comparison:
 - `FAIL` when any object is BAD (including missing and new objects);
 - `WARNING` when the worst grade is WARNING (a pass with warnings);
+- `NO_VERDICT` when no object went through a statistical test (nothing
+  comparable, everything empty or every test disabled): exit 3, never a PASS;
 - `PASS` otherwise.
 Objects that are not histograms are listed as NOT_COMPARED and do not change it.
 """
@@ -18,10 +20,12 @@ from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
 from relval.workflows.qa.hist import kind_of
-from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
+from relval.workflows.qa.output import prepare_output_dir
+from relval.workflows.qa.reader import Entry, list_objects, one_line, open_root, pair_files
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
-VERDICTS = ("PASS", "WARNING", "FAIL")
+VERDICTS = ("PASS", "WARNING", "FAIL", "NO_VERDICT")
+EXIT_CODES = {"PASS": 0, "WARNING": 0, "FAIL": 1, "NO_VERDICT": 3}
 Progress = Callable[[int, int], None]
 
 
@@ -59,12 +63,20 @@ class Summary:
         return worst(*(r.grade for r in self.results))
 
     @property
+    def tested(self) -> int:
+        """Objects that went through at least one statistical test."""
+        return sum(1 for r in self.results if r.tests)
+
+    @property
     def verdict(self) -> str:
-        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[self.worst_grade]
+        worst_grade = self.worst_grade
+        if worst_grade != "BAD" and not self.tested:
+            return "NO_VERDICT"
+        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[worst_grade]
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.verdict == "FAIL" else 0
+        return EXIT_CODES[self.verdict]
 
     def sorted_results(self) -> list[ObjectResult]:
         """BAD first, then WARNING, GOOD, NOT_COMPARED; by name within a grade."""
@@ -77,6 +89,7 @@ class Summary:
             "ref": self.ref,
             "verdict": self.verdict,
             "counts": self.counts,
+            "tested": self.tested,
             "by_status": self.by_status,
             "thresholds": self.thresholds.to_dict(),
             "files": {k: str(v) for k, v in (("summary_json", self.summary_json), ("html", self.html),
@@ -102,7 +115,7 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
         h_new, h_ref = new.hist(), ref.hist()
     except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
         return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
-                            classname_ref=ref.classname, reason=f"cannot read: {error}")
+                            classname_ref=ref.classname, reason=f"cannot read: {one_line(error)}")
     result = grade_pair(name, h_new, h_ref, thresholds.for_name(name))
     if sink is not None:
         sink.add(result, h_new, h_ref)
@@ -138,11 +151,13 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     pairs = pair_files(new, ref)
     files = _open_all(pairs)
     sink = None
-    if out_dir is not None and plots:
-        from relval.workflows.qa.plots import PlotSink
-
-        sink = PlotSink(Path(out_dir), grid=grid)
     try:
+        if out_dir is not None:  # after the inputs are known good, before any work
+            prepare_output_dir(Path(out_dir))
+        if out_dir is not None and plots:
+            from relval.workflows.qa.plots import PlotSink
+
+            sink = PlotSink(Path(out_dir), grid=grid)
         listed = []
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
@@ -169,6 +184,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
         if sink is not None:
             summary.plots = sink.finish()
             summary.grid_omitted = sink.omitted
+    except OSError as error:
+        raise _write_failed(error) from None
     finally:
         for handle in files.values():
             handle.close()
@@ -177,16 +194,24 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     return summary
 
 
+def _write_failed(error: OSError) -> RelvalError:
+    """A write that fails after the checks (disk full, directory removed): no verdict, exit 3."""
+    return RelvalError(f"{error.filename or 'output'}: cannot write ({error.strerror or error})", exit_code=3)
+
+
 def write_outputs(summary: Summary, out_dir: Path) -> None:
     """Write JUnit, HTML and Summary.json into `out_dir` (plots are drawn during the comparison)."""
     from relval.workflows.qa.junit import write_junit
     from relval.workflows.qa.report import write_html
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary.junit = write_junit(summary, out_dir / "junit.xml")
-    summary.html = write_html(summary, out_dir / "index.html")
-    summary.summary_json = out_dir / "Summary.json"
-    summary.summary_json.write_text(summary_json_text(summary.to_dict()))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary.junit = write_junit(summary, out_dir / "junit.xml")
+        summary.html = write_html(summary, out_dir / "index.html")
+        summary.summary_json = out_dir / "Summary.json"
+        summary.summary_json.write_text(summary_json_text(summary.to_dict()))
+    except OSError as error:
+        raise _write_failed(error) from None
 
 
 def summary_json_text(document: dict) -> str:
