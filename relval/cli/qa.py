@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         Exit 0: no BAD; 1: any BAD; 2: bad input; 3: no verdict (nothing comparable was compared).
         """
         summary = _compare(new, ref, out_dir, thresholds, plots, grid)
+        for warning in summary.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         if as_json:
             print(json.dumps(summary.to_dict(), indent=1))
         else:

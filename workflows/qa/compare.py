@@ -42,6 +42,7 @@ class Summary:
     html: Path | None = None
     junit: Path | None = None
     plots: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. threshold overrides that match nothing
     grid_omitted: int = 0  # GOOD histograms beyond the grid page limit
 
     @property
@@ -90,6 +91,7 @@ class Summary:
             "verdict": self.verdict,
             "counts": self.counts,
             "tested": self.tested,
+            "warnings": self.warnings,
             "by_status": self.by_status,
             "thresholds": self.thresholds.to_dict(),
             "files": {k: str(v) for k, v in (("summary_json", self.summary_json), ("html", self.html),
@@ -116,7 +118,7 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
     except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
         return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
                             classname_ref=ref.classname, reason=f"cannot read: {one_line(error)}")
-    result = grade_pair(name, h_new, h_ref, thresholds.for_name(name))
+    result = grade_pair(name, h_new, h_ref, thresholds.for_name(name, new.path))
     if sink is not None:
         sink.add(result, h_new, h_ref)
     return result
@@ -180,7 +182,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
             if progress:
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
-                          out_dir=Path(out_dir) if out_dir is not None else None)
+                          out_dir=Path(out_dir) if out_dir is not None else None,
+                          warnings=limits.unmatched([(r.name, r.path) for r in results]))
         if sink is not None:
             summary.plots = sink.finish()
             summary.grid_omitted = sink.omitted
