@@ -84,3 +84,41 @@ def test_thresholds_format_is_documented_in_the_readme():
     section = readme.split("## QA comparison", 1)[1].split("\n## ", 1)[0]
     for key in ("overrides:", "match:", "enabled:", "warning:", "bad:", "pp.QAmerged.root:QA/vz"):
         assert key in section, key
+
+
+def test_campaign_qa_names_the_releases_links_relatively_and_applies_path_overrides(tmp_path):
+    """`relval run`'s QA step (without running jobs): the smoke campaign's merged files compared."""
+    import os
+    import shutil
+
+    import yaml
+
+    from relval.workflows.run import compared_files, prepare, run_qa
+
+    source = Path(__file__).resolve().parent.parent / "examples" / "smoke.yaml"
+    document = yaml.safe_load(source.read_text())
+    off = {"enabled": False}
+    document["compare"]["thresholds"] = {"overrides": [{"match": "QA/vz", "chi2": off, "ks": off, "entries": off}]}
+    for stage in document["stages"]:
+        stage["files"] = [str(source.parent.parent / f) for f in stage.get("files", [])]
+    campaign_file = tmp_path / "smoke.yaml"
+    campaign_file.write_text(yaml.safe_dump(document))
+    campaign, root, chains = prepare(campaign_file, tmp_path / "w")
+    rng = np.random.default_rng(22)
+    names = compared_files(chains[0])
+    assert names and all(":" not in n for n in names)
+    for chain, shift in zip(chains, (0.5, 0.0)):
+        for name in names:
+            (chain.directory / name).parent.mkdir(parents=True, exist_ok=True)
+            write_root(chain.directory / name, {"QA/vz": gaus_counts(rng, mean=shift), "QA/pt": gaus_counts(rng)})
+    summary, note = run_qa(campaign, chains, root / "qa")
+    assert note is None and summary.labels == ("toy/v2", "toy/v1")
+    assert {r.grade for r in summary.results if r.path == "QA/vz"} == {"GOOD"}  # the override applied
+    assert summary.warnings == []
+    links = list((root / "qa" / "inputs" / "new").iterdir())
+    assert links and all(p.is_symlink() and not os.path.isabs(os.readlink(p)) for p in links)
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path / "w", moved, symlinks=True)
+    assert all((moved / "qa" / "inputs" / "new" / p.name).is_file() for p in links)
+    page = (root / "qa" / "index.html").read_text()
+    assert '<b id="label-new">toy/v2</b>' in page and '<b id="label-ref">toy/v1</b>' in page

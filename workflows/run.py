@@ -250,8 +250,12 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
         for name in files:
             if not (source / name).is_file():
                 return None, f"QA comparison skipped: {source / name} is missing"
-            (target / name).symlink_to((source / name).resolve())
-    summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+            # Relative, so the work directory still resolves when copied whole (a CI artifact).
+            real = (source / name).resolve()
+            (target / name).symlink_to(os.path.relpath(real, (target / name).parent.resolve()))
+    labels = (campaign.release, campaign.reference_release or str(ref_dir))
+    summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds,
+                            labels=labels)
     return summary, None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 from rich.markup import escape
@@ -17,12 +17,13 @@ _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --jso
 
 
 def _compare(new: Path, ref: Path, out_dir: Optional[Path], thresholds: Optional[Path], plots: bool,
-             grid: bool):
+             grid: bool, labels: Optional[Tuple[str, str]]):
     from relval.workflows.qa import compare_paths
 
     with progress_bar() as bar:
         task = bar.add_task("comparing", total=None)
         return compare_paths(new, ref, out_dir=out_dir, thresholds=thresholds, plots=plots, grid=grid,
+                             labels=labels,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
@@ -60,14 +61,17 @@ def register(app: typer.Typer) -> None:
         thresholds: Optional[Path] = typer.Option(
             None, "--thresholds", help="YAML with per-test and per-glob WARNING/BAD thresholds."),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw overlays for WARNING/BAD."),
-        grid: bool = typer.Option(True, "--grid/--no-grid", help="Draw grid pages of the GOOD histograms."),
+        grid: bool = typer.Option(True, "--grid/--no-grid",
+                                  help="Let the report draw every histogram (GOOD ones too) in the browser."),
+        labels: Optional[Tuple[str, str]] = typer.Option(
+            None, "--labels", help="Names of the two releases for the report, e.g. --labels v2 v1."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary (Summary.json) as JSON."),
     ) -> None:
         """Grade every object GOOD/WARNING/BAD.
 
         Exit 0: no BAD; 1: any BAD; 2: bad input; 3: no verdict (nothing comparable was compared).
         """
-        summary = _compare(new, ref, out_dir, thresholds, plots, grid)
+        summary = _compare(new, ref, out_dir, thresholds, plots, grid, labels)
         for warning in summary.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         if as_json:

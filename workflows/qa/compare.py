@@ -43,7 +43,8 @@ class Summary:
     junit: Path | None = None
     plots: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. threshold overrides that match nothing
-    grid_omitted: int = 0  # GOOD histograms beyond the grid page limit
+    labels: tuple[str, str] | None = None  # names of the releases compared, for the report
+    overview: dict | None = None  # drawing data per object name for the report (overview.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -88,6 +89,7 @@ class Summary:
         return {
             "new": self.new,
             "ref": self.ref,
+            "labels": list(self.labels) if self.labels else None,
             "verdict": self.verdict,
             "counts": self.counts,
             "tested": self.tested,
@@ -141,12 +143,15 @@ def _open_all(pairs) -> dict[Path, Any]:
 
 def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                   thresholds: Path | dict | Thresholds | None = None, plots: bool = True,
-                  grid: bool = True, progress: Progress | None = None) -> Summary:
+                  grid: bool = True, progress: Progress | None = None,
+                  labels: tuple[str, str] | None = None) -> Summary:
     """Compare NEW against REF (two ROOT files, or two directories of them).
 
-    With `out_dir`, writes Summary.json, index.html, a JUnit XML file and (with
-    `plots`) overlay PNGs for every WARNING/BAD histogram and, with `grid`, grid
-    pages of the others. Raises RelvalError (exit code 2) on input errors.
+    With `out_dir`, writes Summary.json, index.html (+ report_data.js), a JUnit
+    XML file and (with `plots`) overlay PNGs for every WARNING/BAD histogram;
+    with `grid`, the report also draws every other histogram in the browser.
+    `labels` names the two releases in the report (default: the input names).
+    Raises RelvalError (exit code 2) on input errors, 3 when outputs cannot be written.
     """
     new, ref = Path(new), Path(ref)
     limits = load_thresholds(thresholds)
@@ -159,7 +164,7 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
         if out_dir is not None and plots:
             from relval.workflows.qa.plots import PlotSink
 
-            sink = PlotSink(Path(out_dir), grid=grid)
+            sink = PlotSink(Path(out_dir), overview=grid)
         listed = []
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
@@ -182,11 +187,11 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
             if progress:
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
-                          out_dir=Path(out_dir) if out_dir is not None else None,
+                          out_dir=Path(out_dir) if out_dir is not None else None, labels=labels,
                           warnings=limits.unmatched([(r.name, r.path) for r in results]))
         if sink is not None:
             summary.plots = sink.finish()
-            summary.grid_omitted = sink.omitted
+            summary.overview = sink.overview.by_name if sink.overview is not None else None
     except OSError as error:
         raise _write_failed(error) from None
     finally:
@@ -210,7 +215,7 @@ def write_outputs(summary: Summary, out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         summary.junit = write_junit(summary, out_dir / "junit.xml")
-        summary.html = write_html(summary, out_dir / "index.html")
+        summary.html = write_html(summary, out_dir / "index.html", summary.overview)
         summary.summary_json = out_dir / "Summary.json"
         summary.summary_json.write_text(summary_json_text(summary.to_dict()))
     except OSError as error:
