@@ -17,13 +17,13 @@ _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --jso
 
 
 def _compare(new: Path, ref: Path, out_dir: Optional[Path], thresholds: Optional[Path], plots: bool,
-             grid: bool, labels: Optional[Tuple[str, str]]):
+             grid: bool, labels: Optional[Tuple[str, str]], include: List[str], exclude: List[str]):
     from relval.workflows.qa import compare_paths
 
     with progress_bar() as bar:
         task = bar.add_task("comparing", total=None)
         return compare_paths(new, ref, out_dir=out_dir, thresholds=thresholds, plots=plots, grid=grid,
-                             labels=labels,
+                             labels=labels, include=include or (), exclude=exclude or (),
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
@@ -65,13 +65,17 @@ def register(app: typer.Typer) -> None:
                                   help="Let the report draw every histogram (GOOD ones too) in the browser."),
         labels: Optional[Tuple[str, str]] = typer.Option(
             None, "--labels", help="Names of the two releases for the report, e.g. --labels v2 v1."),
+        include: Optional[List[str]] = typer.Option(
+            None, "--include", help="Compare only objects matching this glob (repeatable; name or path in file)."),
+        exclude: Optional[List[str]] = typer.Option(
+            None, "--exclude", help="Skip objects matching this glob (repeatable)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary (Summary.json) as JSON."),
     ) -> None:
         """Grade every object GOOD/WARNING/BAD.
 
         Exit 0: no BAD; 1: any BAD; 2: bad input; 3: no verdict (nothing comparable was compared).
         """
-        summary = _compare(new, ref, out_dir, thresholds, plots, grid, labels)
+        summary = _compare(new, ref, out_dir, thresholds, plots, grid, labels, include, exclude)
         for warning in summary.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         if as_json:

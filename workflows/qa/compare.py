@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
 from relval.workflows.qa.hist import kind_of
 from relval.workflows.qa.output import prepare_output_dir
 from relval.workflows.qa.reader import Entry, list_objects, one_line, open_root, pair_files
+from relval.workflows.qa.select import Selection, identical_warning
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
 VERDICTS = ("PASS", "WARNING", "FAIL", "NO_VERDICT")
@@ -121,9 +124,19 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
         return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
                             classname_ref=ref.classname, reason=f"cannot read: {one_line(error)}")
     result = grade_pair(name, h_new, h_ref, thresholds.for_name(name, new.path))
+    if bit_identical(h_new, h_ref):
+        result.flags.append("identical")
     if sink is not None:
         sink.add(result, h_new, h_ref)
     return result
+
+
+def bit_identical(a, b) -> bool:
+    """Same contents, errors, entries and binning, to the last bit (NaN equal to NaN)."""
+    return (a.entries == b.entries and a.values.shape == b.values.shape
+            and np.array_equal(a.values, b.values, equal_nan=True)
+            and np.array_equal(a.variances, b.variances, equal_nan=True)
+            and all(np.array_equal(x, y) for x, y in zip(a.edges, b.edges)))
 
 
 def _open_all(pairs) -> dict[Path, Any]:
@@ -144,13 +157,15 @@ def _open_all(pairs) -> dict[Path, Any]:
 def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                   thresholds: Path | dict | Thresholds | None = None, plots: bool = True,
                   grid: bool = True, progress: Progress | None = None,
-                  labels: tuple[str, str] | None = None) -> Summary:
+                  labels: tuple[str, str] | None = None, include: list[str] | tuple[str, ...] = (),
+                  exclude: list[str] | tuple[str, ...] = ()) -> Summary:
     """Compare NEW against REF (two ROOT files, or two directories of them).
 
     With `out_dir`, writes Summary.json, index.html (+ report_data.js), a JUnit
     XML file and (with `plots`) overlay PNGs for every WARNING/BAD histogram;
     with `grid`, the report also draws every other histogram in the browser.
-    `labels` names the two releases in the report (default: the input names).
+    `labels` names the two releases in the report (default: the input names);
+    `include`/`exclude` select objects by glob (see select.py).
     Raises RelvalError (exit code 2) on input errors, 3 when outputs cannot be written.
     """
     new, ref = Path(new), Path(ref)
@@ -165,6 +180,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
             from relval.workflows.qa.plots import PlotSink
 
             sink = PlotSink(Path(out_dir), overview=grid)
+        selection = Selection(tuple(include), tuple(exclude))
+        seen: list[tuple[str, str | None]] = []
         listed = []
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
@@ -174,7 +191,9 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 listed.append((label, label, None, None, side))
             for path in sorted(set(new_objs) | set(ref_objs)):
                 name = f"{label}:{path}" if label else path
-                listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
+                seen.append((name, path))
+                if selection.keeps(name, path):
+                    listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
             if e_new is None and e_ref is None:  # a file with no objects, on one side only
@@ -188,7 +207,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
                           out_dir=Path(out_dir) if out_dir is not None else None, labels=labels,
-                          warnings=limits.unmatched([(r.name, r.path) for r in results]))
+                          warnings=selection.unmatched(seen) + limits.unmatched([(r.name, r.path) for r in results])
+                          + identical_warning(results))
         if sink is not None:
             summary.plots = sink.finish()
             summary.overview = sink.overview.by_name if sink.overview is not None else None
