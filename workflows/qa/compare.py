@@ -124,7 +124,7 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
         return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
                             classname_ref=ref.classname, reason=f"cannot read: {one_line(error)}")
     result = grade_pair(name, h_new, h_ref, thresholds.for_name(name, new.path))
-    if bit_identical(h_new, h_ref):
+    if result.tests and bit_identical(h_new, h_ref):  # tested, not merely both empty
         result.flags.append("identical")
     if sink is not None:
         sink.add(result, h_new, h_ref)
