@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from relval.cli.console import err, out, progress_bar
+from relval.errors import RelvalError
 
 _COLOURS = {"BAD": "red", "WARNING": "yellow", "GOOD": "green", "NOT_COMPARED": "dim"}
 _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --json
@@ -45,6 +46,10 @@ def _print_summary(summary) -> None:
     for label, path in (("summary", summary.summary_json), ("report", summary.html), ("junit", summary.junit)):
         if path is not None:
             out.print(f"{label}: {escape(str(path))}", highlight=False)
+
+
+def _coloured(grade: str) -> str:
+    return f"[{_COLOURS[grade]}]{grade}[/]" if grade in _COLOURS else grade
 
 
 def register(app: typer.Typer) -> None:
@@ -86,6 +91,63 @@ def register(app: typer.Typer) -> None:
             # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
             # which turns typer.Exit into a return value that is then dropped.
             raise SystemExit(summary.exit_code)
+
+    @qa.command("regrade")
+    def regrade_command(
+        results: Path = typer.Argument(..., help="A QA result directory (or its Summary.json)."),
+        thresholds: Path = typer.Option(..., "--thresholds", help="The thresholds YAML to grade with."),
+        output: Optional[Path] = typer.Option(
+            None, "--output", "-o", help="Write the re-graded Summary.json, index.html and junit.xml here."),
+        as_json: bool = typer.Option(False, "--json", help="Print the re-graded summary as JSON."),
+    ) -> None:
+        """Re-grade saved results under new thresholds, without reading any ROOT file.
+
+        Exit codes as for `qa compare`.
+        """
+        from relval.workflows.qa.compare import write_outputs
+        from relval.workflows.qa.output import prepare_output_dir
+        from relval.workflows.qa.results import load_summary, regrade
+
+        source_dir = results if results.is_dir() else results.parent
+        if output is not None and output.resolve() == source_dir.resolve():
+            raise RelvalError(f"{output}: is the results directory; write the re-graded results elsewhere")
+        summary = regrade(load_summary(results), thresholds)
+        if output is not None:
+            prepare_output_dir(output)
+            write_outputs(summary, output)
+        for warning in summary.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        if as_json:
+            print(json.dumps(summary.to_dict(), indent=1))
+        else:
+            _print_summary(summary)
+        if summary.exit_code:
+            raise SystemExit(summary.exit_code)
+
+    @qa.command("diff")
+    def diff_command(
+        a: Path = typer.Argument(..., help="The earlier QA result directory (or Summary.json)."),
+        b: Path = typer.Argument(..., help="The later one."),
+        as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
+    ) -> None:
+        """List the objects whose grade changed between two result sets. Exit 0: none, 1: some, 2: bad input."""
+        from relval.workflows.qa.results import grade_changes, load_summary
+
+        changes = grade_changes(load_summary(a), load_summary(b))
+        if as_json:
+            print(json.dumps([c.to_dict() for c in changes], indent=1))
+        elif not changes:
+            out.print("no grade changed", highlight=False)
+        else:
+            table = Table(show_edge=False)
+            for column in ("object", "before", "after", "reason"):
+                table.add_column(column, overflow="fold")
+            for c in changes:
+                table.add_row(escape(c.name), _coloured(c.before), _coloured(c.after), escape(c.reason))
+            out.print(table)
+            out.print(f"{len(changes)} object(s) changed grade", highlight=False)
+        if changes:
+            raise SystemExit(1)
 
     @qa.command("merge")
     def merge_command(
