@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from relval.cli.console import err, out, progress_bar
-from relval.errors import RelvalError
 
 _COLOURS = {"BAD": "red", "WARNING": "yellow", "GOOD": "green", "NOT_COMPARED": "dim"}
 _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --json
@@ -48,6 +47,20 @@ def _print_summary(summary) -> None:
             out.print(f"{label}: {escape(str(path))}", highlight=False)
 
 
+def _finish(summary, as_json: bool) -> None:
+    """Warnings on stderr, the summary on stdout, and the verdict's exit code."""
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=1))
+    else:
+        _print_summary(summary)
+    if summary.exit_code:
+        # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
+        # which turns typer.Exit into a return value that is then dropped.
+        raise SystemExit(summary.exit_code)
+
+
 def _coloured(grade: str) -> str:
     return f"[{_COLOURS[grade]}]{grade}[/]" if grade in _COLOURS else grade
 
@@ -80,17 +93,7 @@ def register(app: typer.Typer) -> None:
 
         Exit 0: no BAD; 1: any BAD; 2: bad input; 3: no verdict (nothing comparable was compared).
         """
-        summary = _compare(new, ref, out_dir, thresholds, plots, grid, labels, include, exclude)
-        for warning in summary.warnings:
-            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-        if as_json:
-            print(json.dumps(summary.to_dict(), indent=1))
-        else:
-            _print_summary(summary)
-        if summary.exit_code:
-            # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
-            # which turns typer.Exit into a return value that is then dropped.
-            raise SystemExit(summary.exit_code)
+        _finish(_compare(new, ref, out_dir, thresholds, plots, grid, labels, include, exclude), as_json)
 
     @qa.command("regrade")
     def regrade_command(
@@ -104,25 +107,9 @@ def register(app: typer.Typer) -> None:
 
         Exit codes as for `qa compare`.
         """
-        from relval.workflows.qa.compare import write_outputs
-        from relval.workflows.qa.output import prepare_output_dir
-        from relval.workflows.qa.results import load_summary, regrade
+        from relval.workflows.qa.results import regrade_results
 
-        source_dir = results if results.is_dir() else results.parent
-        if output is not None and output.resolve() == source_dir.resolve():
-            raise RelvalError(f"{output}: is the results directory; write the re-graded results elsewhere")
-        summary = regrade(load_summary(results), thresholds)
-        if output is not None:
-            prepare_output_dir(output)
-            write_outputs(summary, output)
-        for warning in summary.warnings:
-            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-        if as_json:
-            print(json.dumps(summary.to_dict(), indent=1))
-        else:
-            _print_summary(summary)
-        if summary.exit_code:
-            raise SystemExit(summary.exit_code)
+        _finish(regrade_results(results, thresholds, output), as_json)
 
     @qa.command("diff")
     def diff_command(

@@ -100,6 +100,24 @@ def regrade(summary: Summary, thresholds: Path | dict | Thresholds | None) -> Su
                    warnings=warnings)
 
 
+def regrade_results(results: Path, thresholds: Path | dict | Thresholds | None,
+                    output: Path | None = None) -> Summary:
+    """Re-grade a result directory (or Summary.json); with `output`, write Summary.json,
+    index.html and junit.xml there. Refuses to overwrite the results it reads."""
+    from relval.workflows.qa.compare import write_outputs
+    from relval.workflows.qa.output import prepare_output_dir
+
+    results = Path(results)
+    source_dir = results if results.is_dir() else results.parent
+    if output is not None and Path(output).resolve() == source_dir.resolve():
+        raise RelvalError(f"{output}: is the results directory; write the re-graded results elsewhere")
+    summary = regrade(load_summary(results), thresholds)
+    if output is not None:
+        prepare_output_dir(Path(output))
+        write_outputs(summary, Path(output))
+    return summary
+
+
 @dataclass(frozen=True)
 class Change:
     name: str
