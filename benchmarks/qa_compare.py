@@ -32,7 +32,8 @@ from relval.workflows.qa import compare_paths
 EDGES_1D = np.linspace(-5, 5, 101)
 EDGES_2D = (np.linspace(-3, 3, 21), np.linspace(-3, 3, 21))
 PEER_HELP = ("peer not run: set O2DPG_ROOT (an O2DPG checkout) and O2DPG_PYTHON (a Python with ROOT, "
-             "numpy, matplotlib and seaborn) to run O2DPG RelVal on the same files")
+             "numpy, scipy, matplotlib and seaborn, in an O2 environment: its ExtractAndFlatten.C "
+             "needs the O2 QualityControl headers) to run O2DPG RelVal on the same files")
 
 
 def run_peer(new: Path, ref: Path, out: Path) -> dict[str, dict[str, str]] | None:
@@ -49,8 +50,10 @@ def run_peer(new: Path, ref: Path, out: Path) -> dict[str, dict[str, str]] | Non
         return None
     script = Path(root) / "RelVal" / "o2dpg_release_validation.py"
     command = [python, str(script), "rel-val", "-i", str(new), "-j", str(ref), "-o", str(out), "--no-plot"]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "O2DPG_ROOT": root},
-                          timeout=3600)
+    # The wrapper calls the `root` executable: the one beside that Python (a venv with `pip install root`).
+    path = os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])
+    done = subprocess.run(command, capture_output=True, text=True,
+                          env={**os.environ, "O2DPG_ROOT": root, "PATH": path}, timeout=3600)
     summary = out / "Summary.json"
     if done.returncode != 0 or not summary.is_file():
         print(f"[peer] O2DPG RelVal failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
