@@ -148,3 +148,10 @@ def test_bad_is_exit_1_and_good_is_exit_0(tmp_path, run):
     bad = write_root(tmp_path / "bad.root", {"h": gaus_counts(rng, mean=0.5)})
     assert run("qa", "compare", good, ref, "--no-plots").returncode == 0
     assert run("qa", "compare", bad, ref, "--no-plots").returncode == 1
+
+
+def test_merge_output_under_a_file_is_one_line_exit_2(tmp_path, ref_file, run):
+    target = ref_file / "merged.root"
+    result = run("qa", "merge", "-o", target, ref_file)
+    assert result.returncode == 2
+    _one_line_error(result, target, "a part of the path is a file")

@@ -32,6 +32,7 @@ import numpy as np
 
 from relval.errors import RelvalError
 from relval.workflows.qa.hist import kind_of
+from relval.workflows.qa.output import os_reason
 from relval.workflows.qa.reader import list_objects, one_line, open_root
 
 _STATS = {
@@ -307,4 +308,4 @@ def _write(output: Path, merged: dict[str, Any]) -> None:
     except OSError as error:
         if output.is_file():
             output.unlink()
-        raise RelvalError(f"{output}: cannot write ({error.strerror or error})") from None
+        raise RelvalError(f"{output}: cannot write ({os_reason(error)})") from None

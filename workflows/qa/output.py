@@ -18,8 +18,9 @@ PLOTS = "plots"
 OWNED_GLOBS = (f"{PLOTS}/*.png", "grid_*.png", "grid_*.html")
 
 
-def _reason(error: OSError) -> str:
-    if isinstance(error, NotADirectoryError):
+def os_reason(error: OSError) -> str:
+    """Why a write failed, in words (mkdir under a file raises "File exists" or "Not a directory")."""
+    if isinstance(error, (NotADirectoryError, FileExistsError)):
         return "a part of the path is a file"
     return error.strerror or type(error).__name__
 
@@ -38,7 +39,7 @@ def prepare_output_dir(path: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".relval-write-test-"):
             pass
     except OSError as error:
-        raise RelvalError(f"{path}: cannot write the output directory ({_reason(error)})") from None
+        raise RelvalError(f"{path}: cannot write the output directory ({os_reason(error)})") from None
     remove_stale(path)
     return path
 
