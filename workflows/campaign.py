@@ -613,6 +613,9 @@ def _compare(f: Field, stages: list[tuple[Stage, Field]] | None) -> tuple[tuple[
         files.append(name)
     thresholds = {}
     if f["thresholds"].mapping():
+        from relval.workflows.qa.thresholds import read_thresholds
+
+        read_thresholds(f["thresholds"])  # checked now, not after every job has run
         thresholds = dict(f["thresholds"].value)
     return tuple(files), thresholds
 

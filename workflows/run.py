@@ -309,9 +309,13 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
         for name in files:
             if not (source / name).is_file():
                 return None, f"the QA comparison could not run: {source / name} is missing"
-            (target / name).symlink_to((source / name).resolve())
+            # Relative, so the work directory still resolves when copied whole (a CI artifact).
+            real = (source / name).resolve()
+            (target / name).symlink_to(os.path.relpath(real, (target / name).parent.resolve()))
+    labels = (campaign.release, campaign.reference_release or str(ref_dir))
     try:
-        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, thresholds=campaign.thresholds)
+        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir,
+                                thresholds=campaign.thresholds, labels=labels)
     except RelvalError as error:  # after the jobs ran, an unreadable comparison is no verdict
         return None, f"the QA comparison could not run: {error}"
     return summary, None

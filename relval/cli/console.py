@@ -11,6 +11,8 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from relval.errors import RelvalError
+
 out = Console()
 err = Console(stderr=True)
 _state = {"progress": True}
@@ -19,7 +21,10 @@ _state = {"progress": True}
 def setup(verbose: bool = False, log_file: str | None = None, progress: bool = True) -> None:
     handlers: list[logging.Handler] = [RichHandler(console=err, show_path=False, show_time=False)]
     if log_file:
-        file_handler = logging.FileHandler(log_file)
+        try:
+            file_handler = logging.FileHandler(log_file)
+        except OSError as error:
+            raise RelvalError(f"{log_file}: cannot write the log file ({error.strerror or error})") from None
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handlers.append(file_handler)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,

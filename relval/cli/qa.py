@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import typer
 from rich.markup import escape
@@ -17,18 +17,19 @@ _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --jso
 
 
 def _compare(new: Path, ref: Path, out_dir: Optional[Path], thresholds: Optional[Path], plots: bool,
-             grid: bool):
+             grid: bool, labels: Optional[Tuple[str, str]], include: List[str], exclude: List[str]):
     from relval.workflows.qa import compare_paths
 
     with progress_bar() as bar:
         task = bar.add_task("comparing", total=None)
         return compare_paths(new, ref, out_dir=out_dir, thresholds=thresholds, plots=plots, grid=grid,
+                             labels=labels, include=include or (), exclude=exclude or (),
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def _print_summary(summary) -> None:
     counts = summary.counts
-    colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red"}[summary.verdict]
+    colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red", "NO_VERDICT": "magenta"}[summary.verdict]
     out.print(f"[bold {colour}]{summary.verdict}[/]: " + ", ".join(f"{n} {g}" for g, n in counts.items()),
               highlight=False)
     rows = [r for r in summary.sorted_results() if r.grade != "GOOD"]
@@ -46,6 +47,24 @@ def _print_summary(summary) -> None:
             out.print(f"{label}: {escape(str(path))}", highlight=False)
 
 
+def _finish(summary, as_json: bool) -> None:
+    """Warnings on stderr, the summary on stdout, and the verdict's exit code."""
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=1))
+    else:
+        _print_summary(summary)
+    if summary.exit_code:
+        # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
+        # which turns typer.Exit into a return value that is then dropped.
+        raise SystemExit(summary.exit_code)
+
+
+def _coloured(grade: str) -> str:
+    return f"[{_COLOURS[grade]}]{grade}[/]" if grade in _COLOURS else grade
+
+
 def register(app: typer.Typer) -> None:
     qa = typer.Typer(help="QA: compare histograms with the reference release; merge QA files.",
                      no_args_is_help=True)
@@ -60,19 +79,62 @@ def register(app: typer.Typer) -> None:
         thresholds: Optional[Path] = typer.Option(
             None, "--thresholds", help="YAML with per-test and per-glob WARNING/BAD thresholds."),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw overlays for WARNING/BAD."),
-        grid: bool = typer.Option(True, "--grid/--no-grid", help="Draw grid pages of the GOOD histograms."),
+        grid: bool = typer.Option(True, "--grid/--no-grid",
+                                  help="Let the report draw every histogram (GOOD ones too) in the browser."),
+        labels: Optional[Tuple[str, str]] = typer.Option(
+            None, "--labels", help="Names of the two releases for the report, e.g. --labels v2 v1."),
+        include: Optional[List[str]] = typer.Option(
+            None, "--include", help="Compare only objects matching this glob (repeatable; name or path in file)."),
+        exclude: Optional[List[str]] = typer.Option(
+            None, "--exclude", help="Skip objects matching this glob (repeatable)."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary (Summary.json) as JSON."),
     ) -> None:
-        """Grade every object GOOD/WARNING/BAD. Exit 0: no BAD, 1: any BAD, 2: input error."""
-        summary = _compare(new, ref, out_dir, thresholds, plots, grid)
+        """Grade every object GOOD/WARNING/BAD.
+
+        Exit 0: no BAD; 1: any BAD; 2: bad input; 3: no verdict (nothing comparable was compared).
+        """
+        _finish(_compare(new, ref, out_dir, thresholds, plots, grid, labels, include, exclude), as_json)
+
+    @qa.command("regrade")
+    def regrade_command(
+        results: Path = typer.Argument(..., help="A QA result directory (or its Summary.json)."),
+        thresholds: Path = typer.Option(..., "--thresholds", help="The thresholds YAML to grade with."),
+        output: Optional[Path] = typer.Option(
+            None, "--output", "-o", help="Write the re-graded Summary.json, index.html and junit.xml here."),
+        as_json: bool = typer.Option(False, "--json", help="Print the re-graded summary as JSON."),
+    ) -> None:
+        """Re-grade saved results under new thresholds, without reading any ROOT file.
+
+        Exit codes as for `qa compare`.
+        """
+        from relval.workflows.qa.results import regrade_results
+
+        _finish(regrade_results(results, thresholds, output), as_json)
+
+    @qa.command("diff")
+    def diff_command(
+        a: Path = typer.Argument(..., help="The earlier QA result directory (or Summary.json)."),
+        b: Path = typer.Argument(..., help="The later one."),
+        as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
+    ) -> None:
+        """List the objects whose grade changed between two result sets. Exit 0: none, 1: some, 2: bad input."""
+        from relval.workflows.qa.results import grade_changes, load_summary
+
+        changes = grade_changes(load_summary(a), load_summary(b))
         if as_json:
-            print(json.dumps(summary.to_dict(), indent=1))
+            print(json.dumps([c.to_dict() for c in changes], indent=1))
+        elif not changes:
+            out.print("no grade changed", highlight=False)
         else:
-            _print_summary(summary)
-        if summary.exit_code:
-            # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
-            # which turns typer.Exit into a return value that is then dropped.
-            raise SystemExit(summary.exit_code)
+            table = Table(show_edge=False)
+            for column in ("object", "before", "after", "reason"):
+                table.add_column(column, overflow="fold")
+            for c in changes:
+                table.add_row(escape(c.name), _coloured(c.before), _coloured(c.after), escape(c.reason))
+            out.print(table)
+            out.print(f"{len(changes)} object(s) changed grade", highlight=False)
+        if changes:
+            raise SystemExit(1)
 
     @qa.command("merge")
     def merge_command(

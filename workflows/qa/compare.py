@@ -3,6 +3,8 @@
 The verdict of a comparison:
 - `FAIL` when any object is BAD (including missing and new objects);
 - `WARNING` when the worst grade is WARNING (a pass with warnings);
+- `NO_VERDICT` when no object went through a statistical test (nothing
+  comparable, everything empty or every test disabled): exit 3, never a PASS;
 - `PASS` otherwise.
 Objects that are not histograms are listed as NOT_COMPARED and do not change it.
 """
@@ -14,14 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
 from relval.workflows.qa.hist import kind_of
-from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
+from relval.workflows.qa.output import prepare_output_dir
+from relval.workflows.qa.reader import Entry, list_objects, one_line, open_root, pair_files
+from relval.workflows.qa.select import Selection, identical_warning
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
-VERDICTS = ("PASS", "WARNING", "FAIL")
+VERDICTS = ("PASS", "WARNING", "FAIL", "NO_VERDICT")
+EXIT_CODES = {"PASS": 0, "WARNING": 0, "FAIL": 1, "NO_VERDICT": 3}
 Progress = Callable[[int, int], None]
 
 
@@ -38,7 +45,9 @@ class Summary:
     html: Path | None = None
     junit: Path | None = None
     plots: list[Path] = field(default_factory=list)
-    grid_omitted: int = 0  # GOOD histograms beyond the grid page limit
+    warnings: list[str] = field(default_factory=list)  # e.g. threshold overrides that match nothing
+    labels: tuple[str, str] | None = None  # names of the releases compared, for the report
+    overview: dict | None = None  # drawing data per object name for the report (overview.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -59,12 +68,20 @@ class Summary:
         return worst(*(r.grade for r in self.results))
 
     @property
+    def tested(self) -> int:
+        """Objects that went through at least one statistical test."""
+        return sum(1 for r in self.results if r.tests)
+
+    @property
     def verdict(self) -> str:
-        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[self.worst_grade]
+        worst_grade = self.worst_grade
+        if worst_grade != "BAD" and not self.tested:
+            return "NO_VERDICT"
+        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[worst_grade]
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.verdict == "FAIL" else 0
+        return EXIT_CODES[self.verdict]
 
     def sorted_results(self) -> list[ObjectResult]:
         """BAD first, then WARNING, GOOD, NOT_COMPARED; by name within a grade."""
@@ -75,8 +92,11 @@ class Summary:
         return {
             "new": self.new,
             "ref": self.ref,
+            "labels": list(self.labels) if self.labels else None,
             "verdict": self.verdict,
             "counts": self.counts,
+            "tested": self.tested,
+            "warnings": self.warnings,
             "by_status": self.by_status,
             "thresholds": self.thresholds.to_dict(),
             "files": {k: str(v) for k, v in (("summary_json", self.summary_json), ("html", self.html),
@@ -102,11 +122,21 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
         h_new, h_ref = new.hist(), ref.hist()
     except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
         return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
-                            classname_ref=ref.classname, reason=f"cannot read: {error}")
-    result = grade_pair(name, h_new, h_ref, thresholds.for_name(name))
+                            classname_ref=ref.classname, reason=f"cannot read: {one_line(error)}")
+    result = grade_pair(name, h_new, h_ref, thresholds.for_name(name, new.path))
+    if result.tests and bit_identical(h_new, h_ref):  # tested, not merely both empty
+        result.flags.append("identical")
     if sink is not None:
         sink.add(result, h_new, h_ref)
     return result
+
+
+def bit_identical(a, b) -> bool:
+    """Same contents, errors, entries and binning, to the last bit (NaN equal to NaN)."""
+    return (a.entries == b.entries and a.values.shape == b.values.shape
+            and np.array_equal(a.values, b.values, equal_nan=True)
+            and np.array_equal(a.variances, b.variances, equal_nan=True)
+            and all(np.array_equal(x, y) for x, y in zip(a.edges, b.edges)))
 
 
 def _open_all(pairs) -> dict[Path, Any]:
@@ -126,23 +156,32 @@ def _open_all(pairs) -> dict[Path, Any]:
 
 def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                   thresholds: Path | dict | Thresholds | None = None, plots: bool = True,
-                  grid: bool = True, progress: Progress | None = None) -> Summary:
+                  grid: bool = True, progress: Progress | None = None,
+                  labels: tuple[str, str] | None = None, include: list[str] | tuple[str, ...] = (),
+                  exclude: list[str] | tuple[str, ...] = ()) -> Summary:
     """Compare NEW against REF (two ROOT files, or two directories of them).
 
-    With `out_dir`, writes Summary.json, index.html, a JUnit XML file and (with
-    `plots`) overlay PNGs for every WARNING/BAD histogram and, with `grid`, grid
-    pages of the others. Raises RelvalError (exit code 2) on input errors.
+    With `out_dir`, writes Summary.json, index.html (+ report_data.js), a JUnit
+    XML file and (with `plots`) overlay PNGs for every WARNING/BAD histogram;
+    with `grid`, the report also draws every other histogram in the browser.
+    `labels` names the two releases in the report (default: the input names);
+    `include`/`exclude` select objects by glob (see select.py).
+    Raises RelvalError (exit code 2) on input errors, 3 when outputs cannot be written.
     """
     new, ref = Path(new), Path(ref)
     limits = load_thresholds(thresholds)
     pairs = pair_files(new, ref)
     files = _open_all(pairs)
     sink = None
-    if out_dir is not None and plots:
-        from relval.workflows.qa.plots import PlotSink
-
-        sink = PlotSink(Path(out_dir), grid=grid)
     try:
+        if out_dir is not None:  # after the inputs are known good, before any work
+            prepare_output_dir(Path(out_dir))
+        if out_dir is not None and plots:
+            from relval.workflows.qa.plots import PlotSink
+
+            sink = PlotSink(Path(out_dir), overview=grid)
+        selection = Selection(tuple(include), tuple(exclude))
+        seen: list[tuple[str, str | None]] = []
         listed = []
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
@@ -152,7 +191,9 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 listed.append((label, label, None, None, side))
             for path in sorted(set(new_objs) | set(ref_objs)):
                 name = f"{label}:{path}" if label else path
-                listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
+                seen.append((name, path))
+                if selection.keeps(name, path):
+                    listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
             if e_new is None and e_ref is None:  # a file with no objects, on one side only
@@ -165,10 +206,14 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
             if progress:
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
-                          out_dir=Path(out_dir) if out_dir is not None else None)
+                          out_dir=Path(out_dir) if out_dir is not None else None, labels=labels,
+                          warnings=selection.unmatched(seen) + limits.unmatched([(r.name, r.path) for r in results])
+                          + identical_warning(results))
         if sink is not None:
             summary.plots = sink.finish()
-            summary.grid_omitted = sink.omitted
+            summary.overview = sink.overview.by_name if sink.overview is not None else None
+    except OSError as error:
+        raise _write_failed(error) from None
     finally:
         for handle in files.values():
             handle.close()
@@ -177,16 +222,24 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     return summary
 
 
+def _write_failed(error: OSError) -> RelvalError:
+    """A write that fails after the checks (disk full, directory removed): no verdict, exit 3."""
+    return RelvalError(f"{error.filename or 'output'}: cannot write ({error.strerror or error})", exit_code=3)
+
+
 def write_outputs(summary: Summary, out_dir: Path) -> None:
     """Write JUnit, HTML and Summary.json into `out_dir` (plots are drawn during the comparison)."""
     from relval.workflows.qa.junit import write_junit
     from relval.workflows.qa.report import write_html
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary.junit = write_junit(summary, out_dir / "junit.xml")
-    summary.html = write_html(summary, out_dir / "index.html")
-    summary.summary_json = out_dir / "Summary.json"
-    summary.summary_json.write_text(summary_json_text(summary.to_dict()))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary.junit = write_junit(summary, out_dir / "junit.xml")
+        summary.html = write_html(summary, out_dir / "index.html", summary.overview)
+        summary.summary_json = out_dir / "Summary.json"
+        summary.summary_json.write_text(summary_json_text(summary.to_dict()))
+    except OSError as error:
+        raise _write_failed(error) from None
 
 
 def summary_json_text(document: dict) -> str:

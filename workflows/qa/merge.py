@@ -32,7 +32,8 @@ import numpy as np
 
 from relval.errors import RelvalError
 from relval.workflows.qa.hist import kind_of
-from relval.workflows.qa.reader import list_objects, open_root
+from relval.workflows.qa.output import os_reason
+from relval.workflows.qa.reader import list_objects, one_line, open_root
 
 _STATS = {
     "TH1": ("fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2"),
@@ -266,7 +267,14 @@ def merge_files(inputs: list[Path], output: Path) -> MergeResult:
                     seen_skipped.add(path)
                     result.skipped.append((path, classname))
                 continue
-            parts = [_read_part(e.load()) for _, e in present]
+            parts = []
+            for source, entry in present:
+                try:
+                    parts.append(_read_part(entry.load()))
+                except Exception as error:  # noqa: BLE001 - uproot raises many kinds for a damaged object
+                    problems.append(f"{source}: cannot read {path} ({one_line(error)})")
+            if len(parts) != len(present):
+                continue
             names = [str(p) for p, _ in present]
             trouble = _check_compatible(path, parts, names)
             if trouble:
@@ -278,9 +286,26 @@ def merge_files(inputs: list[Path], output: Path) -> MergeResult:
     finally:
         for handle in handles:
             handle.close()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with uproot.recreate(output) as sink:
-        for path, model in merged.items():
-            sink[path] = model
+    _write(output, merged)
     result.merged = list(merged)
     return result
+
+
+def _write(output: Path, merged: dict[str, Any]) -> None:
+    """Write the merged models; an unwritable output is one line, and no partial file stays."""
+    import uproot
+
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with uproot.recreate(output) as sink:
+            for path, model in merged.items():
+                *directories, name = path.split("/")
+                # mkdir one name at a time: uproot's path syntax would read ':' as a TTree branch.
+                target = sink
+                for directory in directories:
+                    target = target.mkdir(directory)
+                target[name] = model
+    except OSError as error:
+        if output.is_file():
+            output.unlink()
+        raise RelvalError(f"{output}: cannot write ({os_reason(error)})") from None

@@ -1,12 +1,20 @@
-"""PNG plots: an overlay with a ratio panel for every WARNING/BAD histogram,
-and grid pages of small overlays for the others.
+"""PNG overlays for every WARNING/BAD histogram: new vs reference, with a ratio panel.
 
-Shapes are drawn normalized to unit area, as the chi2 and KS tests see them
-(profiles are drawn as they are). Matplotlib's Agg canvas is used directly (no
-pyplot, no display). One figure per layout is built once and its artists are
-updated for each histogram: building and laying out a figure costs more than
-drawing it, and a comparison may need hundreds of plots. With the static
-part of each layout cached (see `_Blitted`), an overlay costs about 10 ms.
+1D shapes are drawn as densities (normalized to unit area, per unit of x), so
+two different binnings of one distribution lie on top of each other instead of
+differing by the ratio of their bin widths; profiles are drawn as they are.
+The reference is a step line with its error band, the new release points with
+error bars; the ratio panel has a line at 1 and marks points beyond its range
+with arrows at the edge instead of dropping them.
+
+Matplotlib's Agg canvas is used directly (no pyplot, no display), at 120 dpi
+with 9-10 pt text, readable at 100% zoom. One figure per layout is built once
+and its artists are updated for each histogram: building and laying out a
+figure costs more than drawing it. With the static part of each layout cached
+(see `_Blitted`), an overlay costs about 10 ms.
+
+The GOOD histograms are not drawn here: the report draws them in the browser
+from `report_data.js` (see overview.py), all of them, in well under a second.
 """
 
 from __future__ import annotations
@@ -17,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-GRID_COLUMNS = 6
-GRID_PER_PAGE = 36
-GRID_PAGE_LIMIT = 20  # at most 720 thumbnails; the HTML says how many were left out
-_PNG = {"pil_kwargs": {"compress_level": 1}}  # fast zlib: the files are small anyway
+DPI = 120
+FONT = 10  # points: titles and axis labels; tick labels are one point smaller
 
 
 def plot_filename(name: str) -> str:
@@ -28,7 +34,7 @@ def plot_filename(name: str) -> str:
     return f"{safe}_{hashlib.sha1(name.encode()).hexdigest()[:8]}.png"
 
 
-def _figure(width: float, height: float, dpi: int = 72):
+def _figure(width: float, height: float, dpi: int = DPI):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -37,13 +43,24 @@ def _figure(width: float, height: float, dpi: int = 72):
     return fig
 
 
-def _normalized(h) -> tuple[np.ndarray, np.ndarray]:
+def bin_sizes(h) -> np.ndarray:
+    """Width (1D) or area (2D) of every bin, in the shape of `h.values`."""
+    widths = [np.diff(e) for e in h.edges]
+    return widths[0] if len(widths) == 1 else np.multiply.outer(widths[0], widths[1])
+
+
+def density(h) -> tuple[np.ndarray, np.ndarray]:
+    """(values, errors) normalized to unit area per unit of x (and y); profiles unchanged."""
     values = np.nan_to_num(h.values, nan=0.0, posinf=0.0, neginf=0.0)
     errors = np.sqrt(np.clip(np.nan_to_num(h.variances, nan=0.0, posinf=0.0), 0, None))
     if h.is_profile:
         return values, errors
     total = values.sum()
-    return (values / total, errors / total) if total > 0 else (values, errors)
+    if not total > 0:
+        return values, errors
+    sizes = bin_sizes(h)
+    sizes = np.where(sizes > 0, sizes, 1.0)
+    return values / (total * sizes), errors / (total * sizes)
 
 
 def _same_edges(a, b) -> bool:
@@ -56,7 +73,8 @@ def _steps(edges: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _ratio(vn, en, vr, er):
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(vr != 0, vn / vr, np.nan)
+        # Where only the new release has entries the ratio is +inf: drawn as an arrow, not lost.
+        ratio = np.where(vr != 0, vn / vr, np.where(vn > 0, np.inf, np.nan))
         rel = np.sqrt(np.where(vn != 0, en / vn, 0.0) ** 2 + np.where(vr != 0, er / vr, 0.0) ** 2)
     return ratio, np.abs(ratio) * rel
 
@@ -71,6 +89,12 @@ def nice_ceiling(value: float) -> float:
         return 1.0
     scale = 10.0 ** np.floor(np.log10(value))
     return next(step * scale for step in _NICE if step * scale >= value * (1 - 1e-12))
+
+
+def off_scale(ratio: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the ratio points above and below the panel's range, +inf included (drawn as arrows)."""
+    known = ~np.isnan(ratio)
+    return known & (ratio > high), known & (ratio < low)
 
 
 def _save_rgba(canvas, path: Path) -> None:
@@ -122,43 +146,63 @@ class Overlay1D(_Blitted):
         from matplotlib.collections import LineCollection
         from matplotlib.ticker import MaxNLocator
 
-        super().__init__(_figure(6.4, 4.8))
-        self.top = self.fig.add_axes([0.12, 0.36, 0.84, 0.56])
-        self.bottom = self.fig.add_axes([0.12, 0.09, 0.84, 0.23], sharex=self.top)
-        self.ref_line = self.animate(self.top.plot([], [], drawstyle="steps-post", color="black", lw=1,
+        super().__init__(_figure(7.2, 5.4))
+        self.top = self.fig.add_axes([0.12, 0.37, 0.84, 0.50])
+        self.bottom = self.fig.add_axes([0.12, 0.10, 0.84, 0.23], sharex=self.top)
+        self.ref_band = None  # a fill_between, rebuilt per histogram
+        self.ref_line = self.animate(self.top.plot([], [], drawstyle="steps-post", color="black", lw=1.2,
                                                    label="reference")[0])
-        self.new_line = self.animate(self.top.plot([], [], drawstyle="steps-post", color="tab:red", lw=1,
-                                                   label="new")[0])
-        self.top.legend(loc="upper right", fontsize=8)
+        self.new_points = self.animate(self.top.plot([], [], "o", color="tab:red", ms=3, label="new")[0])
+        self.new_errors = self.animate(LineCollection([], colors="tab:red", lw=1.0))
+        self.top.add_collection(self.new_errors)
+        for ax in (self.top, self.bottom):
+            ax.tick_params(labelsize=FONT - 1)
         self.top.tick_params(labelbottom=False)
         self.top.yaxis.set_major_locator(MaxNLocator(5))
         self.bottom.yaxis.set_major_locator(MaxNLocator(4))
-        self.title = self.animate(self.top.set_title("", fontsize=8))
-        self.ratio_points = self.animate(self.bottom.plot([], [], ".", color="tab:red", ms=3)[0])
-        self.ratio_errors = self.animate(LineCollection([], colors="tab:red", lw=0.8))
+        self.title = self.animate(self.fig.text(0.12, 0.985, "", fontsize=FONT, va="top", ha="left"))
+        self.subtitle = self.animate(self.fig.text(0.12, 0.935, "", fontsize=FONT - 1, va="top", ha="left",
+                                                   color="dimgray"))
+        self.ratio_points = self.animate(self.bottom.plot([], [], "o", color="tab:red", ms=3)[0])
+        self.ratio_errors = self.animate(LineCollection([], colors="tab:red", lw=1.0))
         self.bottom.add_collection(self.ratio_errors)
-        self.bottom.axhline(1.0, color="black", lw=0.8)
-        self.bottom.set_ylabel("new / ref", fontsize=8)
-        self.note = self.bottom.text(0.5, 0.5, "", ha="center", va="center", transform=self.bottom.transAxes)
+        self.above = self.animate(self.bottom.plot([], [], "^", color="tab:red", ms=7, clip_on=False)[0])
+        self.below = self.animate(self.bottom.plot([], [], "v", color="tab:red", ms=7, clip_on=False)[0])
+        self.bottom.axhline(1.0, color="black", lw=1.0)
+        self.bottom.set_ylabel("new / ref", fontsize=FONT)
+        self.note = self.bottom.text(0.5, 0.5, "", ha="center", va="center", fontsize=FONT,
+                                     transform=self.bottom.transAxes)
 
-    def draw(self, new, ref, title: str, path: Path) -> None:
-        vn, en = _normalized(new)
-        vr, er = _normalized(ref)
+    def _band(self, edges, values, errors):
+        if self.ref_band is not None:
+            self.ref_band.remove()
+            self.animated.remove(self.ref_band)
+        low, high = _steps(edges, values - errors)[1], _steps(edges, values + errors)[1]
+        self.ref_band = self.top.fill_between(edges, low, high, step="post", color="0.8", lw=0)
+        self.ref_band.set_animated(True)
+        self.animated.insert(0, self.ref_band)  # under the lines and points
+
+    def draw(self, new, ref, title: str, path: Path, subtitle: str = "") -> None:
+        vn, en = density(new)
+        vr, er = density(ref)
+        self._band(ref.edges[0], vr, er)
         self.ref_line.set_data(*_steps(ref.edges[0], vr))
-        self.new_line.set_data(*_steps(new.edges[0], vn))
+        centers_new = 0.5 * (new.edges[0][1:] + new.edges[0][:-1])
+        self.new_points.set_data(centers_new, vn)
+        self.new_errors.set_segments(np.stack([np.stack([centers_new, vn - en], 1),
+                                               np.stack([centers_new, vn + en], 1)], 1))
         self.title.set_text(title)
+        self.subtitle.set_text(subtitle)
         xlim = (float(min(new.edges[0][0], ref.edges[0][0])), float(max(new.edges[0][-1], ref.edges[0][-1])))
-        both = np.concatenate([vn, vr])
-        low = min(float(both.min()), 0.0)
+        both = np.concatenate([vn + en, vr + er])
+        low = min(float(np.concatenate([vn, vr]).min()), 0.0)
         ylim = (-nice_ceiling(-low) if low < 0 else 0.0, float(nice_ceiling(float(both.max()) * 1.1)))
         same = _same_edges(new, ref)
         rlim = (0.0, 2.0)
+        above = below = np.zeros(0, dtype=bool)
         if same:
-            centers = 0.5 * (new.edges[0][1:] + new.edges[0][:-1])
+            centers = centers_new
             ratio, err = _ratio(vn, en, vr, er)
-            self.ratio_points.set_data(centers, ratio)
-            segments = np.stack([np.stack([centers, ratio - err], 1), np.stack([centers, ratio + err], 1)], 1)
-            self.ratio_errors.set_segments(segments[np.isfinite(ratio)])
             # Scale the panel on the well-measured bins (sparse tails would set it at random),
             # from a few fixed ranges so that the cached background is reused.
             precise = np.isfinite(ratio) & (err < 0.25 * np.abs(ratio))
@@ -167,18 +211,29 @@ class Overlay1D(_Blitted):
             need = max(high_r - 1.0, 1.0 - low_r) * 1.1
             half = next((r for r in _RATIO_RANGES if r >= need), _RATIO_RANGES[-1])
             rlim = (max(0.0, 1.0 - half), 1.0 + half)
-        self.ratio_points.set_visible(same)
-        self.ratio_errors.set_visible(same)
-        ylabel = "bin mean" if new.is_profile else "normalized"
+            above, below = off_scale(ratio, *rlim)
+            inside = np.isfinite(ratio) & ~above & ~below
+            self.ratio_points.set_data(centers[inside], ratio[inside])
+            with np.errstate(invalid="ignore"):  # inf - inf where only the new side has entries
+                segments = np.stack([np.stack([centers, ratio - err], 1), np.stack([centers, ratio + err], 1)], 1)
+            self.ratio_errors.set_segments(segments[inside])
+            self.above.set_data(centers[above], np.full(above.sum(), rlim[1]))
+            self.below.set_data(centers[below], np.full(below.sum(), rlim[0]))
+        for artist in (self.ratio_points, self.ratio_errors, self.above, self.below):
+            artist.set_visible(same)
+        ylabel = "bin mean" if new.is_profile else "density (unit area)"
         xlabel = new.axis_titles[0] if new.axis_titles else ""
         layout = (xlim, ylim, rlim, same, ylabel, xlabel)
         if layout != self.layout:
             self.top.set_xlim(*xlim)
             self.top.set_ylim(*ylim)
             self.bottom.set_ylim(*rlim)
-            self.top.set_ylabel(ylabel, fontsize=8)
-            self.bottom.set_xlabel(xlabel, fontsize=8)
+            self.top.set_ylabel(ylabel, fontsize=FONT)
+            self.bottom.set_xlabel(xlabel, fontsize=FONT)
             self.note.set_text("" if same else "different binning: no ratio")
+            legend = self.top.get_legend()
+            if legend is None:
+                self.top.legend(handles=[self.ref_line, self.new_points], loc="upper right", fontsize=FONT - 1)
         self.render(layout, path)
 
 
@@ -193,26 +248,28 @@ class Overlay2D(_Blitted):
     def __init__(self):
         from matplotlib.ticker import MaxNLocator
 
-        super().__init__(_figure(12, 4))
+        super().__init__(_figure(12, 4.2))
         self.axes = [self.fig.add_axes([0.045 + 0.33 * i, 0.1, 0.22, 0.78]) for i in range(3)]
         cax = [self.fig.add_axes([0.272 + 0.33 * i, 0.1, 0.012, 0.78]) for i in range(3)]
         self.images = []
         for ax, c, label, cmap, limits in zip(self.axes, cax, ("new", "reference", "new / ref"),
                                               ("viridis", "viridis", "coolwarm"), ((0, 1), (0, 1), (0.5, 1.5))):
-            ax.set_title(label + (" (fraction of max)" if limits == (0, 1) else ""), fontsize=9)
+            ax.set_title(label + (" (fraction of max)" if limits == (0, 1) else ""), fontsize=FONT)
+            ax.tick_params(labelsize=FONT - 1)
             image = self.animate(ax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap=cmap,
                                            interpolation="nearest", vmin=limits[0], vmax=limits[1]))
             self.images.append(image)
             bar = self.fig.colorbar(image, cax=c)
             bar.locator = MaxNLocator(4)
+            bar.ax.tick_params(labelsize=FONT - 1)
             ax.xaxis.set_major_locator(MaxNLocator(4))
             ax.yaxis.set_major_locator(MaxNLocator(4))
-        self.title = self.animate(self.fig.suptitle("", fontsize=8))
+        self.title = self.animate(self.fig.suptitle("", fontsize=FONT))
         self.meshes: list = []
 
-    def draw(self, new, ref, title: str, path: Path) -> None:
-        vn, _ = _normalized(new)
-        vr, _ = _normalized(ref)
+    def draw(self, new, ref, title: str, path: Path, subtitle: str = "") -> None:
+        vn, _ = density(new)
+        vr, _ = density(ref)
         same = _same_edges(new, ref)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(vr != 0, vn / vr, np.nan) if same else np.full_like(vn, np.nan)
@@ -239,21 +296,9 @@ class Overlay2D(_Blitted):
             for ax, (x0, x1, y0, y1) in zip(self.axes, ranges):
                 ax.set_xlim(x0, x1)
                 ax.set_ylim(y0, y1)
-            self.axes[2].set_title("new / ref" if same else "new / ref: different binning", fontsize=9)
-        self.title.set_text(title)
+            self.axes[2].set_title("new / ref" if same else "new / ref: different binning", fontsize=FONT)
+        self.title.set_text(f"{title}\n{subtitle}" if subtitle else title)
         self.render(layout, path)
-
-
-def _thumbnail(ax, new, ref, title: str) -> None:
-    vn, _ = _normalized(new)
-    vr, _ = _normalized(ref)
-    if new.ndim == 1 and _same_edges(new, ref):
-        ax.plot(*_steps(ref.edges[0], vr), drawstyle="steps-post", color="black", lw=0.8)
-        ax.plot(*_steps(new.edges[0], vn), drawstyle="steps-post", color="tab:red", lw=0.8)
-    elif new.ndim == 2:
-        ax.pcolormesh(new.edges[0], new.edges[1], vn.T, shading="flat")
-    ax.set_title(title[-40:], fontsize=6)
-    ax.tick_params(labelsize=5)
 
 
 class Plotter:
@@ -262,59 +307,48 @@ class Plotter:
     def __init__(self):
         self._canvases: dict[int, object] = {}
 
-    def overlay(self, new, ref, title: str, path: Path) -> Path:
+    def overlay(self, new, ref, title: str, path: Path, subtitle: str = "") -> Path:
         if new.ndim != ref.ndim:
             raise ValueError("a 1D and a 2D histogram have no common overlay")
         if new.ndim not in self._canvases:
             self._canvases[new.ndim] = Overlay2D() if new.ndim == 2 else Overlay1D()
-        self._canvases[new.ndim].draw(new, ref, title, path)
+        self._canvases[new.ndim].draw(new, ref, title, path, subtitle)
         return path
-
-
-def _grid_page(page: list, target: Path) -> Path:
-    rows = -(-len(page) // GRID_COLUMNS)
-    fig = _figure(2.4 * GRID_COLUMNS, 2.0 * rows, dpi=60)
-    axes = fig.subplots(rows, GRID_COLUMNS, squeeze=False)
-    for ax in axes.ravel()[len(page):]:
-        ax.axis("off")
-    for ax, (name, new, ref) in zip(axes.ravel(), page):
-        _thumbnail(ax, new, ref, name)
-    fig.tight_layout()
-    fig.savefig(target, **_PNG)
-    return target
 
 
 class PlotSink:
     """Collects the plots of a comparison while it runs.
 
     Overlays of WARNING/BAD pairs are drawn as they are graded (about 10 ms
-    each with the reused figures); the other pairs are kept for the grid pages,
-    drawn by `finish`.
+    each with the reused figures). With `overview`, every drawable pair is also
+    kept, compactly, for the report's in-browser overview (see overview.py).
     """
 
-    def __init__(self, out_dir: Path, grid: bool = True):
+    def __init__(self, out_dir: Path, overview: bool = True):
+        from relval.workflows.qa.overview import Overview
+
         self.out_dir = out_dir
         self.plot_dir = out_dir / "plots"
-        self.grid = grid
         self.plotter = Plotter()
-        self.others: list[tuple] = []
+        self.overview = Overview() if overview else None
         self.written: list[Path] = []
-        self.omitted = 0
 
     def add(self, result, new, ref) -> None:
         import logging
 
         if new.ndim != ref.ndim:
             return
+        if self.overview is not None:
+            self.overview.add(result, new, ref)
         if result.grade not in ("WARNING", "BAD"):
-            if self.grid:
-                self.others.append((result.name, new, ref))
             return
-        self.plot_dir.mkdir(parents=True, exist_ok=True)
         target = self.plot_dir / plot_filename(result.name)
-        title = f"{result.name}  [{result.grade}] {result.reason}"[:150]
+        subtitle = f"[{result.grade}] {result.reason}"
+        subtitle = subtitle if len(subtitle) <= 110 else subtitle[:107] + "..."
+        title = result.name if len(result.name) <= 90 else "..." + result.name[-87:]
         try:
-            self.plotter.overlay(new, ref, title, target)
+            self.plot_dir.mkdir(parents=True, exist_ok=True)
+            self.plotter.overlay(new, ref, title, target, subtitle)
         except Exception as error:  # noqa: BLE001 - a failed plot must not lose the verdict
             logging.getLogger(__name__).warning("plot of %s failed: %s", result.name, error)
             return
@@ -322,10 +356,5 @@ class PlotSink:
         self.written.append(target)
 
     def finish(self) -> list[Path]:
-        """Draw the grid pages; returns every file written."""
-        if self.grid and self.others:
-            pages = [self.others[i:i + GRID_PER_PAGE] for i in range(0, len(self.others), GRID_PER_PAGE)]
-            self.omitted = sum(len(p) for p in pages[GRID_PAGE_LIMIT:])
-            for number, page in enumerate(pages[:GRID_PAGE_LIMIT], start=1):
-                self.written.append(_grid_page(page, self.out_dir / f"grid_{number:03d}.png"))
+        """Every file written."""
         return self.written

@@ -46,20 +46,68 @@ class Entry:
         return from_uproot(self.load())
 
 
+def key_of(file, key: str):
+    """The TKey at `dir/sub/name;cycle`, read without uproot's path syntax.
+
+    `file[key]` and `file.key(key)` treat ':' as the start of a TTree branch path,
+    so `d/x:y` would be looked up as object `x`. Walking the directories one name
+    at a time takes every name literally.
+    """
+    *directories, last = key.split("/")
+    node = file
+    for name in directories:
+        node = node.key(name).get()
+    return node.key(last)
+
+
 def _fast_loader(file, key: str, classname: str) -> Callable[[], Any]:
     from relval.workflows.qa import fastread
 
     def decode():
-        chunk, _ = file.key(key).get_uncompressed_chunk_cursor()
+        chunk, _ = key_of(file, key).get_uncompressed_chunk_cursor()
         return fastread.read_hist(classname, chunk.raw_data.tobytes())
 
     return decode
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one short line (uproot's messages span several, with key listings)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_root_file(path: Path) -> None:
+    """Refuse a file that is not ROOT or is shorter than its header says (a copy cut short).
+
+    A truncated file otherwise opens and fails object by object, deep inside uproot.
+    The header is `root`, fVersion, fBEGIN, then fEND, the file's length: 4 bytes, or
+    8 when fVersion >= 1000000 (files over 2 GB).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(20)
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise RelvalError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RelvalError(f"{path}: is a directory, expected a ROOT file") from None
+    except OSError as error:
+        raise RelvalError(f"{path}: cannot read ({error.strerror or error})") from None
+    if len(head) < 16 or head[:4] != b"root":
+        raise RelvalError(f"{path}: not a ROOT file (no 'root' header)")
+    version = struct.unpack(">i", head[4:8])[0]
+    if version >= 1000000 and len(head) < 20:
+        raise RelvalError(f"{path}: truncated ROOT file (cut inside its header)")
+    end = struct.unpack(">q", head[12:20])[0] if version >= 1000000 else struct.unpack(">i", head[12:16])[0]
+    if size < end:
+        raise RelvalError(f"{path}: truncated ROOT file ({size} of {end} bytes)")
 
 
 def open_root(path: Path):
     """uproot.open with input errors turned into one-line RelvalErrors."""
     import uproot
 
+    check_root_file(path)
     try:
         # Memory-mapped reads: the default fsspec source opens the file again for every key.
         return uproot.open(path, handler=uproot.MemmapSource)
@@ -132,12 +180,12 @@ def list_objects(file) -> dict[str, Entry]:
             continue
         if classname in COLLECTIONS:
             try:
-                _expand(path, file[key], out)
+                _expand(path, key_of(file, key).get(), out)
                 continue
             except Exception:  # noqa: BLE001 - an unreadable list is still listed, as itself
                 pass
         from relval.workflows.qa.fastread import CLASSES
 
         fast = _fast_loader(file, key, classname) if classname in CLASSES else None
-        out[path] = Entry(path, classname, lambda k=key: file[k], fast)
+        out[path] = Entry(path, classname, lambda k=key: key_of(file, k).get(), fast)
     return out

@@ -1,108 +1,141 @@
-"""index.html: the verdict, the counts, and a sortable table with BAD first.
+"""index.html: a static report made to navigate thousands of objects, offline.
 
-A single self-contained page (inline CSS and a few lines of JavaScript for
-sorting by any column), linking the overlay plots and the grid pages that sit
-beside it in the output directory.
+Three files, all with relative links so the directory can be copied anywhere
+(a CI artifact, a web area):
+- `index.html`: the releases compared, the verdict and counts, the controls, and
+  the page script (report.js, inlined);
+- `report_data.js`: every object's grade, tests and reason, and the overview
+  drawing data (overview.py), as `window.RELVAL = {...}`; a script file rather
+  than JSON because browsers refuse to fetch() from file:// pages;
+- `plots/*.png`: the WARNING/BAD overlays, shown inline under their rows.
+
+The page groups objects by file and directory with counts per group, filters
+by grade, by failing test and by name (substring or glob), and draws the
+overview of the matching objects (GOOD included), page by page, in the browser.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
+from importlib import resources
 from pathlib import Path
+from typing import Any
+
+DATA_FILE = "report_data.js"
 
 _STYLE = """
-body{font-family:sans-serif;margin:1.5em}
-table{border-collapse:collapse;font-size:90%}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#eee;cursor:pointer}
-tr.BAD td.grade{background:#f4a6a6}tr.WARNING td.grade{background:#f7dc8b}
-tr.GOOD td.grade{background:#b7e4b0}tr.NOT_COMPARED td.grade{background:#ddd}
+body{font-family:sans-serif;margin:1.2em;font-size:15px;color:#222}
+h1{font-size:150%;margin:.2em 0}
+.releases{font-size:125%}.releases b{font-family:monospace}
+.inputs{color:#666;font-size:85%}
 .verdict{font-size:130%;font-weight:bold}
-img.grid{max-width:100%}
+.verdict.FAIL{color:#b00}.verdict.PASS{color:#070}.verdict.WARNING{color:#a60}.verdict.NO_VERDICT{color:#808}
+.controls{position:sticky;top:0;background:#fff;padding:.5em 0;border-bottom:1px solid #ccc;z-index:1}
+.controls label{margin-right:1em;white-space:nowrap}
+#search{width:24em;font-size:100%;padding:2px 4px}
+table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+thead th{background:#eee}
+tr.grouphead th{background:#f3f3f3;cursor:pointer;font-weight:normal;font-family:monospace}
+td.name{font-family:monospace;word-break:break-all}
+td.reason{font-size:90%}
+tr.row.GOOD{cursor:pointer}
+tr.BAD td.grade,.count.BAD,.t-BAD{background:#f4a6a6}
+tr.WARNING td.grade,.count.WARNING,.t-WARNING{background:#f7dc8b}
+tr.GOOD td.grade,.count.GOOD{background:#b7e4b0}
+tr.NOT_COMPARED td.grade,.count.NOT_COMPARED{background:#ddd}
+.count{padding:0 4px;border-radius:3px}
+img.overlay{max-width:100%;width:864px}
+#overview{display:flex;flex-wrap:wrap;gap:8px}
+figure.card{margin:0;border:2px solid #ddd;padding:2px}
+figure.card.BAD{border-color:#d55}figure.card.WARNING{border-color:#db3}
+figcaption{font-family:monospace;font-size:12px;max-width:300px;word-break:break-all}
 """
 
-# Click a header to sort; numbers sort numerically, empty cells last.
-_SCRIPT = """
-document.querySelectorAll('th').forEach(function(th, col){
-  th.addEventListener('click', function(){
-    var body = th.closest('table').tBodies[0];
-    var rows = Array.from(body.rows);
-    var asc = th.dataset.asc !== '1'; th.dataset.asc = asc ? '1' : '0';
-    function key(r){ var c = r.cells[col]; return c.dataset.sort !== undefined ? c.dataset.sort : c.textContent; }
-    rows.sort(function(a, b){
-      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      return asc ? r : -r;
-    });
-    rows.forEach(function(r){ body.appendChild(r); });
-  });
-});
-"""
 
-_RANK = {"BAD": 0, "WARNING": 1, "GOOD": 2, "NOT_COMPARED": 3}
+def _labels(summary) -> tuple[str, str]:
+    labels = getattr(summary, "labels", None)
+    if labels:
+        return labels[0], labels[1]
+    return Path(summary.new).name or summary.new, Path(summary.ref).name or summary.ref
 
 
-def _num(value, fmt: str = "{:.3g}") -> tuple[str, str]:
-    if value is None:
-        return "", ""
-    if isinstance(value, str):
-        return value, value
-    return fmt.format(value), repr(float(value))
+def _tests(result) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, values in result.tests.items():
+        graded = values.get("rel_diff") if name == "entries" else values.get("p")
+        out[name] = {"g": values.get("grade"), ("d" if name == "entries" else "p"): _plain(graded)}
+    return out
 
 
-def _row(result) -> str:
-    tests = result.tests
-    chi2 = tests.get("chi2", {})
-    ks = tests.get("ks", {})
-    entries = tests.get("entries", {})
-    cells = [
-        (result.grade, str(_RANK[result.grade]), "grade"),
-        (result.name, None, ""),
-        (result.status, None, ""),
-    ]
-    for value, fmt in ((chi2.get("chi2_ndf"), "{:.3g}"), (chi2.get("p"), "{:.2g}"),
-                       (ks.get("distance"), "{:.3g}"), (ks.get("p"), "{:.2g}"),
-                       (entries.get("new"), "{:g}"), (entries.get("ref"), "{:g}"),
-                       (entries.get("rel_diff"), "{:.2%}")):
-        text, key = _num(value, fmt)
-        cells.append((text, key, ""))
-    cells.append((result.reason, None, ""))
-    out = []
-    for text, key, css in cells:
-        attrs = f' class="{css}"' if css else ""
-        attrs += f' data-sort="{html.escape(key)}"' if key is not None else ""
-        out.append(f"<td{attrs}>{html.escape(str(text))}</td>")
-    plot = (f'<td><a href="{html.escape(result.plot)}">plot</a></td>' if result.plot else "<td></td>")
-    return f'<tr class="{result.grade}">' + "".join(out) + plot + "</tr>"
+def _plain(value):
+    """JSON has no NaN or infinity: those become strings, as in Summary.json."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def report_data(summary, overview: dict[str, dict] | None) -> dict[str, Any]:
+    """What report_data.js holds: the rows (BAD first) and the drawing data by row index."""
+    objects, hists = [], {}
+    for index, result in enumerate(summary.sorted_results()):
+        row = {"n": result.name, "f": result.file or "", "p": result.path or result.name, "g": result.grade,
+               "s": result.status, "r": result.reason, "t": _tests(result)}
+        if result.plot:
+            row["plot"] = result.plot
+        if overview and result.name in overview:
+            hists[index] = overview[result.name]
+            row["h"] = 1
+        objects.append(row)
+    return {"objects": objects, "hists": hists}
 
 
 def render_html(summary) -> str:
+    new_label, ref_label = _labels(summary)
     counts = summary.counts
-    header = ["grade", "name", "status", "chi2/ndf", "chi2 p", "KS D", "KS p",
-              "entries new", "entries ref", "entries diff", "reason", "plot"]
-    rows = "\n".join(_row(r) for r in summary.sorted_results())
-    grids = "\n".join(f'<p><a href="{html.escape(p.name)}"><img class="grid" src="{html.escape(p.name)}" '
-                      f'alt="{html.escape(p.name)}"></a></p>'
-                      for p in summary.plots if p.name.startswith("grid_"))
-    count_text = ", ".join(f"{n} {g}" for g, n in counts.items())
+    count_html = " ".join(f'<span class="count {g}">{n} {g}</span>' for g, n in counts.items())
+    boxes = "".join(f'<label><input type="checkbox" id="grade-{g}" checked> {g} ({counts[g]})</label>'
+                    for g in counts)
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in getattr(summary, "warnings", []))
+    script = resources.files("relval.workflows.qa").joinpath("report.js").read_text()
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>relval QA: {html.escape(summary.verdict)}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>relval QA: {html.escape(new_label)} vs {html.escape(ref_label)}: {html.escape(summary.verdict)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>relval QA comparison</h1>
-<p>new: <code>{html.escape(summary.new)}</code><br>reference: <code>{html.escape(summary.ref)}</code></p>
-<p class="verdict">verdict: {html.escape(summary.verdict)}</p>
-<p>{html.escape(count_text)}</p>
-<table id="results"><thead><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in header)}</tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-{'<h2>other histograms</h2>' + grids if grids else ''}
-{f'<p>{summary.grid_omitted} more GOOD histograms are not drawn (grid page limit); all are in the table.</p>' if summary.grid_omitted else ''}
-<script>{_SCRIPT}</script>
+<p class="releases">new <b id="label-new">{html.escape(new_label)}</b> vs reference
+<b id="label-ref">{html.escape(ref_label)}</b></p>
+<p class="inputs">new: <code>{html.escape(summary.new)}</code> &middot; reference: <code>{html.escape(summary.ref)}</code></p>
+<p class="verdict {html.escape(summary.verdict)}">verdict: {html.escape(summary.verdict)}</p>
+<p>{count_html}</p>
+{f'<ul class="warnings">{warnings}</ul>' if warnings else ''}
+<noscript><p>This report needs JavaScript; every result is also in Summary.json.</p></noscript>
+<div class="controls">
+<label>search <input type="search" id="search" placeholder="name, or a glob such as */tpc/*"></label>
+{boxes}
+<label>failing test <select id="test"><option value="any">any</option><option value="chi2">chi2</option>
+<option value="ks">KS</option><option value="entries">entries</option></select></label>
+<label>group by <select id="group"><option value="dir">file and directory</option>
+<option value="file">file</option><option value="none">nothing</option></select></label>
+<span id="shown"></span>
+</div>
+<table id="results"><thead><tr><th>grade</th><th>object</th><th>status</th><th>chi2 p</th><th>KS p</th>
+<th>entries diff</th><th>reason</th></tr></thead></table>
+<h2>overview of the objects shown</h2>
+<p>Shapes as densities, new in red, reference in black; y from zero.
+<button id="prev">&larr; previous</button> <span id="page"></span> <button id="next">next &rarr;</button></p>
+<div id="overview"></div>
+<script src="{DATA_FILE}"></script>
+<script>{script}</script>
 </body></html>
 """
 
 
-def write_html(summary, path: Path) -> Path:
+def write_html(summary, path: Path, overview: dict[str, dict] | None = None) -> Path:
+    """index.html and, beside it, report_data.js."""
+    data = json.dumps(report_data(summary, overview), separators=(",", ":"), allow_nan=False)
+    # `</` cannot end the script element early when the data is inlined or served as is.
+    (path.parent / DATA_FILE).write_text("window.RELVAL = " + data.replace("</", "<\\/") + ";\n")
     path.write_text(render_html(summary))
     return path

@@ -31,20 +31,28 @@ entries a typical identical pair already has D ~ 0.008.)
   histograms; 5% is a visible change, 20% a broken one. Compare samples of
   different sizes with `entries: {enabled: false}`.
 
-A thresholds YAML file looks like this (every key optional):
+A thresholds YAML file (or the `compare.thresholds` mapping of a campaign)
+looks like this, every key optional (README.md, "Thresholds", has the details):
 
     tests:                       # replaces the defaults for every histogram
       chi2: {warning: 0.01, bad: 1.0e-6}
       ks: {enabled: false}
       entries: {warning: 0.05, bad: 0.2}
     overrides:                   # applied in order; later matches win per key
-      - match: "*/tpc/*"         # fnmatch glob on the object's full name
+      - match: "QA/tpc/*"        # fnmatch glob (`*` crosses `/`)
         entries: {warning: 0.5, bad: 0.9}
+
+A glob matches an object when it matches either the name shown in the report
+(`pp.QAmerged.root:QA/vz` when directories are compared, `QA/vz` for two
+files) or the object's path inside its file (`QA/vz`), so `match: QA/vz` works
+in both. An override that matches no compared object is reported as a warning
+with the closest names: it is most likely a typo.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,9 +80,12 @@ class Thresholds:
     tests: dict
     overrides: tuple = ()
 
-    def for_name(self, name: str) -> dict[str, dict[str, Any]]:
-        """The settings for one object (shared and read-only when no override matches)."""
-        matching = [partial for glob, partial in self.overrides if fnmatch.fnmatchcase(name, glob)]
+    def for_name(self, name: str, path: str | None = None) -> dict[str, dict[str, Any]]:
+        """The settings for one object (shared and read-only when no override matches).
+
+        `name` is the name in the report, `path` the object's path inside its file.
+        """
+        matching = [partial for glob, partial in self.overrides if matches(glob, name, path)]
         if not matching:
             return self.tests
         settings = copy.deepcopy(self.tests)
@@ -83,9 +94,26 @@ class Thresholds:
                 settings[test].update(values)
         return settings
 
+    def unmatched(self, names: list[tuple[str, str | None]]) -> list[str]:
+        """One warning per override glob that matches none of (name, path); names the closest."""
+        warnings = []
+        for glob in dict.fromkeys(g for g, _ in self.overrides):
+            if any(matches(glob, name, path) for name, path in names):
+                continue
+            candidates = sorted({n for name, path in names for n in (name, path) if n})
+            close = difflib.get_close_matches(glob, candidates, n=3, cutoff=0.5)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            warnings.append(f"thresholds override {glob!r} matches no compared object{hint}")
+        return warnings
+
     def to_dict(self) -> dict:
         return {"tests": self.tests,
                 "overrides": [{"match": g, **p} for g, p in self.overrides]}
+
+
+def matches(glob: str, name: str, path: str | None = None) -> bool:
+    """Does an override glob select this object (by its report name or its path in the file)?"""
+    return fnmatch.fnmatchcase(name, glob) or (path is not None and fnmatch.fnmatchcase(path, glob))
 
 
 def grade_value(test: str, value: float, setting: dict[str, Any]) -> str:
@@ -124,7 +152,18 @@ def _read_test_block(node: Field, test: str, base: dict[str, Any]) -> dict[str, 
 def parse_thresholds(data: Any, source: str = "thresholds") -> Thresholds:
     """Validate a thresholds document; every problem is reported at once."""
     problems = Problems(render=lambda path, msg: f"{source}: {path} {msg}")
-    root = Field(data if data is not None else {}, "", problems)
+    thresholds = read_thresholds(Field(data if data is not None else {}, "", problems))
+    if problems:
+        raise RelvalError(problems.messages)
+    return thresholds
+
+
+def read_thresholds(root: Field) -> Thresholds:
+    """Read a thresholds mapping at `root`, recording problems on its Field (never raises).
+
+    The campaign reader calls this on `compare.thresholds`, so a bad entry stops
+    `relval run` before any job instead of after all of them.
+    """
     tests = copy.deepcopy(DEFAULTS)
     overrides: list[tuple[str, dict]] = []
     if root.mapping(allowed=("tests", "overrides")):
@@ -142,8 +181,6 @@ def parse_thresholds(data: Any, source: str = "thresholds") -> Thresholds:
                     partial[test] = _read_test_block(item[test], test, tests[test])
             if glob:
                 overrides.append((glob, partial))
-    if problems:
-        raise RelvalError(problems.messages)
     return Thresholds(tests=tests, overrides=tuple(overrides))
 
 
