@@ -98,3 +98,13 @@ def test_compared_files_and_missing_reference_outputs(tmp_path):
         check_reference(partial)
     (tmp_path / "ref" / "pp.QAmerged.root").write_bytes(b"")
     check_reference(partial)
+
+
+def test_qa_that_tested_nothing_is_no_verdict():
+    from relval.workflows.verdict import NO_VERDICT, ChainResult, decide
+
+    ok = ChainResult("candidate", "v2", total=3, done=3, failed=0)
+    for qa in ({"verdict": "NO_VERDICT", "counts": {"GOOD": 2}}, {"verdict": "PASS", "tested": 0,
+                                                                 "counts": {"GOOD": 2}}):
+        verdict = decide(ok, ChainResult("reference", "v1", total=3, done=3, failed=0), qa=qa)
+        assert verdict.verdict == NO_VERDICT and verdict.exit_code == 3

@@ -138,6 +138,9 @@ def decide(candidate: ChainResult | None, reference: ChainResult | None = None, 
             "the reference chain did not finish: nothing to compare with",))
     if qa is None:
         return Verdict(NO_VERDICT, (qa_problem or "the QA comparison did not run",))
+    if str(_get(qa, "verdict") or "").upper() == "NO_VERDICT" or _get(qa, "tested") == 0:
+        return Verdict(NO_VERDICT, ("the QA comparison tested nothing (no object went through a "
+                                    "statistical test)",), qa_used=True)
     if compared_count(qa) == 0:
         return Verdict(NO_VERDICT, ("the QA comparison compared nothing (no histogram was graded)",),
                        qa_used=True)
