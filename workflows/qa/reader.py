@@ -60,9 +60,12 @@ def open_root(path: Path):
     """uproot.open with input errors turned into one-line RelvalErrors."""
     import uproot
 
+    from relval.workflows.qa import qcfile
+
     try:
         # Memory-mapped reads: the default fsspec source opens the file again for every key.
-        return uproot.open(path, handler=uproot.MemmapSource)
+        # The custom classes read QualityControl's MonitorObjects (qcfile).
+        return uproot.open(path, handler=uproot.MemmapSource, custom_classes=qcfile.custom_classes())
     except FileNotFoundError:
         raise RelvalError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -118,6 +121,10 @@ def _expand(prefix: str, collection: Any, out: dict[str, Entry]) -> None:
             out[path] = Entry(path, classname, lambda e=element: e)
 
 
+def _raise(error: Exception):
+    raise error
+
+
 def list_objects(file) -> dict[str, Entry]:
     """Every object of an open uproot file by path (highest cycle of each key)."""
     best: dict[str, tuple[int, str, str]] = {}
@@ -126,10 +133,23 @@ def list_objects(file) -> dict[str, Entry]:
         cycle_n = int(cycle) if cycle.isdigit() else 0
         if path not in best or cycle_n > best[path][0]:
             best[path] = (cycle_n, classname, key)
+    from relval.workflows.qa import qcfile
+
     out: dict[str, Entry] = {}
     for path, (_, classname, key) in sorted(best.items()):
         if classname in ("TDirectory", "TDirectoryFile"):
             continue
+        if qcfile.is_qc_class(classname):
+            window = qcfile.moving_window_task(path)
+            if window is not None:  # one row per task: window start times differ between runs
+                out.setdefault(window, Entry(window, "QC moving windows", lambda: None))
+                continue
+            try:
+                out.update(qcfile.expand(path, file[key], classname, Entry))
+                continue
+            except Exception as error:  # noqa: BLE001 - an unreadable QC key is a finding
+                out[path] = Entry(path, classname, lambda e=error: _raise(e))
+                continue
         if classname in COLLECTIONS:
             try:
                 _expand(path, file[key], out)
