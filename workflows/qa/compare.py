@@ -17,7 +17,7 @@ from typing import Any, Callable
 from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
-from relval.workflows.qa.hist import kind_of
+from relval.workflows.qa.hist import for_plot, kind_of
 from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
@@ -105,7 +105,7 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
                             classname_ref=ref.classname, reason=f"cannot read: {error}")
     result = grade_pair(name, h_new, h_ref, thresholds.for_name(name))
     if sink is not None:
-        sink.add(result, h_new, h_ref)
+        sink.add(result, for_plot(h_new), for_plot(h_ref))
     return result
 
 
