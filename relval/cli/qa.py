@@ -28,9 +28,11 @@ def _compare(new: Path, ref: Path, out_dir: Optional[Path], thresholds: Optional
 
 def _print_summary(summary) -> None:
     counts = summary.counts
-    colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red"}[summary.verdict]
+    colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red", "NO_VERDICT": "magenta"}[summary.verdict]
     out.print(f"[bold {colour}]{summary.verdict}[/]: " + ", ".join(f"{n} {g}" for g, n in counts.items()),
               highlight=False)
+    for reason in summary.no_verdict:
+        out.print(f"incomplete: {escape(reason)}", highlight=False)
     rows = [r for r in summary.sorted_results() if r.grade != "GOOD"]
     if rows:
         table = Table(show_edge=False)
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
         grid: bool = typer.Option(True, "--grid/--no-grid", help="Draw grid pages of the GOOD histograms."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary (Summary.json) as JSON."),
     ) -> None:
-        """Grade every object GOOD/WARNING/BAD. Exit 0: no BAD, 1: any BAD, 2: input error."""
+        """Grade every object GOOD/WARNING/BAD. Exit 0: no BAD, 1: any BAD, 2: input error, 3: no verdict."""
         summary = _compare(new, ref, out_dir, thresholds, plots, grid)
         if as_json:
             print(json.dumps(summary.to_dict(), indent=1))

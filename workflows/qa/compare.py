@@ -2,9 +2,12 @@
 
 The verdict of a comparison:
 - `FAIL` when any object is BAD (including missing and new objects);
+- `NO_VERDICT` (exit 3) when nothing says FAIL but the comparison is incomplete:
+  a file of the reference is missing from the new release, or a file (or the
+  whole comparison) holds no object relval compares. Never PASS on nothing;
 - `WARNING` when the worst grade is WARNING (a pass with warnings);
 - `PASS` otherwise.
-Objects that are not histograms are listed as NOT_COMPARED and do not change it.
+Objects that are not compared are listed as NOT_COMPARED and do not change it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from relval.workflows.qa.hist import for_plot, kind_of
 from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
-VERDICTS = ("PASS", "WARNING", "FAIL")
+VERDICTS = ("PASS", "WARNING", "FAIL", "NO_VERDICT")
+EXIT_CODES = {"PASS": 0, "WARNING": 0, "FAIL": 1, "NO_VERDICT": 3}
 Progress = Callable[[int, int], None]
 
 
@@ -39,6 +43,7 @@ class Summary:
     junit: Path | None = None
     plots: list[Path] = field(default_factory=list)
     grid_omitted: int = 0  # GOOD histograms beyond the grid page limit
+    no_verdict: list[str] = field(default_factory=list)  # why the comparison is incomplete
 
     @property
     def counts(self) -> dict[str, int]:
@@ -60,11 +65,12 @@ class Summary:
 
     @property
     def verdict(self) -> str:
-        return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[self.worst_grade]
+        verdict = {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[self.worst_grade]
+        return "NO_VERDICT" if self.no_verdict and verdict != "FAIL" else verdict
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.verdict == "FAIL" else 0
+        return EXIT_CODES[self.verdict]
 
     def sorted_results(self) -> list[ObjectResult]:
         """BAD first, then WARNING, GOOD, NOT_COMPARED; by name within a grade."""
@@ -76,6 +82,7 @@ class Summary:
             "new": self.new,
             "ref": self.ref,
             "verdict": self.verdict,
+            "no_verdict": list(self.no_verdict),
             "counts": self.counts,
             "by_status": self.by_status,
             "thresholds": self.thresholds.to_dict(),
@@ -147,15 +154,20 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
             ref_objs = list_objects(files[ref_file]) if ref_file else {}
-            if not new_objs and not ref_objs and (new_file is None or ref_file is None):
-                side = "new" if new_file is not None else "ref"
-                listed.append((label, label, None, None, side))
+            if new_file is None:  # the new release did not produce it: incomplete, not a regression
+                listed.append((label, label, None, None, "missing_file"))
+                continue
+            if not new_objs and not ref_objs and ref_file is None:
+                listed.append((label, label, None, None, "new"))
             for path in sorted(set(new_objs) | set(ref_objs)):
                 name = f"{label}:{path}" if label else path
                 listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
-            if e_new is None and e_ref is None:  # a file with no objects, on one side only
+            if path == "missing_file":
+                result = ObjectResult(name=name, grade=NOT_COMPARED, status="missing_file", classname_ref="TFile",
+                                      reason="file only in the reference: the new release did not produce it")
+            elif e_new is None and e_ref is None:  # a file with no objects, on one side only
                 result = one_sided(name, path, "TFile")
             else:
                 result = compare_entries(name, e_new, e_ref, limits, sink)
@@ -165,7 +177,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
             if progress:
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
-                          out_dir=Path(out_dir) if out_dir is not None else None)
+                          out_dir=Path(out_dir) if out_dir is not None else None,
+                          no_verdict=incomplete(pairs, results))
         if sink is not None:
             summary.plots = sink.finish()
             summary.grid_omitted = sink.omitted
@@ -175,6 +188,21 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     if out_dir is not None:
         write_outputs(summary, Path(out_dir))
     return summary
+
+
+def incomplete(pairs, results: list[ObjectResult]) -> list[str]:
+    """Why a comparison cannot give a verdict: missing files, files with nothing compared."""
+    graded = {}
+    for result in results:
+        if result.grade in GRADES:
+            graded[result.file or ""] = True
+    reasons = []
+    for label, new_file, ref_file in pairs:
+        if new_file is None:
+            reasons.append(f"{label}: only in REF, the new release did not produce it")
+        elif ref_file is not None and not graded.get(label):
+            reasons.append(f"{label}: no comparable object" if label else "no comparable object in NEW and REF")
+    return reasons
 
 
 def write_outputs(summary: Summary, out_dir: Path) -> None:
