@@ -21,6 +21,7 @@ from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
 from relval.workflows.qa.hist import for_plot, kind_of
+from relval.workflows.qa.kinds import pair_grader
 from relval.workflows.qa.reader import Entry, list_objects, open_root, pair_files
 from relval.workflows.qa.thresholds import Thresholds, load_thresholds
 
@@ -98,6 +99,13 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
     if new is None or ref is None:
         present = new if new is not None else ref
         return one_sided(name, "new" if new is not None else "ref", present.classname)
+    grader = pair_grader(new.classname, ref.classname)  # tree columns, TEfficiency (kinds.py)
+    if grader is not None:
+        try:
+            return grader(name, new, ref, thresholds.for_name(name), sink)
+        except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
+            return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
+                                classname_ref=ref.classname, reason=f"cannot read: {error}")
     kind_new, kind_ref = kind_of(new.classname), kind_of(ref.classname)
     if kind_new is None and kind_ref is None:
         return not_compared(name, new.classname, ref.classname)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from relval.errors import RelvalError
 
 COLLECTIONS = ("TList", "THashList", "TObjArray", "TSeqCollection")
+TREES = ("TTree", "TNtuple", "TNtupleD")
 
 
 @dataclass
@@ -60,12 +61,12 @@ def open_root(path: Path):
     """uproot.open with input errors turned into one-line RelvalErrors."""
     import uproot
 
-    from relval.workflows.qa import qcfile
+    from relval.workflows.qa import streamed
 
     try:
         # Memory-mapped reads: the default fsspec source opens the file again for every key.
-        # The custom classes read QualityControl's MonitorObjects (qcfile).
-        return uproot.open(path, handler=uproot.MemmapSource, custom_classes=qcfile.custom_classes())
+        # The custom classes read MonitorObjects and TEfficiency (streamed.py).
+        return uproot.open(path, handler=uproot.MemmapSource, custom_classes=streamed.custom_classes())
     except FileNotFoundError:
         raise RelvalError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -136,8 +137,12 @@ def list_objects(file) -> dict[str, Entry]:
     from relval.workflows.qa import qcfile
 
     out: dict[str, Entry] = {}
+    tree_keys: dict[str, str] = {}
     for path, (_, classname, key) in sorted(best.items()):
         if classname in ("TDirectory", "TDirectoryFile"):
+            continue
+        if classname in TREES:  # one entry per column (trees.py), once every table is known
+            tree_keys[path] = key
             continue
         if qcfile.is_qc_class(classname):
             window = qcfile.moving_window_task(path)
@@ -160,4 +165,8 @@ def list_objects(file) -> dict[str, Entry]:
 
         fast = _fast_loader(file, key, classname) if classname in CLASSES else None
         out[path] = Entry(path, classname, lambda k=key: file[k], fast)
+    if tree_keys:
+        from relval.workflows.qa import trees
+
+        out.update(trees.expand({path: file[key] for path, key in tree_keys.items()}, Entry))
     return out
