@@ -19,6 +19,7 @@ from relval.errors import RelvalError
 
 COLLECTIONS = ("TList", "THashList", "TObjArray", "TSeqCollection")
 TREES = ("TTree", "TNtuple", "TNtupleD")
+MEMMAP_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -65,8 +66,11 @@ def open_root(path: Path):
 
     try:
         # Memory-mapped reads: the default fsspec source opens the file again for every key.
+        # Not for big files (AO2D): every page read would stay in the resident memory.
         # The custom classes read MonitorObjects and TEfficiency (streamed.py).
-        return uproot.open(path, handler=uproot.MemmapSource, custom_classes=streamed.custom_classes())
+        big = Path(path).is_file() and Path(path).stat().st_size > MEMMAP_MAX_BYTES
+        handler = uproot.MultithreadedFileSource if big else uproot.MemmapSource
+        return uproot.open(path, handler=handler, custom_classes=streamed.custom_classes())
     except FileNotFoundError:
         raise RelvalError(f"{path}: no such file") from None
     except IsADirectoryError:
