@@ -4,7 +4,8 @@ Two files are written with uproot, each with TABLES trees `DF_<n>/O2table<i>` of
 COLUMNS float columns of ROWS rows (ZSTD level 5, O2's AO2D default 505), the new file
 with one column shifted by 0.2 sigma. `compare_paths` then runs in a child
 process (no plots), so its peak resident memory is its own; the script prints the
-wall time, the peak memory and whether the shifted column was caught.
+wall time, the CPU time (what the machine's load does not change), the peak memory,
+the load average, and whether the shifted column was caught.
 
 Goal (issue 13): 20 tables x 30 columns x 1,000,000 rows in <= 30 s and <= 2 GB.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,8 @@ start = time.perf_counter()
 summary = compare_paths(sys.argv[1], sys.argv[2], plots=False)
 wall = time.perf_counter() - start
 bad = [r.name for r in summary.results if r.grade == "BAD"]
-print(json.dumps({"wall": wall, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": wall, "peak_kib": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime,
                   "objects": len(summary.results), "bad": bad, "verdict": summary.verdict}))
 """
 
@@ -71,8 +74,9 @@ def main() -> None:
     if run.returncode != 0:
         sys.exit(f"comparison failed:\n{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    print(f"compare: {result['objects']} columns in {result['wall']:.1f} s (goal <= 30 s), "
-          f"peak memory {result['peak_kib'] / 1024 / 1024:.2f} GB (goal <= 2 GB)")
+    print(f"compare: {result['objects']} columns in {result['wall']:.1f} s wall (goal <= 30 s), "
+          f"{result['cpu']:.1f} s CPU, peak memory {result['peak_kib'] / 1024 / 1024:.2f} GB (goal <= 2 GB); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"verdict {result['verdict']}; BAD: {result['bad']} (planted: {shifted})")
     if not args.keep:
         for path in (new, ref):
