@@ -100,3 +100,18 @@ def test_same_distribution_qc_files_are_not_bad(qc_files):
     summary = compare_paths(qc_files / "redrawn", qc_files / "ref")
     assert summary.counts["BAD"] == 0
     assert summary.counts["NOT_COMPARED"] == 0
+
+
+@pytest.mark.slow
+def test_no_false_bad_in_1000_same_distribution_qc_object_pairs(tmp_path, root_build):
+    """Unwrapping changes nothing statistically: 1,000 MonitorObject pairs, 0 BAD."""
+    def side(offset):
+        return [{"kind": "qc", "dir": "int/TST", "task": "Many", "detector": "TST", "objects": [
+            {"kind": "th1", "name": f"h{i:04d}", "bins": [100, -5, 5], "n": 20000, "seed": offset + i}
+            for i in range(1000)]}]
+
+    new, ref = tmp_path / "new.root", tmp_path / "ref.root"
+    root_write(root_build, {new: side(0), ref: side(100_000)})
+    summary = compare_paths(new, ref, thresholds=None)
+    assert summary.counts["GOOD"] + summary.counts["WARNING"] == 1000
+    assert summary.counts["BAD"] == 0
