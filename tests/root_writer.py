@@ -163,7 +163,8 @@ def _qc(ROOT, rng, item: dict, tfile):
         activity.mId = int(item.get("run", 0))
         activity.mPeriodName = item.get("period", "")
         moc.Add(mo)
-    _directory(ROOT, tfile, item["dir"]).WriteObject(moc, item["task"])
+    # moving windows are stored under their start time (`key`), integrals under the task name
+    _directory(ROOT, tfile, item["dir"]).WriteObject(moc, item.get("key", item["task"]))
 
 
 def main(spec_path: str) -> None:

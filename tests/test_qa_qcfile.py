@@ -115,3 +115,31 @@ def test_no_false_bad_in_1000_same_distribution_qc_object_pairs(tmp_path, root_b
     summary = compare_paths(new, ref, thresholds=None)
     assert summary.counts["GOOD"] + summary.counts["WARNING"] == 1000
     assert summary.counts["BAD"] == 0
+
+
+def test_moving_windows_are_listed_once_per_task_not_compared(tmp_path, root_build):
+    def side(start, seed):
+        return [{"kind": "qc", "dir": "mw/TPC/Clusters", "key": str(start), "task": "Clusters", "detector": "TPC",
+                 "objects": [{"kind": "th1", "name": "hPt", "bins": [10, -3, 3], "n": 100, "seed": seed}]},
+                {"kind": "qc", "dir": "int/TPC", "task": "Clusters", "detector": "TPC",
+                 "objects": [{"kind": "th1", "name": "hPt", "bins": [10, -3, 3], "n": 1000, "seed": seed}]}]
+
+    new, ref = tmp_path / "new.root", tmp_path / "ref.root"
+    root_write(root_build, {new: side(1764460800000, 1), ref: side(1764460860000, 1)})
+    rows = {r.name: (r.grade, r.status) for r in compare_paths(new, ref).results}
+    assert rows == {"int/TPC/Clusters/hPt": ("GOOD", "compared"),
+                    "mw/TPC/Clusters": ("NOT_COMPARED", "not_compared")}
+
+
+def test_a_qc_key_that_cannot_be_unwrapped_is_bad_not_skipped():
+    from relval.workflows.qa.compare import compare_entries
+    from relval.workflows.qa.reader import Entry
+    from relval.workflows.qa.thresholds import load_thresholds
+
+    def broken():
+        raise ValueError("expected 16 bytes but cursor moved by 28 bytes")
+
+    entry = Entry("int/TPC/Clusters", qcfile.COLLECTION, broken)
+    result = compare_entries("int/TPC/Clusters", entry, entry, load_thresholds(None))
+    assert result.grade == "BAD" and result.status == "unreadable"
+    assert "cursor moved" in result.reason

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from relval.workflows.qa import efficiency, trees
+from relval.workflows.qa import efficiency, qcfile, trees
 from relval.workflows.qa.grading import ObjectResult, grade_pair
 from relval.workflows.qa.hist import for_plot
 
@@ -29,8 +29,15 @@ def _grade_efficiency(name, new, ref, settings, sink) -> ObjectResult:
     return result
 
 
+def _grade_unreadable_qc(name, new, ref, settings, sink) -> ObjectResult:
+    new.load(), ref.load()  # a QC key left as itself could not be unwrapped: this raises why
+    raise ValueError("QC object could not be unwrapped")
+
+
 def pair_grader(classname_new: str, classname_ref: str) -> Callable | None:
     """The grader for a pair of entries of these classes, or None for the histogram path."""
+    if qcfile.is_qc_class(classname_new) or qcfile.is_qc_class(classname_ref):
+        return _grade_unreadable_qc  # readable ones were unwrapped by the reader (qcfile.expand)
     if classname_new == classname_ref == trees.COLUMN:
         return _grade_column
     if efficiency.is_efficiency(classname_new) and efficiency.is_efficiency(classname_ref):
