@@ -166,7 +166,7 @@ def test_smoke_example_matches_the_issue():
     assert campaign.compare_files == ("QAmerged.root",) and campaign.retries == 2
 
 
-@pytest.mark.parametrize("name", ["smoke", "o2-mc", "raw-cpass"])
+@pytest.mark.parametrize("name", ["smoke", "o2-nightly", "raw-cpass"])
 def test_examples_load_from_any_directory(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     campaign = load_campaign(EXAMPLES / f"{name}.yaml")

@@ -109,7 +109,7 @@ def test_makeflow_command_lines():
 
 
 @needs_makeflow
-@pytest.mark.parametrize("name", ["smoke", "o2-mc", "raw-cpass"])
+@pytest.mark.parametrize("name", ["smoke", "o2-nightly", "raw-cpass"])
 def test_examples_pass_makeflow_analyze(name, tmp_path):
     workflow = generate(EXAMPLES / f"{name}.yaml", tmp_path)
     result = subprocess.run(["makeflow_analyze", "-k", workflow.makeflow_file], cwd=tmp_path,

@@ -68,7 +68,7 @@ RESERVED_FILES = (WRAPPER_NAME,)
 
 TOP_KEYS = ("campaign", "release", "reference", "environment", "datasets", "stages",
             "compare", "validation", "retries", "description")
-STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description")
+STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description", "o2dpg")
 RESOURCE_KEYS = ("cores", "memory_mb", "disk_mb", "wall_time_s")
 
 
@@ -340,7 +340,8 @@ def _stages(f: Field, base_dir: Path | None) -> list[tuple[Stage, Field]]:
         if per is not None and per not in LEVELS:
             item["per"].error(f"unknown level {per!r} (use one of {' | '.join(LEVELS)})")
             per = None
-        command = item["command"].string(required=True)
+        o2dpg_stage = item["o2dpg"].present  # the O2DPG stage kind writes command and outputs (o2dpg.py)
+        command = None if o2dpg_stage else item["command"].string(required=True)
         if command is not None:
             command = command.strip()
             if "\n" in command or "\r" in command:
@@ -354,14 +355,38 @@ def _stages(f: Field, base_dir: Path | None) -> list[tuple[Stage, Field]]:
                     entry.error(f"repeats stage {target!r}")
                 else:
                     after.append(target)
-        outputs = _outputs(item["outputs"], name, output_owner)
-        files = _files(item["files"], base_dir, aux_owner)
         resources = _resources(item["resources"])
-        segments = _segments(item["command"], command) if command is not None else None
+        if o2dpg_stage:
+            command, outputs, files = _o2dpg_stage(item, name, resources, base_dir, output_owner, aux_owner)
+        else:
+            outputs = _outputs(item["outputs"], name, output_owner)
+            files = _files(item["files"], base_dir, aux_owner)
+        segments = _segments(item["o2dpg" if o2dpg_stage else "command"], command) if command is not None else None
         if None not in (name, per, command, outputs, segments):
             stages.append((Stage(name, per, command, outputs, tuple(after), files, resources,
                                  segments), item))
     return stages
+
+
+def _o2dpg_stage(item: Field, name: str | None, resources: Resources, base_dir: Path | None,
+                 output_owner: dict[str, str], aux_owner: dict[str, Path]):
+    """Command, outputs and files of an O2DPG stage (see relval.workflows.o2dpg)."""
+    from relval.workflows import o2dpg
+
+    for key in ("command", "outputs"):
+        if item[key].present:
+            item[key].error("an o2dpg stage writes its own (outputs: list them under o2dpg.collect)")
+    parsed = o2dpg.parse(item["o2dpg"], name, resources.cores, resources.memory_mb)
+    if parsed is None:
+        return None, None, ()
+    command, outputs = parsed
+    for output in outputs:
+        if output in output_owner:
+            item["o2dpg"]["collect"].error(f"{output!r} is already an output of stage {output_owner[output]!r}")
+            return None, None, ()
+        output_owner[output] = name or "?"
+    files = _files(Field([str(o2dpg.DRIVER)], item.child_path("o2dpg"), item.problems), base_dir, aux_owner)
+    return command, outputs, files + _files(item["files"], base_dir, aux_owner)
 
 
 def _outputs(f: Field, stage: str | None, owner: dict[str, str]) -> tuple[str, ...] | None:
@@ -524,7 +549,7 @@ def _check_graph(f: Field, stages: list[tuple[Stage, Field]],
             elif not levels_meet(by_name[target].per, stage.per):
                 where.error(f"stage {target!r} runs per {by_name[target].per}, "
                             f"which never meets per {stage.per}")
-        _check_placeholders(item["command"], stage, datasets)
+        _check_placeholders(item["o2dpg" if item["o2dpg"].present else "command"], stage, datasets)
     _check_cycles(stages, by_name)
     if datasets is None:
         return

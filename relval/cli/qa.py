@@ -32,6 +32,8 @@ def _print_summary(summary) -> None:
     colour = {"PASS": "green", "WARNING": "yellow", "FAIL": "red", "NO_VERDICT": "magenta"}[summary.verdict]
     out.print(f"[bold {colour}]{summary.verdict}[/]: " + ", ".join(f"{n} {g}" for g, n in counts.items()),
               highlight=False)
+    for reason in summary.no_verdict:
+        out.print(f"incomplete: {escape(reason)}", highlight=False)
     rows = [r for r in summary.sorted_results() if r.grade != "GOOD"]
     if rows:
         table = Table(show_edge=False)

@@ -2,11 +2,14 @@
 
 The verdict of a comparison:
 - `FAIL` when any object is BAD (including missing and new objects);
+- `NO_VERDICT` (exit 3) when nothing says FAIL but the comparison is incomplete:
+  a file of the reference is missing from the new release, or a file (or the
+  whole comparison) holds no object relval compares. Never PASS on nothing;
 - `WARNING` when the worst grade is WARNING (a pass with warnings);
 - `NO_VERDICT` when no object went through a statistical test (nothing
   comparable, everything empty or every test disabled): exit 3, never a PASS;
 - `PASS` otherwise.
-Objects that are not histograms are listed as NOT_COMPARED and do not change it.
+Objects that are not compared are listed as NOT_COMPARED and do not change it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 from relval.errors import RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
-from relval.workflows.qa.hist import kind_of
+from relval.workflows.qa.hist import for_plot, kind_of
+from relval.workflows.qa.kinds import pair_grader
 from relval.workflows.qa.output import prepare_output_dir
 from relval.workflows.qa.reader import Entry, list_objects, one_line, open_root, pair_files
 from relval.workflows.qa.select import Selection, identical_warning
@@ -48,6 +52,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)  # e.g. threshold overrides that match nothing
     labels: tuple[str, str] | None = None  # names of the releases compared, for the report
     overview: dict | None = None  # drawing data per object name for the report (overview.py)
+    no_verdict: list[str] = field(default_factory=list)  # why the comparison is incomplete
 
     @property
     def counts(self) -> dict[str, int]:
@@ -75,7 +80,7 @@ class Summary:
     @property
     def verdict(self) -> str:
         worst_grade = self.worst_grade
-        if worst_grade != "BAD" and not self.tested:
+        if worst_grade != "BAD" and (not self.tested or self.no_verdict):
             return "NO_VERDICT"
         return {"GOOD": "PASS", "WARNING": "WARNING", "BAD": "FAIL"}[worst_grade]
 
@@ -94,6 +99,7 @@ class Summary:
             "ref": self.ref,
             "labels": list(self.labels) if self.labels else None,
             "verdict": self.verdict,
+            "no_verdict": list(self.no_verdict),
             "counts": self.counts,
             "tested": self.tested,
             "warnings": self.warnings,
@@ -111,6 +117,13 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
     if new is None or ref is None:
         present = new if new is not None else ref
         return one_sided(name, "new" if new is not None else "ref", present.classname)
+    grader = pair_grader(new.classname, ref.classname)  # tree columns, TEfficiency (kinds.py)
+    if grader is not None:
+        try:
+            return grader(name, new, ref, thresholds.for_name(name), sink)
+        except Exception as error:  # noqa: BLE001 - a corrupt object is a finding, not a crash
+            return ObjectResult(name=name, grade="BAD", status="unreadable", classname_new=new.classname,
+                                classname_ref=ref.classname, reason=f"cannot read: {error}")
     kind_new, kind_ref = kind_of(new.classname), kind_of(ref.classname)
     if kind_new is None and kind_ref is None:
         return not_compared(name, new.classname, ref.classname)
@@ -127,7 +140,7 @@ def compare_entries(name: str, new: Entry | None, ref: Entry | None, thresholds:
     if result.tests and bit_identical(h_new, h_ref):  # tested, not merely both empty
         result.flags.append("identical")
     if sink is not None:
-        sink.add(result, h_new, h_ref)
+        sink.add(result, for_plot(h_new), for_plot(h_ref))
     return result
 
 
@@ -186,9 +199,11 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
         for label, new_file, ref_file in pairs:
             new_objs = list_objects(files[new_file]) if new_file else {}
             ref_objs = list_objects(files[ref_file]) if ref_file else {}
-            if not new_objs and not ref_objs and (new_file is None or ref_file is None):
-                side = "new" if new_file is not None else "ref"
-                listed.append((label, label, None, None, side))
+            if new_file is None:  # the new release did not produce it: incomplete, not a regression
+                listed.append((label, label, None, None, "missing_file"))
+                continue
+            if not new_objs and not ref_objs and ref_file is None:
+                listed.append((label, label, None, None, "new"))
             for path in sorted(set(new_objs) | set(ref_objs)):
                 name = f"{label}:{path}" if label else path
                 seen.append((name, path))
@@ -196,7 +211,10 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                     listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
-            if e_new is None and e_ref is None:  # a file with no objects, on one side only
+            if path == "missing_file":
+                result = ObjectResult(name=name, grade=NOT_COMPARED, status="missing_file", classname_ref="TFile",
+                                      reason="file only in the reference: the new release did not produce it")
+            elif e_new is None and e_ref is None:  # a file with no objects, on one side only
                 result = one_sided(name, path, "TFile")
             else:
                 result = compare_entries(name, e_new, e_ref, limits, sink)
@@ -208,7 +226,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
                           out_dir=Path(out_dir) if out_dir is not None else None, labels=labels,
                           warnings=selection.unmatched(seen) + limits.unmatched([(r.name, r.path) for r in results])
-                          + identical_warning(results))
+                          + identical_warning(results),
+                          no_verdict=incomplete(pairs, results))
         if sink is not None:
             summary.plots = sink.finish()
             summary.overview = sink.overview.by_name if sink.overview is not None else None
@@ -225,6 +244,21 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
 def _write_failed(error: OSError) -> RelvalError:
     """A write that fails after the checks (disk full, directory removed): no verdict, exit 3."""
     return RelvalError(f"{error.filename or 'output'}: cannot write ({error.strerror or error})", exit_code=3)
+
+
+def incomplete(pairs, results: list[ObjectResult]) -> list[str]:
+    """Why a comparison cannot give a verdict: missing files, files with nothing compared."""
+    graded = {}
+    for result in results:
+        if result.grade in GRADES:
+            graded[result.file or ""] = True
+    reasons = []
+    for label, new_file, ref_file in pairs:
+        if new_file is None:
+            reasons.append(f"{label}: only in REF, the new release did not produce it")
+        elif ref_file is not None and not graded.get(label):
+            reasons.append(f"{label}: no comparable object" if label else "no comparable object in NEW and REF")
+    return reasons
 
 
 def write_outputs(summary: Summary, out_dir: Path) -> None:

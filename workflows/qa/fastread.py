@@ -168,14 +168,15 @@ def read_hist(classname: str, data: bytes) -> Hist:
     if int(np.prod(shape)) != ncells or (sumw2.size and sumw2.size != ncells):
         raise Unsupported("cell count does not match the axes")
     # ROOT stores x fastest: reshape as (y, x) and transpose to [x, y].
-    values = contents.astype(float).reshape(shape[::-1]).T
+    flow_values = np.ascontiguousarray(contents.astype(float).reshape(shape[::-1]).T)
     inner = tuple(slice(1, -1) for _ in range(ndim))
-    values = np.ascontiguousarray(values[inner])
+    values = np.ascontiguousarray(flow_values[inner])
     if sumw2.size:
-        variances = np.ascontiguousarray(sumw2.astype(float).reshape(shape[::-1]).T[inner])
-        weighted = not np.array_equal(variances, values)
+        flow_variances = np.ascontiguousarray(sumw2.astype(float).reshape(shape[::-1]).T)
+        variances = np.ascontiguousarray(flow_variances[inner])
+        weighted = not np.array_equal(flow_variances, flow_values)
     else:
-        variances, weighted = values.copy(), False
+        variances, flow_variances, weighted = values.copy(), flow_values.copy(), False
     return Hist(kind=f"TH{ndim}", values=values, variances=variances, edges=edges, entries=float(entries),
                 weighted=weighted, title=title, axis_titles=tuple(a[1] for a in axes[:ndim]),
-                classname=classname)
+                classname=classname, flow_values=flow_values, flow_variances=flow_variances)

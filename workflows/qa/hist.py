@@ -1,8 +1,11 @@
 """A plain histogram model, and its conversion from what uproot reads.
 
 The tests and the report work on `Hist`, never on uproot objects, so they can
-be driven directly from numpy arrays. Flow bins are kept apart: the shape tests
-use the in-range bins only (as ROOT's Chi2Test and KolmogorovTest do by default).
+be driven directly from numpy arrays. Flow bins are kept apart (`flow_values`,
+the whole array with underflow and overflow) and the tests run on them when both
+sides have them (`with_flow`): entries moving out of range change the shape, and
+a histogram filled only in overflow is not empty. This is ROOT's Chi2Test with
+"UF OF" and KolmogorovTest with "UO", not their defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Kinds we compare; anything else is reported as "not compared".
-KINDS = ("TH1", "TH2", "TProfile", "TProfile2D")
+KINDS = ("TH1", "TH2", "TH3", "TProfile", "TProfile2D")
 
 
 def kind_of(classname: str) -> str | None:
@@ -23,7 +26,7 @@ def kind_of(classname: str) -> str | None:
         return None
     if classname.startswith("TProfile"):
         return "TProfile"
-    for prefix in ("TH1", "TH2"):
+    for prefix in ("TH1", "TH2", "TH3"):
         if classname.startswith(prefix) and len(classname) == 4:
             return prefix
     return None
@@ -50,6 +53,10 @@ class Hist:
     axis_titles: tuple[str, ...] = ()
     classname: str = ""
     labels: tuple[tuple[str, ...] | None, ...] = field(default=())  # per axis, () when none
+    # The same arrays with the flow bins (shape: bins + 2 per axis), when read from a file.
+    flow_values: np.ndarray | None = None
+    flow_variances: np.ndarray | None = None
+    flow_bin_entries: np.ndarray | None = None
 
     @property
     def is_profile(self) -> bool:
@@ -61,7 +68,7 @@ class Hist:
 
     @property
     def is_empty(self) -> bool:
-        """No in-range content at all (overflow-only histograms count as empty)."""
+        """No content in any bin of these arrays (grading uses `with_flow()`: overflow counts)."""
         counts = self.values
         if self.is_profile and self.bin_entries is not None:
             counts = self.bin_entries
@@ -73,11 +80,32 @@ class Hist:
         """Mask of in-range bins whose content or error is NaN or inf."""
         return ~(np.isfinite(self.values) & np.isfinite(self.variances))
 
+    def with_flow(self) -> "Hist":
+        """The histogram the tests see: every bin, underflow and overflow included."""
+        from dataclasses import replace
+
+        if self.flow_values is None:
+            return self
+        return replace(self, values=self.flow_values, variances=self.flow_variances,
+                       bin_entries=self.flow_bin_entries if self.is_profile else self.bin_entries,
+                       flow_values=None, flow_variances=None, flow_bin_entries=None)
+
     def describe_binning(self) -> str:
         parts = []
         for name, edges in zip("xyz", self.edges):
             parts.append(f"{name}: {len(edges) - 1} bins [{edges[0]:g}, {edges[-1]:g}]")
         return ", ".join(parts)
+
+
+def for_plot(h: Hist) -> Hist:
+    """What the overlay plots draw: TH3s as their x projection (the plots draw 1D and 2D)."""
+    from dataclasses import replace
+
+    if h.ndim <= 2:
+        return h
+    return replace(h, kind="TH1", values=h.values.sum(axis=(1, 2)), variances=h.variances.sum(axis=(1, 2)),
+                   edges=h.edges[:1], labels=(), axis_titles=h.axis_titles[:1], flow_values=None,
+                   flow_variances=None, title=f"{h.title} (x projection)")
 
 
 def from_arrays(values, edges, variances=None, entries=None, kind: str | None = None,
@@ -109,7 +137,7 @@ def _axis_labels(obj, ndim: int) -> tuple[tuple[str, ...] | None, ...]:
 
 def _axis_titles(obj, ndim: int) -> tuple[str, ...]:
     titles = []
-    for name in ("fXaxis", "fYaxis")[:ndim]:
+    for name in ("fXaxis", "fYaxis", "fZaxis")[:ndim]:
         try:
             titles.append(str(obj.member(name).member("fTitle")))
         except Exception:  # noqa: BLE001 - a missing title is harmless
@@ -123,7 +151,7 @@ def from_uproot(obj) -> Hist:
     kind = kind_of(classname)
     if kind is None:
         raise ValueError(f"{classname} is not a supported histogram class")
-    ndim = 2 if kind in ("TH2", "TProfile2D") else 1
+    ndim = {"TH2": 2, "TProfile2D": 2, "TH3": 3}.get(kind, 1)
     edges = tuple(np.asarray(obj.axis(i).edges(flow=False), dtype=float) for i in range(ndim))
     entries = float(obj.member("fEntries"))
     title = str(obj.member("fTitle"))
@@ -133,14 +161,20 @@ def from_uproot(obj) -> Hist:
         bin_entries = np.asarray(obj.counts(flow=False), dtype=float)
         return Hist(kind=kind, values=values, variances=errors ** 2, edges=edges, entries=entries,
                     weighted=False, bin_entries=bin_entries, title=title,
-                    axis_titles=_axis_titles(obj, ndim), classname=classname, labels=_axis_labels(obj, ndim))
+                    axis_titles=_axis_titles(obj, ndim), classname=classname, labels=_axis_labels(obj, ndim),
+                    flow_values=np.asarray(obj.values(flow=True), dtype=float),
+                    flow_variances=np.asarray(obj.errors(flow=True), dtype=float) ** 2,
+                    flow_bin_entries=np.asarray(obj.counts(flow=True), dtype=float))
     values = np.asarray(obj.values(flow=False), dtype=float)
+    flow_values = np.asarray(obj.values(flow=True), dtype=float)
     sumw2 = obj.member("fSumw2")
     if sumw2 is not None and len(sumw2) > 0:
         variances = np.asarray(obj.variances(flow=False), dtype=float)
-        weighted = not np.array_equal(variances, values)
+        flow_variances = np.asarray(obj.variances(flow=True), dtype=float)
+        weighted = not np.array_equal(flow_variances, flow_values)
     else:
-        variances, weighted = values.copy(), False
+        variances, flow_variances, weighted = values.copy(), flow_values.copy(), False
     return Hist(kind=kind, values=values, variances=variances, edges=edges, entries=entries,
                 weighted=weighted, title=title, axis_titles=_axis_titles(obj, ndim),
-                classname=classname, labels=_axis_labels(obj, ndim))
+                classname=classname, labels=_axis_labels(obj, ndim), flow_values=flow_values,
+                flow_variances=flow_variances)

@@ -18,6 +18,8 @@ from typing import Any, Callable
 from relval.errors import RelvalError
 
 COLLECTIONS = ("TList", "THashList", "TObjArray", "TSeqCollection")
+TREES = ("TTree", "TNtuple", "TNtupleD")
+MEMMAP_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -108,9 +110,15 @@ def open_root(path: Path):
     import uproot
 
     check_root_file(path)
+    from relval.workflows.qa import streamed
+
     try:
         # Memory-mapped reads: the default fsspec source opens the file again for every key.
-        return uproot.open(path, handler=uproot.MemmapSource)
+        # Not for big files (AO2D): every page read would stay in the resident memory.
+        # The custom classes read MonitorObjects and TEfficiency (streamed.py).
+        big = Path(path).is_file() and Path(path).stat().st_size > MEMMAP_MAX_BYTES
+        handler = uproot.MultithreadedFileSource if big else uproot.MemmapSource
+        return uproot.open(path, handler=handler, custom_classes=streamed.custom_classes())
     except FileNotFoundError:
         raise RelvalError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -166,6 +174,10 @@ def _expand(prefix: str, collection: Any, out: dict[str, Entry]) -> None:
             out[path] = Entry(path, classname, lambda e=element: e)
 
 
+def _raise(error: Exception):
+    raise error
+
+
 def list_objects(file) -> dict[str, Entry]:
     """Every object of an open uproot file by path (highest cycle of each key)."""
     best: dict[str, tuple[int, str, str]] = {}
@@ -174,10 +186,27 @@ def list_objects(file) -> dict[str, Entry]:
         cycle_n = int(cycle) if cycle.isdigit() else 0
         if path not in best or cycle_n > best[path][0]:
             best[path] = (cycle_n, classname, key)
+    from relval.workflows.qa import qcfile
+
     out: dict[str, Entry] = {}
+    tree_keys: dict[str, str] = {}
     for path, (_, classname, key) in sorted(best.items()):
         if classname in ("TDirectory", "TDirectoryFile"):
             continue
+        if classname in TREES:  # one entry per column (trees.py), once every table is known
+            tree_keys[path] = key
+            continue
+        if qcfile.is_qc_class(classname):
+            window = qcfile.moving_window_task(path)
+            if window is not None:  # one row per task: window start times differ between runs
+                out.setdefault(window, Entry(window, "QC moving windows", lambda: None))
+                continue
+            try:
+                out.update(qcfile.expand(path, file[key], classname, Entry))
+                continue
+            except Exception as error:  # noqa: BLE001 - an unreadable QC key is a finding
+                out[path] = Entry(path, classname, lambda e=error: _raise(e))
+                continue
         if classname in COLLECTIONS:
             try:
                 _expand(path, key_of(file, key).get(), out)
@@ -188,4 +217,8 @@ def list_objects(file) -> dict[str, Entry]:
 
         fast = _fast_loader(file, key, classname) if classname in CLASSES else None
         out[path] = Entry(path, classname, lambda k=key: key_of(file, k).get(), fast)
+    if tree_keys:
+        from relval.workflows.qa import trees
+
+        out.update(trees.expand({path: key_of(file, key).get() for path, key in tree_keys.items()}, Entry))
     return out
