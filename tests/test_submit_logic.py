@@ -88,13 +88,14 @@ def test_outputs_file_errors(tmp_path):
     assert read_outputs("s", tmp_path / "ok.json") == {"headAddress": "h"}
 
 
-def test_missing_pulumi_cli_is_an_error_with_the_fix(monkeypatch):
+def test_missing_pulumi_cli_is_an_error_with_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("RELVAL_TOOLS_DIR", str(tmp_path))  # not the engine `make engine` built
     with pytest.raises(RelvalError) as caught:
         read_outputs("s1")
     (message,) = caught.value.problems
-    assert message.startswith("the pulumi CLI is not installed")
-    assert "Install it" in message and "or pass --outputs FILE" in message
+    assert message.startswith("no Pulumi engine found")
+    assert "make engine" in message and "or pass --outputs FILE" in message
 
 
 def test_submit_without_pulumi_cli_or_outputs_exits_2(tmp_path):
@@ -102,9 +103,10 @@ def test_submit_without_pulumi_cli_or_outputs_exits_2(tmp_path):
     campaign.write_text("campaign: c\nrelease: r\ndatasets: [{name: d, jobs: 1}]\n"
                         "stages: [{name: s, per: job, command: 'true', outputs: [o.txt]}]\n")
     result = subprocess.run([*RELVAL, "submit", str(campaign), "--stack", "s1"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60, env={"PATH": ""})
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": "", "RELVAL_TOOLS_DIR": str(tmp_path)})
     assert result.returncode == 2
-    assert "error: the pulumi CLI is not installed" in result.stderr
+    assert "error: no Pulumi engine found" in result.stderr
     assert "pass --outputs FILE" in result.stderr
     assert "Traceback" not in result.stderr
 
