@@ -7,7 +7,7 @@ import pytest
 import requests
 from relval.autoscaler.adapters.openstack import OpenStackCloud
 from relval.autoscaler.interfaces import CloudError
-from relval.autoscaler.model import ACTIVE, BUILD, ERROR
+from relval.autoscaler.model import ACTIVE, BUILD, ERROR, TRANSIENT
 from relval.autoscaler.teardown import teardown
 from relval.simcloud import add_fault, clear_faults, inventory
 
@@ -64,11 +64,12 @@ def test_transient_statuses_count_as_running_and_end(simcloud, scaler):
     scaler.create_worker("alice-worker-1", MD)
     until(lambda: statuses(scaler) == {"alice-worker-1": ACTIVE})
     for status in ("MIGRATING", "REBOOT", "RESIZE"):
-        moved = add_fault(simcloud.url, {"kind": "transient", "status": status, "seconds": 0.2})
+        # Long enough to be seen on a loaded machine; the scaler waits it out (TRANSIENT).
+        moved = add_fault(simcloud.url, {"kind": "transient", "status": status, "seconds": 3})
         assert len(moved["servers"]) == 1
         conn = connect(simcloud)
         assert conn.compute.get_server(moved["servers"][0]).status == status
-        assert statuses(scaler) == {"alice-worker-1": ACTIVE}
+        assert statuses(scaler) == {"alice-worker-1": TRANSIENT}
         server_id = moved["servers"][0]
         until(lambda conn=conn, server_id=server_id:
               conn.compute.get_server(server_id).status == "ACTIVE")
