@@ -325,3 +325,18 @@ def test_resubmitting_an_edited_campaign_never_reuses_stale_outputs(sshd, tmp_pa
     assert {name: (s.state, s.done) for name, s in statuses.items()} == {v3.name: ("finished", 4)}
     assert (v3 / "mc.sum.txt").read_text() == "toy/v3 0\ntoy/v3 1\ntoy/v3 2\n"
     assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\ntoy/v2 2\n"
+
+
+def test_submit_refuses_jobs_bigger_than_where_they_would_run(sshd, tmp_path):
+    """Before: a job larger than every worker was submitted and waited for ever."""
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path)
+    cores = os.cpu_count() + 1
+    campaign.write_text(campaign.read_text().replace("per: job", f"per: job\n    resources: {{cores: {cores}}}", 1))
+    result = relval("submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local",
+                    "--remote-base", str(base))
+    assert result.returncode == 3, result.stderr
+    assert (f"tiny.yaml: stages[0].resources.cores: {cores} cores do not fit the head of stack t1 "
+            f"(--batch local) ({os.cpu_count()} cores)") in " ".join(result.stderr.split())
+    assert not base.exists()  # nothing uploaded, nothing started

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
+from relval.workflows.fit import Capacity, local_capacity, misfits
 from relval.workflows.makeflow import MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command
 from relval.workflows.status import CHAINS_FILE, COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
 from relval.workflows.verdict import ChainResult, FailedJob, Verdict, decide
@@ -105,16 +106,20 @@ def qa_brief(summary: Any) -> dict | None:
 
 
 def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
-            reference_release: str | None = None) -> tuple[Campaign, Path, list[Chain]]:
+            reference_release: str | None = None, capacity: Capacity | None = None
+            ) -> tuple[Campaign, Path, list[Chain]]:
     """Validate and generate every chain before anything runs; `release` and
     `reference_release` override the file's.
 
     The reference chain exists only when the campaign compares something (`compare:`)
     with a reference release. A reference that cannot be read is reported here, before
-    any job runs, as no verdict (exit 3)."""
+    any job runs, as no verdict (exit 3), and so is a stage too big for `capacity`
+    (where the jobs will run), which would wait for ever."""
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     check_reference(campaign)
+    if capacity is not None and (too_big := misfits(campaign, capacity)):
+        raise NoVerdictError(too_big)
     chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
     if campaign.compare_files and campaign.reference_release:
         chains.append(Chain("reference", generate(
@@ -325,7 +330,8 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
               release: str | None = None, reference_release: str | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release,
+                                     capacity=local_capacity())
     if on_stage:
         on_stage(f"running {len(chains)} chain(s) in {root}")
     statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)

@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.makeflow import MAKEFLOW_ENV
@@ -63,6 +63,7 @@ class Workflow:
     retries: int
     # per sub-directory: the job graph and its rule fingerprints, to resume on the head
     rules: dict = field(default_factory=dict)
+    model: Any = None  # the validated Campaign, to check job sizes against the workers
 
 
 GenerateFn = Callable[..., Workflow]
@@ -77,7 +78,8 @@ def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = 
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
                     campaign.retries,
-                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains})
+                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains},
+                    campaign)
 
 
 # --- remote scripts (pure) ------------------------------------------------------
@@ -164,6 +166,25 @@ def launch_script(chain_dir: str, argv: list[str], log_file: str, wait_s: float 
         f"exit {RC_DIED}",
         "",
     ])
+
+
+def capacity_script(batch: str, stack: str) -> str:
+    """`CORES MEMORY_MB` of every place a job can run: each of this stack's workers'
+    partitionable slots for condor (their whole size, whatever is busy), the head itself
+    for --batch local."""
+    if batch == "condor":
+        constraint = shlex.quote(f'RelvalStack == "{stack}" && PartitionableSlot =?= true')
+        return f"condor_status -constraint {constraint} -af TotalSlotCpus TotalSlotMemory 2>/dev/null; true\n"
+    return "echo \"$(nproc) $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)\"\n"
+
+
+def head_capacity(ssh: SshTransport, batch: str, stack: str):
+    """The largest job the stack can run, or None when no worker has joined yet."""
+    from relval.workflows.fit import parse_capacity
+
+    where = (f"the workers of stack {stack}" if batch == "condor"
+             else f"the head of stack {stack} (--batch local)")
+    return parse_capacity(ssh.check(capacity_script(batch, stack)).decode(errors="replace"), where)
 
 
 @dataclass(frozen=True)
@@ -339,6 +360,14 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         hint = (" (--batch condor needs HTCondor on the head; --batch local runs the jobs on "
                 "the head itself)" if "condor_submit" in missing else "")
         raise NoVerdictError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+    if workflow.model is not None:  # a job bigger than every worker would stay idle for ever
+        from relval.workflows.fit import misfits
+
+        capacity = head_capacity(ssh, batch, stack)
+        if capacity is None:
+            progress("job sizes not checked: no worker of this stack has joined the pool yet")
+        elif too_big := misfits(workflow.model, capacity):
+            raise NoVerdictError(too_big)
     for name, makeflow_file in workflow.chains:
         if name in workflow.rules:
             graph, fingerprints = workflow.rules[name]
