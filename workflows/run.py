@@ -270,6 +270,7 @@ def job_log_tail(directory: Path, node: int, log: str, lines: int = LOG_TAIL_LIN
 def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
     jobs = chain.workflow.graph.jobs
     failed = []
+    condor = condor_outcomes(chain, [n for n in status.failed_nodes() if status.node_states[n] == FAILED])
     # Only a final FAILED is a failed job; an ABORTED one was stopped (Ctrl-C, a killed
     # makeflow) and counts as not run: no verdict, never a regression.
     for node in (n for n in status.failed_nodes() if status.node_states[n] == FAILED):
@@ -278,10 +279,28 @@ def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
                               f"(node {node}); remove the old log to start over")
         job = jobs[node]
         log, tail = job_log_tail(chain.directory, node, job.log)
+        if node in condor:  # held, removed: what HTCondor said, above the log's tail
+            tail = f"HTCondor: {condor[node]}\n{tail}"
         failed.append(FailedJob(job.stage, job.unit, tail, chain.release, str(log)))
     done = sum(1 for s in status.node_states.values() if s == COMPLETE)
     return ChainResult(chain.role, chain.release, len(jobs), done, len(failed), tuple(failed),
                        str(chain.directory), status.state)
+
+
+def condor_outcomes(chain: Chain, nodes: list[int]) -> dict[int, str]:
+    """What HTCondor did to the jobs of `nodes` (held, removed), from the job event log
+    makeflow keeps beside its own (`<workflow>.condorlog`); empty without one."""
+    from relval.workflows.condor import job_ids, parse_job_log
+
+    events = chain.directory / (chain.workflow.makeflow_file + ".condorlog")
+    if not nodes or not events.is_file():
+        return {}
+    jobs = parse_job_log(events.read_bytes())
+    found = {}
+    for node, cluster in job_ids(chain.workflow.log_path.read_bytes(), nodes).items():
+        if cluster in jobs and jobs[cluster].describe():
+            found[node] = jobs[cluster].describe()
+    return found
 
 
 def compared_files(chain: Chain) -> list[str]:

@@ -39,6 +39,7 @@ from relval.workflows.makeflow import MAKEFLOW_ENV
 from relval.workflows.remote import HostKey, SshTarget, SshTransport, quote_path
 from relval.workflows.stack_outputs import head_access, read_outputs
 from relval.workflows.status import PID_FILE
+from relval.workflows.supervise import SUPERVISOR_NAME, supervisor_script
 
 DEFAULT_REMOTE_BASE = "~/relval"
 BATCH_SYSTEMS = ("condor", "local")
@@ -93,8 +94,11 @@ def makeflow_argv(makeflow_file: str, batch: str, stack: str, retries: int) -> l
     """The makeflow command line run on the head, in the chain's directory."""
     from relval.workflows.makeflow import makeflow_command
 
-    # Pins every job to this stack's workers, which advertise RelvalStack.
-    lines = [f'requirements = (RelvalStack == "{stack}")'] if batch == "condor" else []
+    from relval.workflows.condor import submit_lines
+
+    # Pins every job to this stack's workers (they advertise RelvalStack), and adds the
+    # wall time and the hold policy that makeflow itself lacks (`relval.workflows.condor`).
+    lines = submit_lines(stack) if batch == "condor" else []
     return makeflow_command(makeflow_file, batch, retries, submit_lines=lines)
 
 
@@ -152,9 +156,12 @@ def launch_script(chain_dir: str, argv: list[str], log_file: str, wait_s: float 
         'if relval_running .; then echo "running $pid"; exit 0; fi',
         *checks,
         f"size=$(wc -c < {log_q} 2>/dev/null || echo 0)",
+        # The supervisor ends a makeflow that can make no more progress (see its module).
+        f"cat > {SUPERVISOR_NAME} <<'RELVAL_EOF'\n{supervisor_script()}RELVAL_EOF",
         # nohup + setsid: no SIGHUP and no controlling terminal when the session ends;
         # all three standard streams are redirected so that ssh does not wait for them.
-        f"{env} nohup setsid {shlex.join(argv)} > {OUT_FILE} 2>&1 < /dev/null &",
+        f"{env} nohup setsid /bin/sh {SUPERVISOR_NAME} {log_q} {shlex.join(argv)} "
+        f"> {OUT_FILE} 2>&1 < /dev/null &",
         f'pid=$!; echo "$pid" > {PID_FILE}; launched=$pid',
         f"i=0; while [ $i -lt {max(1, int(wait_s / 0.2))} ]; do",
         f'  if {started}; then echo "started $launched"; exit 0; fi',
