@@ -26,11 +26,13 @@ class ClusterSteps:
                  batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
                  ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
-                 release: str | None = None, reference_release: str | None = None):
+                 release: str | None = None, reference_release: str | None = None,
+                 stall_timeout_s: float | None = 7200.0):
         self.campaign_file = Path(campaign_file)
         self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
+        self.stall_timeout_s = stall_timeout_s
 
     def up(self, stack: str) -> dict[str, Any]:
         from relval.infra.automation import up
@@ -65,7 +67,8 @@ class ClusterSteps:
         from relval.workflows.remote_status import follow_remote
 
         for statuses in follow_remote(stack, campaign_name, self.head, self.remote_base,
-                                      watch=True, interval_s=self.poll_s, sleep=self.sleep):
+                                      watch=True, interval_s=self.poll_s, sleep=self.sleep,
+                                      stall_timeout_s=self.stall_timeout_s):
             self.say("; ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
                                f"{s.status.failed} failed" for s in statuses))
 

@@ -422,7 +422,8 @@ def status_exit_code(statuses: list[NamedStatus]) -> int:
     stopped with work left (dead, aborted: no verdict until it is resumed), else 0
     (running, finished, or not started yet)."""
     states = [s.status for s in statuses]
-    if any(s.failed for s in states):
+    # A job stopped by an abort (last state 4) is not a failure: it did not get to run.
+    if any(s.failed and FAILED in s.node_states.values() for s in states):
         return 1
     if any(s.state in ("stopped", "aborted", "failed") for s in states):
         return 3
@@ -434,15 +435,46 @@ def workdir_status(workdir: str | Path, now: float | None = None) -> list[NamedS
             for name, log in find_logs(workdir)]
 
 
-def follow_workdir(workdir: str | Path, interval_s: float = 1.0):
+class StallWatch:
+    """Ends a follow that sees no progress: `seen(grew)` after every poll, with whether any
+    log grew; raises NoVerdictError (exit 3) once none grew for `timeout_s` (None: never).
+    A running job writes nothing to the transaction log, so the timeout must exceed the
+    longest job; a held or idle job looks the same from the log."""
+
+    def __init__(self, timeout_s: float | None, clock=time.monotonic) -> None:
+        self.timeout_s, self.clock = timeout_s, clock
+        self.last = clock()
+
+    def seen(self, grew: bool, statuses: list[NamedStatus], what: str) -> None:
+        now = self.clock()
+        if grew or self.timeout_s is None:
+            self.last = now
+            return
+        if now - self.last >= self.timeout_s:
+            from relval.errors import NoVerdictError
+
+            left = ", ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
+                             f"{sum(c.running for c in s.status.stages.values())} running, "
+                             f"{sum(c.waiting for c in s.status.stages.values())} waiting"
+                             for s in statuses)
+            raise NoVerdictError(f"no progress for {now - self.last:.0f} s (--stall-timeout "
+                                 f"{self.timeout_s:g}): no job started or ended ({left}); {what}")
+
+
+def follow_workdir(workdir: str | Path, interval_s: float = 1.0, stall_timeout_s: float | None = None):
     """Yield the statuses after every poll, reading only appended bytes, until no
-    makeflow is running any more (a watch of a finished workflow yields once)."""
+    makeflow is running any more (a watch of a finished workflow yields once). A log
+    that does not grow for `stall_timeout_s` raises NoVerdictError."""
     followers = [(name, LogFollower(log)) for name, log in find_logs(workdir)]
+    stall = StallWatch(stall_timeout_s)
     while True:
         alive = [makeflow_alive(f.path.parent) for _, f in followers]
+        before = [f.offset for _, f in followers]
         current = [NamedStatus(name, f.path, f.poll(running=a)) for (name, f), a in zip(followers, alive)]
         yield current
         if not any(s.status.state == "running" or a for s, a in zip(current, alive)):
             return
+        stall.seen([f.offset for _, f in followers] != before, current,
+                   f"makeflow still runs in {workdir}")
         time.sleep(interval_s)
 

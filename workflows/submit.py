@@ -222,6 +222,33 @@ def probe(ssh: SshTransport, directory: str, batch: str | None = None
     return parse_probe(ssh.check(probe_script(directory, batch)).decode(errors="replace"))
 
 
+# --- cancelling on the head ------------------------------------------------------------
+
+def cancel_script(directory: str, wait_s: int = 30) -> str:
+    """Stop every running chain of a campaign directory: SIGTERM to the whole process
+    group of its makeflow (the supervisor, makeflow and the job wrappers, which kill their
+    payloads' groups; makeflow removes its HTCondor jobs and logs `# ABORTED`), SIGKILL
+    after `wait_s`, then `condor_rm` of any job still queued from the chain's directory.
+    Prints `CHAIN stopped PID` or `CHAIN idle` per chain."""
+    return "\n".join([
+        f"cd {quote_path(directory)} 2>/dev/null || exit 0", RUNNING_FN.rstrip(),
+        "for d in */; do",
+        '  d=${d%/}; [ -d "$d" ] || continue',
+        '  if relval_running "$d"; then',
+        '    kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid"',
+        f'    i=0; while relval_running "$d" && [ $i -lt {wait_s * 5} ]; do sleep 0.2; i=$((i + 1)); done',
+        '    relval_running "$d" && kill -KILL "-$pid" 2>/dev/null',
+        '    echo "$d stopped $pid"',
+        "  else",
+        '    echo "$d idle"',
+        "  fi",
+        "  if command -v condor_rm >/dev/null 2>&1; then",
+        "    condor_rm -constraint \"Iwd == \\\"$(cd \"$d\" && pwd)\\\"\" >/dev/null 2>&1",
+        "  fi",
+        "done",
+        ""])
+
+
 # --- resuming on the head ------------------------------------------------------------
 
 def resume_remote(ssh: SshTransport, chain_dir: str, local_dir: Path, makeflow_file: str,
@@ -411,3 +438,30 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         chains.append(SubmittedChain(name, chain_dir, f"{chain_dir}/{log_name}", int(pid),
                                      resumed=bool(previous and previous.has_log)))
     return SubmitResult(workflow.campaign, stack, batch, where, directory, tuple(chains))
+
+
+def cancel(campaign: str, stack: str, head: HeadOptions = HeadOptions(),
+           remote_base: str = DEFAULT_REMOTE_BASE, transport: SshTransport | None = None
+           ) -> dict[str, int | None]:
+    """Stop a submitted campaign on the stack's head: {chain: pid stopped, or None when it
+    was not running}. Raises RelvalError when the campaign was never submitted there."""
+    directory = campaign_dir(remote_base, campaign)
+    own = transport is None
+    ssh = transport or SshTransport(head_target(stack, head))
+    try:
+        ssh.connect()
+        states, _ = probe(ssh, directory)
+        if not states:
+            raise RelvalError(f"campaign {campaign} was not submitted to stack {stack}: no "
+                              f"workflow in {directory} on {ssh.target.where}")
+        stopped: dict[str, int | None] = {}
+        for line in ssh.check(cancel_script(directory)).decode(errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] == "stopped":
+                stopped[fields[0]] = int(fields[2])
+            elif len(fields) == 2 and fields[1] == "idle":
+                stopped[fields[0]] = None
+        return stopped
+    finally:
+        if own:
+            ssh.close()

@@ -149,6 +149,9 @@ def register(app: typer.Typer) -> None:
         campaign: Optional[str] = typer.Option(None, "--campaign", help="Campaign name (with --stack)."),
         watch: bool = typer.Option(False, "--watch", help="Keep refreshing until makeflow stops."),
         interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
+        stall_timeout: Optional[float] = typer.Option(None, "--stall-timeout", help="With --watch: stop "
+                                                      "(exit 3) when no job starts or ends for this "
+                                                      "many seconds."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per refresh with --watch)."),
         outputs: Optional[Path] = submit_cli.OUTPUTS_OPTION,
         ssh_user: Optional[str] = submit_cli.SSH_USER_OPTION,
@@ -172,9 +175,9 @@ def register(app: typer.Typer) -> None:
 
             updates = follow_remote(stack, campaign, submit_cli.head_options(
                 outputs, ssh_user, ssh_port, identity, ssh_config), remote_base,
-                watch=watch, interval_s=interval)
+                watch=watch, interval_s=interval, stall_timeout_s=stall_timeout)
         elif watch:
-            updates = status_lib.follow_workdir(workdir, interval)
+            updates = status_lib.follow_workdir(workdir, interval, stall_timeout)
         else:
             updates = iter([status_lib.workdir_status(workdir, time.time())])
         last = []
