@@ -16,9 +16,6 @@ from relval.workflows.remote import SshTransport, wait_until_reachable
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      submit)
 
-# What the verdict needs from the head: transaction logs, job logs (failed ones are
-# moved to makeflow.failed.N/), the QA outputs, and the generated files to check them.
-FETCH_PATTERNS = ("*.makeflowlog", "*.makeflow", "*.log", "*.root", "*.json", "*.sh", "*.out")
 
 
 class ClusterSteps:
@@ -73,12 +70,14 @@ class ClusterSteps:
                                f"{s.status.failed} failed" for s in statuses))
 
     def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]:
-        from relval.workflows.run import judge_workdir
+        from relval.workflows.campaign import load_campaign
+        from relval.workflows.run import fetch_patterns, judge_workdir
 
         workdir = destination / "work"
-        with SshTransport(head_target(stack, self.head)) as ssh:
+        campaign = load_campaign(self.campaign_file).with_overrides(self.release, self.reference_release)
+        with SshTransport(head_target(stack, self.head)) as ssh:  # only what the verdict needs
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
-                         include=FETCH_PATTERNS)
+                         include=fetch_patterns(campaign))
         outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
                 "outcome": outcome.to_json()}

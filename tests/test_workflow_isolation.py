@@ -135,3 +135,26 @@ def test_misfits_against_a_worker_size():
     found = misfits(parse_campaign(doc, source="o2.yaml"), Capacity(8, 14600, "the worker flavor of stack s"))
     assert found == ["o2.yaml: stages[1].resources.memory_mb: 16000 MB does not fit the worker "
                      "flavor of stack s (14600 MB of memory): stage reco would never run"]
+
+
+# --- names that would make file names too long are refused at validation ------------------
+
+@pytest.mark.parametrize("where", ["dataset", "stage", "run", "output"])
+def test_a_long_name_is_refused_in_one_line(tmp_path, where):
+    """Before: a 250-character dataset name ended in a Python traceback."""
+    long = "x" * 250
+    doc = {"campaign": "n", "release": "r1",
+           "datasets": [{"name": long if where == "dataset" else "d", "jobs": 1},
+                        {"name": "raw", "runs": {long if where == "run" else "7": ["root://h//f.root"]}}],
+           "stages": [{"name": long if where == "stage" else "s", "per": "job", "command": "true",
+                       "outputs": [long if where == "output" else "o.txt"]},
+                      {"name": "c", "per": "chunk", "command": "true", "outputs": ["c.txt"]}]}
+    path = tmp_path / "n.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = subprocess.run([*RELVAL, "run", str(path), "--local", "--workdir", str(tmp_path / "w")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "is too long (250 characters; at most" in lines[0]
+    assert not (tmp_path / "w").exists()

@@ -127,3 +127,97 @@ def test_interrupting_a_run_kills_payloads_under_wall_time(tmp_path):
     finally:
         for pid in with_marker(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
+def test_ctrl_c_prints_how_to_resume(tmp_path):
+    import sys
+
+    marker = f"4002.{os.getpid()}"
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump({
+        "campaign": "w", "release": "r", "retries": 0, "datasets": [{"name": "d", "jobs": 2}],
+        "stages": [{"name": "work", "per": "job", "command": f"sleep {marker}; echo > {{outputs[0]}}",
+                    "outputs": ["o.txt"]}]}))
+    proc = subprocess.Popen([sys.executable, "-m", "relval", "run", str(path), "--local"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len(with_marker(marker)) >= 1, 30)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 3, stderr
+        text = " ".join(stderr.split())
+        assert "interrupted: makeflow and its jobs were stopped" in text
+        assert f"To resume, run: relval run {path} --local --workdir {tmp_path / 'relval-w'}" in text
+        assert wait_for(lambda: not with_marker(marker), 10)
+    finally:
+        proc.kill()
+        for pid in with_marker(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+# --- one run per directory; a dead makeflow is not "running" --------------------------------
+
+@pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
+def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
+    """Before: two `relval run` started together in one directory both ran."""
+    import sys
+
+    marker = f"4003.{os.getpid()}"
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump({
+        "campaign": "w", "release": "r", "retries": 0, "datasets": [{"name": "d", "jobs": 1}],
+        "stages": [{"name": "work", "per": "job", "command": f"sleep {marker}; echo > {{outputs[0]}}",
+                    "outputs": ["o.txt"]}]}))
+    run = [sys.executable, "-m", "relval", "run", str(path), "--local", "--workdir", str(tmp_path / "w")]
+    first = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: len(with_marker(marker)) >= 1, 30)
+        second = subprocess.run(run, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert f"is in use by another relval run (pid {first.pid})" in " ".join(second.stderr.split())
+        # relval itself dies; its makeflow keeps the directory locked and `status` sees it alive.
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        status = subprocess.run([sys.executable, "-m", "relval", "status", str(tmp_path / "w"), "--json"],
+                                capture_output=True, text=True, timeout=60)
+        assert '"state": "running"' in status.stdout, status.stdout + status.stderr
+        assert subprocess.run(run, capture_output=True, text=True, timeout=60).returncode == 2
+    finally:
+        try:
+            os.killpg(first.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in with_marker(marker):
+            os.kill(pid, signal.SIGKILL)
+        for proc in Path("/proc").iterdir():  # the orphaned makeflow of this work directory
+            try:
+                if proc.name.isdigit() and os.readlink(proc / "cwd").startswith(str(tmp_path)):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_status_of_a_dead_makeflow_says_stopped_and_watch_ends(tmp_path):
+    """Before: a makeflow that died (no pid file) showed as "running" with an ETA, and
+    `--watch` never returned."""
+    import sys
+
+    chain = tmp_path / "w" / "candidate-r"
+    chain.mkdir(parents=True)
+    (chain / "w.makeflow").write_text("")
+    (chain / "w.makeflow.makeflowlog").write_text("# STARTED 1000000\n1000000 0 1 7 0 1 0 0 0 2\n")
+    status = subprocess.run([sys.executable, "-m", "relval", "status", str(tmp_path / "w"), "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 3 and '"state": "stopped"' in status.stdout, status.stdout
+    watch = subprocess.run([sys.executable, "-m", "relval", "status", str(tmp_path / "w"), "--watch", "--json"],
+                           capture_output=True, text=True, timeout=30)
+    assert watch.returncode == 3
+    # The same log held open by a process (a makeflow started by hand) is running.
+    holder = subprocess.Popen(["sleep", "60"], stdin=open(chain / "w.makeflow.makeflowlog"))
+    try:
+        again = subprocess.run([sys.executable, "-m", "relval", "status", str(tmp_path / "w"), "--json"],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and '"state": "running"' in again.stdout, again.stdout
+    finally:
+        holder.kill()

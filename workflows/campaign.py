@@ -62,6 +62,19 @@ VAR_RE = PARAM_RE  # environment variable names have the same shape
 # {name} or {name[3]}; anything else inside braces is reported as malformed.
 PLACEHOLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
+# Names become parts of flat file names (`<dataset>.<run>.<chunk>.<output>`, plus `.log`)
+# that must stay below the file system's 255 bytes and makeflow's 1,024-character token.
+MAX_NAME = 64
+MAX_FILE_NAME = 100
+
+
+def too_long(name: str, limit: int = MAX_NAME) -> str | None:
+    """The problem with a name longer than `limit` characters, or None."""
+    if len(name) <= limit:
+        return None
+    return f"is too long ({len(name)} characters; at most {limit})"
+
+
 # Names the generator itself writes into the workflow directory.
 WRAPPER_NAME = "relval-job.sh"
 RESERVED_FILES = (WRAPPER_NAME,)
@@ -180,7 +193,9 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
     root.reject_unknown(TOP_KEYS)
 
     name = root["campaign"].string(required=True)
-    if name is not None and not CAMPAIGN_RE.match(name):
+    if name is not None and too_long(name):
+        root["campaign"].error(too_long(name))
+    elif name is not None and not CAMPAIGN_RE.match(name):
         root["campaign"].error(f"must match [a-z0-9][a-z0-9-]* (got {name!r})")
     release = root["release"].string(required=True)
     reference_release, reference_outputs = _reference(root["reference"])
@@ -270,6 +285,9 @@ def _unique_name(f: Field, kind: str, seen: set[str]) -> str | None:
     name = f.string(required=True)
     if name is None:
         return None
+    if too_long(name):
+        f.error(too_long(name))
+        return None
     if not NAME_RE.match(name):
         f.error(f"must be letters, digits, '_' and '-' (got {name!r})")
         return None
@@ -288,6 +306,9 @@ def _runs(f: Field) -> tuple[tuple[str, tuple[str, ...]], ...]:
         run = str(key)
         item = f[key]
         item.path = f.child_path(run)
+        if too_long(run):
+            item.error(f"run {too_long(run)}")
+            continue
         if not NAME_RE.match(run):
             item.error(f"run must be letters, digits, '_' and '-' (got {run!r})")
             continue
@@ -374,6 +395,9 @@ def _outputs(f: Field, stage: str | None, owner: dict[str, str]) -> tuple[str, .
         name = entry.string(required=True)
         if name is None:
             return None
+        if too_long(name, MAX_FILE_NAME):
+            entry.error(too_long(name, MAX_FILE_NAME))
+            return None
         if not FILE_RE.match(name):
             entry.error(f"must be a plain file name without '/' or spaces (got {name!r})")
             return None
@@ -408,7 +432,7 @@ def _files(f: Field, base_dir: Path | None, owner: dict[str, Path]) -> tuple[Pat
         if path is None:
             entry.error(f"file not found: {name!r}")
             continue
-        if path.name in RESERVED_FILES or not FILE_RE.match(path.name):
+        if path.name in RESERVED_FILES or not FILE_RE.match(path.name) or too_long(path.name, MAX_FILE_NAME):
             entry.error(f"cannot ship a file named {path.name!r}")
             continue
         # Everything lands flat in the workflow directory, so basenames must be unique.

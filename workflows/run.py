@@ -29,6 +29,7 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -36,8 +37,11 @@ from typing import Any, Callable
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
 from relval.workflows.fit import Capacity, local_capacity, misfits
-from relval.workflows.makeflow import MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command
-from relval.workflows.status import CHAINS_FILE, COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
+from relval.workflows.graph import expand
+from relval.workflows.makeflow import (MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command,
+                                      makeflow_file_name)
+from relval.workflows.status import (CHAINS_FILE, COMPLETE, FAILED, LOCK_FILE, PID_FILE, LogFollower, WorkflowStatus,
+                                     makeflow_alive)
 from relval.workflows.verdict import ChainResult, FailedJob, Verdict, decide
 
 OUT_FILE = "makeflow.out"
@@ -120,13 +124,27 @@ def prepare(campaign_file: str | Path, workdir: str | Path | None = None, releas
     check_reference(campaign)
     if capacity is not None and (too_big := misfits(campaign, capacity)):
         raise NoVerdictError(too_big)
-    chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
-    if campaign.compare_files and campaign.reference_release:
-        chains.append(Chain("reference", generate(
-            campaign, root / chain_dir_name("reference", campaign.reference_release),
-            release=campaign.reference_release)))
+    chains = [Chain(role, generate(c, root / chain_dir_name(role, c.release)))
+              for role, c in chain_campaigns(campaign)]
     write_chains_file(root, [c.directory.name for c in chains])
     return campaign, root, chains
+
+
+def chain_campaigns(campaign: Campaign) -> list[tuple[str, Campaign]]:
+    """(role, campaign for that chain's release): the candidate, and the reference chain
+    only when the campaign compares something with a reference release."""
+    chains = [("candidate", campaign)]
+    if campaign.compare_files and campaign.reference_release:
+        chains.append(("reference", campaign.with_release(campaign.reference_release)))
+    return chains
+
+
+def fetch_patterns(campaign: Campaign) -> tuple[str, ...]:
+    """What `relval campaign` downloads from the head to judge a run there: transaction
+    and HTCondor event logs, job logs (failed ones too, under makeflow.failed.N/),
+    makeflow's output, the JSON files (rule state, chains, per-job metrics) and the
+    compared files, by name; never every output (every AO2D)."""
+    return ("*.makeflowlog", "*.condorlog", "*.log", "*.json", "*.out", *reference_files(campaign))
 
 
 def chain_dir_name(role: str, release: str) -> str:
@@ -194,11 +212,11 @@ def job_environment() -> dict[str, str]:
 
 def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | None = None,
                makeflow: str = "makeflow", poll_s: float = 0.3,
-               extra_args: tuple[str, ...] = ()) -> dict[str, WorkflowStatus]:
+               extra_args: tuple[str, ...] = (), keep_open: tuple[int, ...] = ()) -> dict[str, WorkflowStatus]:
     """Run every chain's makeflow concurrently until all stop; final status per role."""
     executable = find_makeflow(makeflow)
     for chain in chains:  # two makeflows appending to one transaction log would corrupt it
-        if makeflow_alive(chain.directory):
+        if (chain.directory / PID_FILE).is_file() and makeflow_alive(chain.directory):
             pid = (chain.directory / PID_FILE).read_text().strip()
             raise RelvalError(f"makeflow (pid {pid}) is still running in {chain.directory}; "
                               "wait for it or stop it first")
@@ -212,7 +230,7 @@ def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | No
             with open(chain.directory / OUT_FILE, "ab") as out:
                 procs[chain.role] = subprocess.Popen(argv, cwd=chain.directory, env=env, stdout=out,
                                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                     start_new_session=True)
+                                                     start_new_session=True, pass_fds=keep_open)
             (chain.directory / PID_FILE).write_text(f"{procs[chain.role].pid}\n")
         while True:
             alive = {role: p.poll() is None for role, p in procs.items()}
@@ -349,12 +367,46 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
               release: str | None = None, reference_release: str | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release,
-                                     capacity=local_capacity())
-    if on_stage:
-        on_stage(f"running {len(chains)} chain(s) in {root}")
-    statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
-    return judge(campaign, root, chains, statuses, on_stage)
+    # Everything checkable stops here, before the work directory exists.
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
+    check_reference(campaign)
+    if too_big := misfits(campaign, local_capacity()):
+        raise NoVerdictError(too_big)
+    root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
+    with workdir_lock(root) as lock_fd:
+        campaign, root, chains = prepare(campaign_file, root, release, reference_release)
+        if on_stage:
+            on_stage(f"running {len(chains)} chain(s) in {root}")
+        statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s, keep_open=(lock_fd,))
+        return judge(campaign, root, chains, statuses, on_stage)
+
+
+@contextmanager
+def workdir_lock(root: Path):
+    """An exclusive flock on `root/.relval.lock` for the whole run, so that two runs never
+    share a work directory (before, two `relval run` started together both ran). The
+    makeflows inherit the descriptor: the lock lasts as long as they do, even if relval
+    itself is killed, and `relval status` reads it to tell a live run from a dead one."""
+    import fcntl
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RelvalError(f"cannot use the work directory {root}: {error}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip()
+        os.close(fd)
+        raise RelvalError(f"{root} is in use by another relval run (pid {holder or '?'}); "
+                          "wait for it to end, or give another --workdir") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[str, WorkflowStatus],
@@ -390,7 +442,14 @@ def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str |
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
+    root = Path(workdir)
+    # The chains as generated, without writing: a fetched directory holds only what the
+    # verdict needs (`fetch_patterns`), and regenerating there would take the missing
+    # outputs for stale ones.
+    chains = [Chain(role, GeneratedWorkflow(c, expand(c), root / chain_dir_name(role, c.release),
+                                            makeflow_file_name(c)))
+              for role, c in chain_campaigns(campaign)]
     statuses = {}
     for chain in chains:
         if not chain.workflow.log_path.is_file():

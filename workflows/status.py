@@ -398,12 +398,59 @@ def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
     return found
 
 
+LOCK_FILE = ".relval.lock"  # held by `relval run` and its makeflows (see run.workdir_lock)
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether some process holds the flock on `path`; None when there is no such file."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock if we got it
+    return False
+
+
+def log_in_use(log: Path) -> bool:
+    """Whether a process has `log` open (makeflow keeps its transaction log open)."""
+    try:
+        target = str(log.resolve())
+    except OSError:
+        return False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == target:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def makeflow_alive(directory: Path) -> bool | None:
-    """From the pid file `relval run` keeps: True/False, or None when unknown."""
+    """Is a makeflow running in `directory`? From the pid file `relval run` keeps; else
+    from the lock of its work directory; else whether any process has the directory's
+    transaction log open (a makeflow started by hand). None only when nothing tells."""
     try:
         pid = int((directory / PID_FILE).read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return None
+        for lock in (directory / LOCK_FILE, directory.parent / LOCK_FILE):
+            held = lock_held(lock)
+            if held is not None:
+                return held
+        logs = list(directory.glob("*.makeflowlog"))
+        if not logs or not Path("/proc/self/fd").is_dir():
+            return None
+        return any(log_in_use(log) for log in logs)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -45,6 +45,22 @@ def status_table(statuses) -> Table:
     return table
 
 
+def resume_hint(campaign: Path, workdir: Path | None) -> str:
+    """What Ctrl-C prints: the jobs were stopped, and the command that resumes."""
+    import shlex
+
+    from relval.workflows.campaign import load_campaign
+
+    args = [a for a in sys.argv[1:]]
+    if workdir is None:  # the default work directory depends on where it was started
+        try:
+            args += ["--workdir", str(Path.cwd() / f"relval-{load_campaign(campaign).name}")]
+        except RelvalError:
+            pass
+    return ("interrupted: makeflow and its jobs were stopped; finished jobs are kept. "
+            f"To resume, run: relval {shlex.join(args)}")
+
+
 VERDICT_COLOUR = {"PASS": "green", "JOBS_PASSED": "yellow", "FAIL": "red", "NO_VERDICT": "red"}
 
 
@@ -126,9 +142,14 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
-            outcome = run_local(campaign, workdir, on_status=on_status, release=release,
-                                reference_release=reference_release,
-                                on_stage=lambda msg: err.print(escape(msg), highlight=False))
+            try:
+                outcome = run_local(campaign, workdir, on_status=on_status, release=release,
+                                    reference_release=reference_release,
+                                    on_stage=lambda msg: err.print(escape(msg), highlight=False))
+            except KeyboardInterrupt:
+                bar.stop()
+                err.print(escape(resume_hint(campaign, workdir)), highlight=False, soft_wrap=True)
+                sys.exit(3)  # no verdict
         document = outcome.to_json()
         if as_json:
             print(json.dumps(document, indent=2))
