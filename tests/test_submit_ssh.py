@@ -415,3 +415,16 @@ def sleeping(marker: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_submit_checks_the_release_setup_on_the_head_first(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path)
+    campaign.write_text(campaign.read_text() + "environment:\n  setup: eval $(/cvmfs/nowhere/bin/alienv "
+                        "printenv {release})\n")
+    result = relval("submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local",
+                    "--remote-base", str(base))
+    assert result.returncode == 3, result.stderr
+    assert "environment.setup fails for release toy/v2 on 127.0.0.1" in " ".join(result.stderr.split())
+    assert not base.exists()

@@ -221,3 +221,21 @@ def test_status_of_a_dead_makeflow_says_stopped_and_watch_ends(tmp_path):
         assert again.returncode == 0 and '"state": "running"' in again.stdout, again.stdout
     finally:
         holder.kill()
+
+
+def test_a_release_missing_on_cvmfs_stops_the_run_before_any_job(tmp_path):
+    import sys
+
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump({
+        "campaign": "e", "release": "O2::v99-1", "retries": 0,
+        "environment": {"setup": "eval $(/cvmfs/nowhere.cern.ch/bin/alienv printenv {release})"},
+        "datasets": [{"name": "d", "jobs": 1}],
+        "stages": [{"name": "work", "per": "job", "command": "echo > {outputs[0]}", "outputs": ["o.txt"]}]}))
+    result = subprocess.run([sys.executable, "-m", "relval", "run", str(path), "--local", "--workdir",
+                             str(tmp_path / "w")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    text = " ".join(result.stderr.split())
+    assert "e.yaml: environment.setup fails for release O2::v99-1 on this machine (is the release on CVMFS?)" in text
+    assert "relval-job: environment setup failed (exit 127)" in text
+    assert not (tmp_path / "w").exists()

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
+from relval.workflows.envcheck import check_setup_here
 from relval.workflows.fit import Capacity, local_capacity, misfits
 from relval.workflows.graph import expand
 from relval.workflows.makeflow import (MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command,
@@ -372,6 +373,7 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
     check_reference(campaign)
     if too_big := misfits(campaign, local_capacity()):
         raise NoVerdictError(too_big)
+    check_setup_here(campaign, [c.release for _, c in chain_campaigns(campaign)])
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     with workdir_lock(root) as lock_fd:
         campaign, root, chains = prepare(campaign_file, root, release, reference_release)

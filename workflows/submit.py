@@ -402,6 +402,12 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
             progress("job sizes not checked: no worker of this stack has joined the pool yet")
         elif too_big := misfits(workflow.model, capacity):
             raise NoVerdictError(too_big)
+        # The release must exist where the jobs run (CVMFS on the head and its workers).
+        from relval.workflows.envcheck import check_setup_on
+        from relval.workflows.run import chain_campaigns
+
+        progress("checking the environment setup on the head")
+        check_setup_on(ssh, workflow.model, [c.release for _, c in chain_campaigns(workflow.model)], where)
     for name, makeflow_file in workflow.chains:
         if name in workflow.rules:
             graph, fingerprints = workflow.rules[name]
