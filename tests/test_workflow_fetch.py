@@ -45,3 +45,23 @@ def test_the_fetched_subset_gives_the_same_verdict_without_the_bulk_outputs(tmp_
     assert sum(c.done for c in outcome.chains) == 6
     # Judging did not rewrite the fetched logs (a regenerated workflow would have).
     assert {p.name for p in (tmp_path / "fetched").rglob("*.old")} == set()
+
+
+def test_the_cluster_smoke_campaign_is_the_demo_with_its_tools_from_cvmfs():
+    """examples/smoke-cluster.yaml runs on a stack: the same jobs as the demo, with Python,
+    numpy, uproot and hadd from an LCG view on CVMFS instead of this machine's."""
+    from relval.workflows.campaign import load_campaign
+
+    from .conftest import REPO
+
+    demo, cluster = (load_campaign(REPO / "examples" / name) for name in ("smoke.yaml", "smoke-cluster.yaml"))
+    assert cluster.setup.startswith(". /cvmfs/sft.cern.ch/lcg/views/")
+    assert [s.name for s in cluster.stages] == [s.name for s in demo.stages]
+    for mine, theirs in zip(cluster.stages, demo.stages):
+        if mine.name == "merge":
+            assert mine.command.startswith("hadd -f {outputs[0]} {inputs}")
+            assert "relval" not in mine.command
+        else:
+            assert (mine.command, mine.files, mine.outputs) == (theirs.command, theirs.files, theirs.outputs)
+    assert (cluster.release, cluster.reference_release, cluster.compare_files) == (
+        demo.release, demo.reference_release, demo.compare_files)
