@@ -81,7 +81,8 @@ RESERVED_FILES = (WRAPPER_NAME,)
 
 TOP_KEYS = ("campaign", "release", "reference", "environment", "datasets", "stages",
             "compare", "validation", "retries", "description")
-STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description")
+STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description",
+              "min_success_fraction")
 RESOURCE_KEYS = ("cores", "memory_mb", "disk_mb", "wall_time_s")
 
 
@@ -136,6 +137,9 @@ class Stage:
     files: tuple[Path, ...] = ()
     resources: Resources = field(default_factory=Resources)
     segments: tuple[Segment, ...] = ()
+    # Below 1: a failed job of this stage is left out (its outputs empty) and the stages
+    # after it run when at least this fraction of their inputs succeeded.
+    min_success_fraction: float = 1.0
 
     def applies_to(self, dataset: Dataset) -> bool:
         return dataset.has_level(self.per)
@@ -379,9 +383,13 @@ def _stages(f: Field, base_dir: Path | None) -> list[tuple[Stage, Field]]:
         files = _files(item["files"], base_dir, aux_owner)
         resources = _resources(item["resources"])
         segments = _segments(item["command"], command) if command is not None else None
+        fraction = item["min_success_fraction"].number(default=1.0)
+        if fraction is not None and not 0 < fraction <= 1:
+            item["min_success_fraction"].error(f"must be > 0 and <= 1 (got {fraction:g})")
+            fraction = 1.0
         if None not in (name, per, command, outputs, segments):
             stages.append((Stage(name, per, command, outputs, tuple(after), files, resources,
-                                 segments), item))
+                                 segments, fraction if fraction is not None else 1.0), item))
     return stages
 
 

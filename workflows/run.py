@@ -78,6 +78,7 @@ class RunOutcome:
 
     def to_json(self) -> dict:
         failed_jobs = [j.to_json() for c in self.chains for j in c.failed_jobs]
+        left_out = [j.to_json() for c in self.chains for j in c.left_out]
         return {
             "campaign": self.campaign.name,
             "release": self.campaign.release,
@@ -87,6 +88,7 @@ class RunOutcome:
                      "done": sum(c.done for c in self.chains),
                      "failed": sum(c.failed for c in self.chains)},
             "failed_jobs": failed_jobs,
+            "left_out": left_out,
             "report": str(self.report),
             "reasons": list(self.verdict.reasons),
             "exit_code": self.verdict.exit_code,
@@ -95,7 +97,7 @@ class RunOutcome:
                         "state": c.state, "total": c.total, "done": c.done, "failed": c.failed}
                        for c in self.chains],
             "qa": qa_brief(self.qa),
-            "notes": self.notes + list(self.verdict.notes),
+            "notes": self.notes + [n for c in self.chains for n in c.notes] + list(self.verdict.notes),
         }
 
 
@@ -302,8 +304,29 @@ def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
             tail = f"HTCondor: {condor[node]}\n{tail}"
         failed.append(FailedJob(job.stage, job.unit, tail, chain.release, str(log)))
     done = sum(1 for s in status.node_states.values() if s == COMPLETE)
+    left_out, notes = tolerated(chain, status)
     return ChainResult(chain.role, chain.release, len(jobs), done, len(failed), tuple(failed),
-                       str(chain.directory), status.state)
+                       str(chain.directory), status.state, tuple(left_out), tuple(notes))
+
+
+def tolerated(chain: Chain, status: WorkflowStatus) -> tuple[list[FailedJob], list[str]]:
+    """What `min_success_fraction` left out, from the logs of the complete jobs that may
+    have left something out: jobs whose failure was tolerated, jobs whose only input was
+    left out, and the inputs each fan-in went without."""
+    left_out, notes = [], []
+    states = status.node_states
+    for node, job in enumerate(chain.workflow.graph.jobs):
+        if not (job.tolerant or job.accept is not None) or states.get(node) != COMPLETE:
+            continue
+        log, tail = job_log_tail(chain.directory, node, job.log, lines=8)
+        if "relval-job: failure tolerated" in tail or "relval-job: left out:" in tail:
+            left_out.append(FailedJob(job.stage, job.unit, tail, chain.release, str(log)))
+        for line in tail.splitlines():
+            if " inputs used; left out:" in line:
+                used = line.split("relval-job: ", 1)[1].split(";", 1)[0]
+                notes.append(f"{chain.release} {job.stage} {job.unit}: {used} (min_success_fraction "
+                             f"{job.accept:g}); the others were left out")
+    return left_out, notes
 
 
 def condor_outcomes(chain: Chain, nodes: list[int]) -> dict[int, str]:

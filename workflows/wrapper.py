@@ -36,6 +36,7 @@ BUILTIN_PATTERNS = ("There was a crash", "AliFatal", "Segmentation fault", "std:
 EXIT_SETUP_FAILED = 97
 EXIT_CRASH_PATTERN = 98
 EXIT_MISSING_OUTPUT = 95
+EXIT_TOO_FEW_INPUTS = 94
 
 
 def crash_patterns(campaign: Campaign) -> tuple[str, ...]:
@@ -78,6 +79,10 @@ def wrapper_invocation(job: Job, cmd_file: str | None = None, list_file: str | N
     names = (*job.inputs, *job.aux)
     inputs = f"-i @{list_file}" if list_file else " ".join((f"-i {len(names)}", *names))
     head = f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} {outputs} {inputs}"
+    if job.tolerant:
+        head += " -t"
+    if job.accept is not None:  # the first len(job.inputs) inputs may be left-out placeholders
+        head += f" -m {job.accept:g} {len(job.inputs)}"
     if cmd_file is not None:
         return f"{head} -f {cmd_file}"
     return f"{head} -c {' '.join(encode_words(job.command))}"
@@ -102,8 +107,14 @@ if [ "$1" = --payload ]; then  # the payload's own process group: setup, environ
   exec "$@"
 fi
 log="$1"; wall="$2"; shift 2
-top=$(pwd); outputs=""; inputs=""
-while [ "$1" = -o ] || [ "$1" = -i ]; do
+top=$(pwd); outputs=""; inputs=""; tolerant=""; accept=""; notes=""
+while :; do
+  case "$1" in
+    -t) tolerant=1; shift; continue;;
+    -m) accept="$2"; ndata="$3"; shift 3; continue;;
+    -o|-i) ;;
+    *) break;;
+  esac
   opt="$1"; n="$2"; shift 2; list=""
   case "$n" in
     @*) list=$(cat -- "$top/${{n#@}}") || exit 96;;
@@ -123,6 +134,31 @@ else
   done
   cmd=$(printf '%b' "$(printf '%s' "$enc" | sed 's/%\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')")
   set -- /bin/sh -c "$cmd"
+fi
+
+if [ -n "$accept" ]; then  # inputs may have been left out upstream (min_success_fraction)
+  set -f; i=0; good=""; missing=""; rest=""
+  for name in $inputs; do
+    i=$((i + 1))
+    if [ $i -gt "$ndata" ]; then rest="$rest $name"
+    elif [ -s "$top/$name" ]; then good="$good $name"
+    else missing="$missing $name"; fi
+  done
+  set +f
+  ngood=$(echo $good | wc -w)
+  if [ -z "$good" ] && [ "$ndata" -eq 1 ]; then  # its only input was left out: so is this job
+    for name in $outputs; do : > "$top/$name"; done
+    echo "relval-job: left out: its input$missing was left out upstream" > "$top/$log"
+    exit 0
+  fi
+  if ! awk -v g="$ngood" -v k="$ndata" -v f="$accept" 'BEGIN {{ exit !(g >= f * k - 1e-9) }}'; then
+    echo "relval-job: only $ngood of $ndata inputs succeeded, fewer than min_success_fraction $accept asks; left out:$missing" > "$top/$log"
+    echo "relval-job: ${{log##*/}} failed with exit code {EXIT_TOO_FEW_INPUTS}" >&2
+    exit {EXIT_TOO_FEW_INPUTS}
+  fi
+  inputs="$good$rest"
+  RELVAL_INPUTS=$(echo $good); export RELVAL_INPUTS
+  [ -n "$missing" ] && notes="relval-job: $ngood of $ndata inputs used; left out:$missing"
 fi
 
 box="$top/.relval-jobs/$log"
@@ -162,7 +198,13 @@ if [ -n "$match" ]; then
   [ "$rc" -eq 0 ] && rc={EXIT_CRASH_PATTERN}
 fi
 [ "$rc" -eq 124 ] && echo "relval-job: wall time of $wall s exceeded" >> "$log"
+[ -n "$notes" ] && echo "$notes" >> "$log"
 set -f
+if [ "$rc" -ne 0 ] && [ -n "$tolerant" ]; then  # left out: empty outputs mark it downstream
+  echo "relval-job: failure tolerated (min_success_fraction): exit code $rc; its outputs are left out" >> "$log"
+  for name in $outputs; do rm -f "$box/$name"; : > "$top/$name"; done
+  outputs=""; rc=0
+fi
 for name in $outputs; do
   if [ -f "$box/$name" ] && [ ! -L "$box/$name" ]; then
     mv -f "$box/$name" "$top/$name"
