@@ -390,6 +390,10 @@ def test_a_follow_without_progress_stops_with_exit_3(sshd, tmp_path):
     chain.mkdir(parents=True)
     (chain / "idle.makeflow").write_text("")
     (chain / "idle.makeflow.makeflowlog").write_text("# STARTED 1000000\n1000000 0 1 7 0 1 0 0 0 1\n")
+    (chain / "idle.makeflow.condorlog").write_text(
+        "000 (007.000.000) 2026-01-02 03:04:05 Job submitted from host: <10.0.0.1:9618>\n...\n"
+        "012 (007.000.000) 2026-01-02 03:05:05 Job was held.\n"
+        "\tJob has gone over memory limit of 16000 megabytes.\n\tCode 34 Subcode 0\n...\n")
     fake = subprocess.Popen(["bash", "-c", "exec -a makeflow-stand-in sleep 120"], start_new_session=True)
     try:
         (chain / "makeflow.pid").write_text(f"{fake.pid}\n")
@@ -400,6 +404,9 @@ def test_a_follow_without_progress_stops_with_exit_3(sshd, tmp_path):
         assert re.search(r"no progress for \d+ s \(--stall-timeout 2\): no job started or ended "
                          r"\(candidate-x: 0/1 done, 1 running", result.stderr)
         assert "relval cancel idle --stack t1" in " ".join(result.stderr.split())
+        held = "job 7: Job has gone over memory limit of 16000 megabytes. (hold code 34)"
+        assert json.loads(result.stdout.splitlines()[0])["workflows"][0]["held"] == [held]
+        assert f"on hold in HTCondor: {held}" in " ".join(result.stderr.split())
     finally:
         fake.kill()
 

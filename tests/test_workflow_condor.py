@@ -119,3 +119,19 @@ def test_a_user_hold_is_left_alone():
     ad = 'JobStatus = 5\nHoldReasonCode = 1\nNumHolds = 1\nEnteredCurrentStatus = 0\nArguments = "a b c 60"'
     assert not fake_condor.policy(keys, "periodic_remove", ad)
     assert not fake_condor.policy(keys, "periodic_release", ad)
+
+
+def test_the_event_log_read_in_pieces_tells_which_jobs_are_held():
+    from relval.workflows.condor import JobLogState
+
+    log = (b"000 (012.000.000) 2026-01-02 03:04:05 Job submitted from host: <10.0.0.1:9618>\n...\n"
+           b"012 (012.000.000) 2026-01-02 03:05:05 Job was held.\n"
+           b"\tError from slot1@w1: transfer of input failed\n\tCode 13 Subcode 2\n...\n"
+           b"013 (012.000.000) 2026-01-02 03:06:05 Job was released.\n\tby policy\n...\n"
+           b"012 (013.000.000) 2026-01-02 03:07:05 Job was held.\n"
+           b"\tJob has gone over memory limit of 2000 megabytes.\n\tCode 34 Subcode 0\n...\n")
+    state = JobLogState()
+    for i in range(0, len(log), 37):          # arbitrary pieces, cutting events apart
+        state.feed(log[i:i + 37])
+    assert state.held() == ["job 13: Job has gone over memory limit of 2000 megabytes. (hold code 34)"]
+    assert state.jobs[12].event == "released" and state.jobs[12].holds == 1

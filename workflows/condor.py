@@ -117,3 +117,32 @@ def job_ids(makeflow_log: bytes, nodes) -> dict[int, int]:
 
 def held_jobs(jobs: dict[int, CondorJob]) -> list[CondorJob]:
     return [job for job in jobs.values() if job.event == "held"]
+
+
+class JobLogState:
+    """An event log read in pieces (`relval status --stack` follows it over SSH): whole
+    events are parsed as they arrive, a partial one waits for its `...` line."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, CondorJob] = {}
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        data = self._partial + data
+        end = data.rfind(b"\n...\n")
+        if end < 0 and not data.startswith(b"...\n"):
+            self._partial = data
+            return
+        cut = end + len(b"\n...\n") if end >= 0 else 4
+        for cluster, job in parse_job_log(data[:cut]).items():
+            old = self.jobs.get(cluster)
+            if old is not None:  # carry what earlier pieces said
+                job.holds += old.holds
+                job.hold_reason = job.hold_reason or old.hold_reason
+                job.reason = job.reason or old.reason
+            self.jobs[cluster] = job
+        self._partial = data[cut:]
+
+    def held(self) -> list[str]:
+        """`cluster: reason` of every job on hold now."""
+        return [f"job {job.cluster}: {job.hold_reason}" for job in held_jobs(self.jobs)]

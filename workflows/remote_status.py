@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
 from relval.errors import NoVerdictError, RelvalError
+from relval.workflows.condor import JobLogState
 from relval.workflows.remote import SshTransport, quote_path
 from relval.workflows.status import CHAINS_FILE, LogState, NamedStatus, StallWatch
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
@@ -110,6 +111,9 @@ def follow_remote(stack: str, campaign: str, head: HeadOptions = HeadOptions(),
             raise RelvalError(f"campaign {campaign} was not submitted to stack {stack}: no "
                               f"workflow in {directory} on {ssh.target.where}")
         readers = {name: (RemoteLogReader(ssh, log), LogState()) for name, (log, _) in chains.items()}
+        # HTCondor's event log beside each transaction log: which jobs are on hold, and why.
+        events = {name: (RemoteLogReader(ssh, log[:-len(".makeflowlog")] + ".condorlog"), JobLogState())
+                  for name, (log, _) in chains.items()}
         alive = {name: running for name, (_, running) in chains.items()}
         stall = StallWatch(stall_timeout_s, clock)
         while True:
@@ -122,8 +126,13 @@ def follow_remote(stack: str, campaign: str, head: HeadOptions = HeadOptions(),
                     state = LogState()
                     readers[name] = (reader, state)
                 state.feed(chunk)
+                event_reader, jobs = events[name]
+                if event_reader.restarted:
+                    jobs = JobLogState()
+                    events[name] = (event_reader, jobs)
+                jobs.feed(event_reader.read_new())
                 statuses.append(NamedStatus(name, PurePosixPath(reader.path),
-                                            state.summary(time.time(), alive[name])))
+                                            state.summary(time.time(), alive[name]), jobs.held()))
             yield statuses
             if not watch or not any(alive.values()):
                 return

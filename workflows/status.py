@@ -368,9 +368,10 @@ class NamedStatus:
     name: str                   # the chain's directory name, or "." for a workflow directory
     log: Path
     status: WorkflowStatus
+    held: list[str] = field(default_factory=list)   # HTCondor jobs on hold, with the reason
 
     def to_json(self) -> dict:
-        return {"name": self.name, "log": str(self.log), **self.status.to_json()}
+        return {"name": self.name, "log": str(self.log), **self.status.to_json(), "held": self.held}
 
 
 def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
@@ -504,8 +505,11 @@ class StallWatch:
                              f"{sum(c.running for c in s.status.stages.values())} running, "
                              f"{sum(c.waiting for c in s.status.stages.values())} waiting"
                              for s in statuses)
+            held = [h for s in statuses for h in s.held]
+            on_hold = (f"; on hold in HTCondor: {'; '.join(held[:3])}"
+                       + (f" and {len(held) - 3} more" if len(held) > 3 else "") if held else "")
             raise NoVerdictError(f"no progress for {now - self.last:.0f} s (--stall-timeout "
-                                 f"{self.timeout_s:g}): no job started or ended ({left}); {what}")
+                                 f"{self.timeout_s:g}): no job started or ended ({left}){on_hold}; {what}")
 
 
 def follow_workdir(workdir: str | Path, interval_s: float = 1.0, stall_timeout_s: float | None = None):

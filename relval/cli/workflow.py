@@ -42,6 +42,9 @@ def status_table(statuses) -> Table:
     table.caption = "  ".join(
         f"{escape(n.name)}: {n.status.progress:.0%} elapsed {_duration(n.status.elapsed_s)} "
         f"ETA {_duration(n.status.eta_s)}" for n in statuses)
+    held = [f"{n.name}: {h}" for n in statuses for h in n.held]
+    if held:  # HTCondor holds, which makeflow itself never reports
+        table.caption += "\n[yellow]on hold:[/] " + escape("; ".join(held))
     return table
 
 
