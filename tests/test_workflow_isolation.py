@@ -158,3 +158,17 @@ def test_a_long_name_is_refused_in_one_line(tmp_path, where):
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "is too long (250 characters; at most" in lines[0]
     assert not (tmp_path / "w").exists()
+
+
+def test_with_no_worker_joined_the_configured_worker_flavor_is_the_limit(tmp_path, monkeypatch):
+    from relval import project
+    from relval.workflows.submit import configured_worker_size
+
+    monkeypatch.setattr(project, "project_dir", lambda: tmp_path)
+    (tmp_path / "Pulumi.s1.yaml").write_text(yaml.safe_dump(
+        {"config": {"relval:autoscaler": {"flavor": {"cores": 8, "ramMb": 14600}}}}))
+    capacity = configured_worker_size("s1")
+    assert (capacity.cores, capacity.memory_mb) == (8, 14600)
+    assert capacity.where == "the worker flavor of stack s1 (relval:autoscaler.flavor)"
+    (tmp_path / "Pulumi.s2.yaml").write_text(yaml.safe_dump({"config": {"relval:autoscaler": {}}}))
+    assert configured_worker_size("s2") is None and configured_worker_size("absent") is None

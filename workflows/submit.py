@@ -186,12 +186,33 @@ def capacity_script(batch: str, stack: str) -> str:
 
 
 def head_capacity(ssh: SshTransport, batch: str, stack: str):
-    """The largest job the stack can run, or None when no worker has joined yet."""
+    """The largest job the stack can run: its workers' slots as HTCondor sees them, else
+    (no worker joined yet) the worker flavor the elastic scaler boots, from the stack
+    config; None when neither tells."""
     from relval.workflows.fit import parse_capacity
 
     where = (f"the workers of stack {stack}" if batch == "condor"
              else f"the head of stack {stack} (--batch local)")
-    return parse_capacity(ssh.check(capacity_script(batch, stack)).decode(errors="replace"), where)
+    found = parse_capacity(ssh.check(capacity_script(batch, stack)).decode(errors="replace"), where)
+    return found if found is not None or batch != "condor" else configured_worker_size(stack)
+
+
+def configured_worker_size(stack: str):
+    """`relval:autoscaler.flavor` ({cores, ramMb}) of the stack file, when it is given
+    there (left out, the scaler asks the cloud, and so cannot we here)."""
+    from relval.workflows.fit import Capacity
+
+    try:
+        import yaml
+
+        from relval import project
+
+        raw = yaml.safe_load(project.stack_file(stack).read_text()) or {}
+        flavor = raw["config"]["relval:autoscaler"]["flavor"]
+        return Capacity(int(flavor["cores"]), int(flavor["ramMb"]),
+                        f"the worker flavor of stack {stack} (relval:autoscaler.flavor)")
+    except (OSError, KeyError, TypeError, ValueError, RelvalError, yaml.YAMLError):
+        return None
 
 
 @dataclass(frozen=True)
