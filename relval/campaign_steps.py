@@ -16,9 +16,6 @@ from relval.workflows.remote import SshTransport, wait_until_reachable
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      submit)
 
-# What the verdict needs from the head: transaction logs, job logs (failed ones are
-# moved to makeflow.failed.N/), the QA outputs, and the generated files to check them.
-FETCH_PATTERNS = ("*.makeflowlog", "*.makeflow", "*.log", "*.root", "*.json", "*.sh", "*.out")
 
 
 class ClusterSteps:
@@ -26,11 +23,13 @@ class ClusterSteps:
                  batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
                  ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
-                 release: str | None = None, reference_release: str | None = None):
+                 release: str | None = None, reference_release: str | None = None,
+                 stall_timeout_s: float | None = 7200.0):
         self.campaign_file = Path(campaign_file)
         self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
+        self.stall_timeout_s = stall_timeout_s
 
     def up(self, stack: str) -> dict[str, Any]:
         from relval.infra.automation import up
@@ -65,17 +64,20 @@ class ClusterSteps:
         from relval.workflows.remote_status import follow_remote
 
         for statuses in follow_remote(stack, campaign_name, self.head, self.remote_base,
-                                      watch=True, interval_s=self.poll_s, sleep=self.sleep):
+                                      watch=True, interval_s=self.poll_s, sleep=self.sleep,
+                                      stall_timeout_s=self.stall_timeout_s):
             self.say("; ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
                                f"{s.status.failed} failed" for s in statuses))
 
     def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]:
-        from relval.workflows.run import judge_workdir
+        from relval.workflows.campaign import load_campaign
+        from relval.workflows.run import fetch_patterns, judge_workdir
 
         workdir = destination / "work"
-        with SshTransport(head_target(stack, self.head)) as ssh:
+        campaign = load_campaign(self.campaign_file).with_overrides(self.release, self.reference_release)
+        with SshTransport(head_target(stack, self.head)) as ssh:  # only what the verdict needs
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
-                         include=FETCH_PATTERNS)
+                         include=fetch_patterns(campaign))
         outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
                 "outcome": outcome.to_json()}

@@ -114,7 +114,7 @@ def test_submit_without_pulumi_cli_or_outputs_exits_2(tmp_path):
 def test_makeflow_command_for_each_batch_system():
     condor = makeflow_argv("smoke.makeflow", "condor", "relval-o2-daily", 2)
     assert condor[:6] == ["makeflow", "-T", "condor", "--log-verbose", "-r", "2"]
-    assert condor[condor.index("-B") + 1] == 'requirements = (RelvalStack == "relval-o2-daily")'
+    assert condor[condor.index("-B") + 1].splitlines()[0] == 'requirements = (RelvalStack == "relval-o2-daily")'
     assert condor[-1] == "smoke.makeflow"
     local = makeflow_argv("smoke.makeflow", "local", "s", 0)
     assert local == ["makeflow", "-T", "local", "--log-verbose", "-r", "0", "smoke.makeflow"]
@@ -124,8 +124,10 @@ def test_launch_script_detaches_and_records_the_pid():
     argv = makeflow_argv("smoke.makeflow", "condor", "s1", 1)
     script = launch_script("~/relval/smoke/candidate", argv, "smoke.makeflow.makeflowlog")
     assert script.startswith('cd "$HOME"/relval/smoke/candidate || exit 3\n')
-    launch = next(line for line in script.splitlines() if "nohup setsid" in line)
+    start = script.index("OMPI_MCA_ess_singleton_isolated=1 nohup setsid")
+    launch = script[start:script.index("\n", script.index("< /dev/null &", start))]
     assert launch.endswith(" > makeflow.out 2>&1 < /dev/null &")
+    assert "/bin/sh relval-makeflow.sh smoke.makeflow.makeflowlog makeflow -T condor" in launch
     assert "OMPI_MCA_ess_singleton_isolated=1" in launch
     assert shlex.join(argv) in launch
     assert 'echo "$pid" > makeflow.pid' in script

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -325,3 +326,112 @@ def test_resubmitting_an_edited_campaign_never_reuses_stale_outputs(sshd, tmp_pa
     assert {name: (s.state, s.done) for name, s in statuses.items()} == {v3.name: ("finished", 4)}
     assert (v3 / "mc.sum.txt").read_text() == "toy/v3 0\ntoy/v3 1\ntoy/v3 2\n"
     assert (chain / "mc.sum.txt").read_text() == "toy/v2 0\ntoy/v2 1\ntoy/v2 2\n"
+
+
+def test_submit_refuses_jobs_bigger_than_where_they_would_run(sshd, tmp_path):
+    """Before: a job larger than every worker was submitted and waited for ever."""
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path)
+    cores = os.cpu_count() + 1
+    campaign.write_text(campaign.read_text().replace("per: job", f"per: job\n    resources: {{cores: {cores}}}", 1))
+    result = relval("submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local",
+                    "--remote-base", str(base))
+    assert result.returncode == 3, result.stderr
+    assert (f"tiny.yaml: stages[0].resources.cores: {cores} cores do not fit the head of stack t1 "
+            f"(--batch local) ({os.cpu_count()} cores)") in " ".join(result.stderr.split())
+    assert not base.exists()  # nothing uploaded, nothing started
+
+
+def test_cancel_stops_a_submitted_campaign_and_every_job_process(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    marker = f"6{os.getpid() % 1000}"
+    campaign = tiny_campaign(tmp_path, "slow", gen=f"sleep {marker};")
+    result = submit(campaign, "t1", batch="local", head=sshd.head(outputs), remote_base=str(base))
+    pids = [c.pid for c in result.chains]
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and len(sleeping(marker)) < 2:
+            time.sleep(0.2)
+        assert sleeping(marker), "the jobs did not start"
+        cancelled = relval("cancel", "slow", *sshd.ssh_args(outputs), "--remote-base", str(base), "--json")
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert json.loads(cancelled.stdout)["chains"] == {C2: pids[0], R1: pids[1]}
+        for pid in pids:  # gone, or a zombie nobody reaped (the container's init may not)
+            stat = Path(f"/proc/{pid}/stat")
+            assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        deadline = time.time() + 10
+        while time.time() < deadline and sleeping(marker):
+            time.sleep(0.2)
+        assert sleeping(marker) == []          # no payload outlives the cancel
+        status = relval("status", *sshd.ssh_args(outputs), "--campaign", "slow", "--remote-base", str(base))
+        assert status.returncode == 3, status.stdout + status.stderr   # stopped with work left
+        again = relval("cancel", "slow", *sshd.ssh_args(outputs), "--remote-base", str(base))
+        assert again.returncode == 0 and "was not running" in again.stderr
+    finally:
+        for pid in pids + sleeping(marker):
+            try:
+                os.killpg(pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def test_cancel_of_a_campaign_never_submitted_is_bad_input(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    result = relval("cancel", "nope", *sshd.ssh_args(outputs), "--remote-base", str(tmp_path / "remote"))
+    assert result.returncode == 2 and "campaign nope was not submitted to stack t1" in result.stderr
+
+
+def test_a_follow_without_progress_stops_with_exit_3(sshd, tmp_path):
+    """Before: `--watch` on a campaign whose jobs never moved waited for ever."""
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    chain = tmp_path / "remote" / "idle" / "candidate-x"
+    chain.mkdir(parents=True)
+    (chain / "idle.makeflow").write_text("")
+    (chain / "idle.makeflow.makeflowlog").write_text("# STARTED 1000000\n1000000 0 1 7 0 1 0 0 0 1\n")
+    (chain / "idle.makeflow.condorlog").write_text(
+        "000 (007.000.000) 2026-01-02 03:04:05 Job submitted from host: <10.0.0.1:9618>\n...\n"
+        "012 (007.000.000) 2026-01-02 03:05:05 Job was held.\n"
+        "\tJob has gone over memory limit of 16000 megabytes.\n\tCode 34 Subcode 0\n...\n")
+    fake = subprocess.Popen(["bash", "-c", "exec -a makeflow-stand-in sleep 120"], start_new_session=True)
+    try:
+        (chain / "makeflow.pid").write_text(f"{fake.pid}\n")
+        result = relval("status", *sshd.ssh_args(outputs), "--campaign", "idle", "--remote-base",
+                        str(tmp_path / "remote"), "--watch", "--interval", "0.2", "--stall-timeout", "2",
+                        "--json")
+        assert result.returncode == 3, result.stderr
+        assert re.search(r"no progress for \d+ s \(--stall-timeout 2\): no job started or ended "
+                         r"\(candidate-x: 0/1 done, 1 running", result.stderr)
+        assert "relval cancel idle --stack t1" in " ".join(result.stderr.split())
+        held = "job 7: Job has gone over memory limit of 16000 megabytes. (hold code 34)"
+        assert json.loads(result.stdout.splitlines()[0])["workflows"][0]["held"] == [held]
+        assert f"on hold in HTCondor: {held}" in " ".join(result.stderr.split())
+    finally:
+        fake.kill()
+
+
+def sleeping(marker: str) -> list[int]:
+    """Pids of live `sleep MARKER` processes."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
+                    found.append(int(proc.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_submit_checks_the_release_setup_on_the_head_first(sshd, tmp_path):
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    base = tmp_path / "remote"
+    campaign = tiny_campaign(tmp_path)
+    campaign.write_text(campaign.read_text() + "environment:\n  setup: eval $(/cvmfs/nowhere/bin/alienv "
+                        "printenv {release})\n")
+    result = relval("submit", str(campaign), *sshd.ssh_args(outputs), "--batch", "local",
+                    "--remote-base", str(base))
+    assert result.returncode == 3, result.stderr
+    assert "environment.setup fails for release toy/v2 on 127.0.0.1" in " ".join(result.stderr.split())
+    assert not base.exists()

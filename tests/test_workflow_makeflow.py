@@ -48,7 +48,8 @@ def test_every_rule_declares_all_inputs_and_outputs():
     assert len(found) == 13
     targets, command = found[4]  # rec pp/0000
     assert targets == "pp.0000.rec.root pp.0000.rec.log: pp.0000.sim.root relval-job.sh toy.py"
-    assert command == ("\t/bin/sh relval-job.sh pp.0000.rec.log 0 -c python3 toy.py rec pp.0000.sim.root "
+    assert command == ("\t/bin/sh relval-job.sh pp.0000.rec.log 0 -o 1 pp.0000.rec.root -i 2 pp.0000.sim.root toy.py "
+                       "-c python3 toy.py rec pp.0000.sim.root "
                        "-o pp.0000.rec.root")
     merge_targets, _ = found[-1]
     assert merge_targets.startswith("pp.QAmerged.root pp.merge.log: pp.0000.QAresults.root")
@@ -68,7 +69,7 @@ def test_commands_reach_makeflow_in_plain_characters_only():
     doc["stages"][0]["command"] = "echo 'a  b' \"$HOME\" | sed 's/\\./_/g' > {outputs[0]}"
     campaign = parse_campaign(doc)
     line = next(l for l in makeflow_lines(campaign, expand(campaign)) if l.startswith("\t"))
-    assert line == ("\t/bin/sh relval-job.sh pp.0000.sim.log 0 -c echo %047a%040 b%047 %042%044HOME%042 "
+    assert line == ("\t/bin/sh relval-job.sh pp.0000.sim.log 0 -o 1 pp.0000.sim.root -i 0 -c echo %047a%040 b%047 %042%044HOME%042 "
                     "%174 sed %047s/%134./_/g%047 %076 pp.0000.sim.root")
 
 

@@ -129,7 +129,10 @@ def test_crash_pattern_fails_a_job_that_exits_0(tmp_path):
 
 
 def test_killing_makeflow_and_rerunning_resumes(tmp_path):
-    path = shell_campaign(tmp_path, "sleep 0.3; echo {job} >> ran.txt; echo {job} > {outputs[0]}", jobs=12)
+    # ran.txt is outside the workflow: each job runs in a private directory of its own.
+    ran_file = tmp_path / "ran.txt"
+    path = shell_campaign(tmp_path, f"sleep 0.3; echo {{job}} >> {ran_file}; echo {{job}} > {{outputs[0]}}",
+                          jobs=12)
     workdir = tmp_path / "w"
     log = workdir / "candidate-r2" / "sh.makeflow.makeflowlog"
     proc = subprocess.Popen([*RELVAL, "run", str(path), "--local", "--workdir", str(workdir), "--json"],
@@ -154,7 +157,7 @@ def test_killing_makeflow_and_rerunning_resumes(tmp_path):
     rerun = {n for start, n, s in rows if start == second and s == RUNNING}
     assert not rerun & done_before                      # finished jobs were not run again
     assert rerun | done_before == set(range(13))        # and the rest was
-    ran = (workdir / "candidate-r2" / "ran.txt").read_text().split()
+    ran = ran_file.read_text().split()
     for node in done_before - {12}:
         assert ran.count(str(node)) == 1
 

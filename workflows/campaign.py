@@ -62,13 +62,27 @@ VAR_RE = PARAM_RE  # environment variable names have the same shape
 # {name} or {name[3]}; anything else inside braces is reported as malformed.
 PLACEHOLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
+# Names become parts of flat file names (`<dataset>.<run>.<chunk>.<output>`, plus `.log`)
+# that must stay below the file system's 255 bytes and makeflow's 1,024-character token.
+MAX_NAME = 64
+MAX_FILE_NAME = 100
+
+
+def too_long(name: str, limit: int = MAX_NAME) -> str | None:
+    """The problem with a name longer than `limit` characters, or None."""
+    if len(name) <= limit:
+        return None
+    return f"is too long ({len(name)} characters; at most {limit})"
+
+
 # Names the generator itself writes into the workflow directory.
 WRAPPER_NAME = "relval-job.sh"
 RESERVED_FILES = (WRAPPER_NAME,)
 
 TOP_KEYS = ("campaign", "release", "reference", "environment", "datasets", "stages",
             "compare", "validation", "retries", "description")
-STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description", "o2dpg")
+STAGE_KEYS = ("name", "per", "after", "command", "files", "outputs", "resources", "description",
+              "min_success_fraction", "o2dpg")
 RESOURCE_KEYS = ("cores", "memory_mb", "disk_mb", "wall_time_s")
 
 
@@ -123,6 +137,9 @@ class Stage:
     files: tuple[Path, ...] = ()
     resources: Resources = field(default_factory=Resources)
     segments: tuple[Segment, ...] = ()
+    # Below 1: a failed job of this stage is left out (its outputs empty) and the stages
+    # after it run when at least this fraction of their inputs succeeded.
+    min_success_fraction: float = 1.0
 
     def applies_to(self, dataset: Dataset) -> bool:
         return dataset.has_level(self.per)
@@ -180,7 +197,9 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
     root.reject_unknown(TOP_KEYS)
 
     name = root["campaign"].string(required=True)
-    if name is not None and not CAMPAIGN_RE.match(name):
+    if name is not None and too_long(name):
+        root["campaign"].error(too_long(name))
+    elif name is not None and not CAMPAIGN_RE.match(name):
         root["campaign"].error(f"must match [a-z0-9][a-z0-9-]* (got {name!r})")
     release = root["release"].string(required=True)
     reference_release, reference_outputs = _reference(root["reference"])
@@ -270,6 +289,9 @@ def _unique_name(f: Field, kind: str, seen: set[str]) -> str | None:
     name = f.string(required=True)
     if name is None:
         return None
+    if too_long(name):
+        f.error(too_long(name))
+        return None
     if not NAME_RE.match(name):
         f.error(f"must be letters, digits, '_' and '-' (got {name!r})")
         return None
@@ -288,6 +310,9 @@ def _runs(f: Field) -> tuple[tuple[str, tuple[str, ...]], ...]:
         run = str(key)
         item = f[key]
         item.path = f.child_path(run)
+        if too_long(run):
+            item.error(f"run {too_long(run)}")
+            continue
         if not NAME_RE.match(run):
             item.error(f"run must be letters, digits, '_' and '-' (got {run!r})")
             continue
@@ -362,9 +387,13 @@ def _stages(f: Field, base_dir: Path | None) -> list[tuple[Stage, Field]]:
             outputs = _outputs(item["outputs"], name, output_owner)
             files = _files(item["files"], base_dir, aux_owner)
         segments = _segments(item["o2dpg" if o2dpg_stage else "command"], command) if command is not None else None
+        fraction = item["min_success_fraction"].number(default=1.0)
+        if fraction is not None and not 0 < fraction <= 1:
+            item["min_success_fraction"].error(f"must be > 0 and <= 1 (got {fraction:g})")
+            fraction = 1.0
         if None not in (name, per, command, outputs, segments):
             stages.append((Stage(name, per, command, outputs, tuple(after), files, resources,
-                                 segments), item))
+                                 segments, fraction if fraction is not None else 1.0), item))
     return stages
 
 
@@ -398,6 +427,9 @@ def _outputs(f: Field, stage: str | None, owner: dict[str, str]) -> tuple[str, .
     for entry in entries:
         name = entry.string(required=True)
         if name is None:
+            return None
+        if too_long(name, MAX_FILE_NAME):
+            entry.error(too_long(name, MAX_FILE_NAME))
             return None
         if not FILE_RE.match(name):
             entry.error(f"must be a plain file name without '/' or spaces (got {name!r})")
@@ -433,7 +465,7 @@ def _files(f: Field, base_dir: Path | None, owner: dict[str, Path]) -> tuple[Pat
         if path is None:
             entry.error(f"file not found: {name!r}")
             continue
-        if path.name in RESERVED_FILES or not FILE_RE.match(path.name):
+        if path.name in RESERVED_FILES or not FILE_RE.match(path.name) or too_long(path.name, MAX_FILE_NAME):
             entry.error(f"cannot ship a file named {path.name!r}")
             continue
         # Everything lands flat in the workflow directory, so basenames must be unique.

@@ -45,6 +45,8 @@ class Job:
     log: str
     aux: tuple[str, ...] = ()    # auxiliary file basenames shipped with the job
     wall_time_s: int = 0
+    tolerant: bool = False       # its failure is left out (stage min_success_fraction < 1)
+    accept: float | None = None  # inputs may be left out upstream: the fraction it needs
 
 
 @dataclass
@@ -143,14 +145,21 @@ def expand(campaign: Campaign) -> JobGraph:
     # outputs[stage][unit key] -> that unit's output file names
     outputs: dict[str, dict[tuple, tuple[str, ...]]] = {}
     level_units: dict[str, list[Unit]] = {}
+    # Stages whose outputs may be empty placeholders of left-out jobs: the fraction their
+    # consumers need (the strictest along the way).
+    may_leave_out: dict[str, float] = {}
     for stage in stage_order(campaign):
+        accept = max((may_leave_out[a] for a in stage.after if a in may_leave_out), default=None)
+        tolerant = stage.min_success_fraction < 1
+        if tolerant or accept is not None:
+            may_leave_out[stage.name] = max(stage.min_success_fraction if tolerant else 0.0, accept or 0.0)
         aux = tuple(p.name for p in stage.files)
         wall = stage.resources.wall_time_s or 0
         produced: dict[tuple, tuple[str, ...]] = {}
         sources = [_collector(outputs[a], stage.per) for a in stage.after]
         where = f"{campaign.source}: stages[{position[stage.name]}].command"
         reported = False
-        render = _compile(stage, campaign)
+        render = _compile(stage, campaign, inputs_at_run_time=accept is not None)
         if stage.per not in level_units:
             level_units[stage.per] = units(campaign, stage.per)
         suffixes = [f".{name}" for name in stage.outputs]
@@ -178,7 +187,7 @@ def expand(campaign: Campaign) -> JobGraph:
                 continue
             try:
                 graph.add(Job(stage.name, unit.label, command, tuple(inputs), files,
-                              prefix + log_suffix, aux, wall))
+                              prefix + log_suffix, aux, wall, tolerant, accept))
             except ValueError as error:
                 problems.append(f"{campaign.source}: stages[{position[stage.name]}]: {error}")
                 break
@@ -209,7 +218,12 @@ def _collector(produced: dict[tuple, tuple[str, ...]], level: str):
     return lambda key: grouped.get(key, ())
 
 
-def _compile(stage: Stage, campaign: Campaign):
+# What `{inputs}` becomes when some inputs may be left out: the job wrapper sets it to
+# the inputs that succeeded (plain file names, so unquoted expansion is safe).
+INPUTS_VARIABLE = "${RELVAL_INPUTS}"
+
+
+def _compile(stage: Stage, campaign: Campaign, inputs_at_run_time: bool = False):
     """Turn a stage's command into render(values, inputs, outputs) -> str, once per stage."""
     template: list[str] = []
     getters = []
@@ -221,7 +235,9 @@ def _compile(stage: Stage, campaign: Campaign):
         key, index = seg.key, seg.index
         if key in ("inputs", "outputs"):
             position = 1 if key == "inputs" else 2
-            if index is None:
+            if index is None and key == "inputs" and inputs_at_run_time:
+                getters.append(lambda a: INPUTS_VARIABLE)
+            elif index is None:
                 getters.append(lambda a, p=position: " ".join(a[p]))
             else:
                 getters.append(lambda a, p=position, i=index, k=key: _item(a[p], i, k))

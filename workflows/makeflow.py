@@ -41,7 +41,7 @@ from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, load_campaign
 from relval.workflows.graph import JobGraph, expand
 from relval.workflows.rerun import STATE_FILE, ResumePlan, plan_resume, read_state, rule_fingerprints, state_document
-from relval.workflows.wrapper import command_file, wrapper_invocation, wrapper_script
+from relval.workflows.wrapper import command_file, inputs_file, inputs_list, wrapper_invocation, wrapper_script
 
 BATCH_TYPES = ("local", "condor")
 MAKEFLOW_ENV = {"OMPI_MCA_ess_singleton_isolated": "1"}
@@ -82,11 +82,12 @@ def makeflow_lines(campaign: Campaign, graph: JobGraph) -> Iterator[str]:
             category = job.stage
             yield ""
             yield from _category_lines(campaign, category)
-        cmd_file = command_file(job)
-        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux, *((cmd_file,) if cmd_file else ())))
+        cmd_file, list_file = command_file(job), inputs_file(job)
+        extra = tuple(name for name in (cmd_file, list_file) if name)
+        inputs = " ".join((*job.inputs, WRAPPER_NAME, *job.aux, *extra))
         yield ""
         yield f"{' '.join(job.outputs)} {job.log}: {inputs}"
-        yield f"\t{wrapper_invocation(job, cmd_file)}"
+        yield f"\t{wrapper_invocation(job, cmd_file, list_file)}"
 
 
 def _category_lines(campaign: Campaign, stage_name: str) -> Iterator[str]:
@@ -124,9 +125,11 @@ def generate(campaign: Campaign | str | Path, out_dir: str | Path,
         _write_if_changed(directory / name, text)
         _write_if_changed(directory / WRAPPER_NAME, wrapper.encode())
         for job in graph.jobs:  # commands too long for a rule's command line
-            cmd_file = command_file(job)
+            cmd_file, list_file = command_file(job), inputs_file(job)
             if cmd_file:
                 _write_if_changed(directory / cmd_file, job.command.encode() + b"\n")
+            if list_file:  # inputs too many to list on a rule's command line
+                _write_if_changed(directory / list_file, inputs_list(job).encode())
         for source in sources:
             _write_if_changed(directory / source.name, aux[source.name], mode=source.stat().st_mode)
         _write_if_changed(directory / STATE_FILE, state)  # last: it vouches for the rest

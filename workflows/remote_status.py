@@ -17,8 +17,9 @@ from pathlib import PurePosixPath
 from typing import Callable, Iterator
 
 from relval.errors import NoVerdictError, RelvalError
+from relval.workflows.condor import JobLogState
 from relval.workflows.remote import SshTransport, quote_path
-from relval.workflows.status import CHAINS_FILE, LogState, NamedStatus
+from relval.workflows.status import CHAINS_FILE, LogState, NamedStatus, StallWatch
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      probe)
 
@@ -93,7 +94,8 @@ def list_chains(ssh: SshTransport, directory: str) -> dict[str, tuple[str, bool]
 def follow_remote(stack: str, campaign: str, head: HeadOptions = HeadOptions(),
                   remote_base: str = DEFAULT_REMOTE_BASE, watch: bool = False,
                   interval_s: float = 5.0, sleep: Callable[[float], None] = time.sleep,
-                  transport: SshTransport | None = None) -> Iterator[list[NamedStatus]]:
+                  transport: SshTransport | None = None, stall_timeout_s: float | None = None,
+                  clock: Callable[[], float] = time.monotonic) -> Iterator[list[NamedStatus]]:
     """The statuses of a submitted campaign's chains, like `status.follow_workdir`.
 
     Without `watch`, yields once. With `watch`, yields after every poll (each reading
@@ -109,20 +111,33 @@ def follow_remote(stack: str, campaign: str, head: HeadOptions = HeadOptions(),
             raise RelvalError(f"campaign {campaign} was not submitted to stack {stack}: no "
                               f"workflow in {directory} on {ssh.target.where}")
         readers = {name: (RemoteLogReader(ssh, log), LogState()) for name, (log, _) in chains.items()}
+        # HTCondor's event log beside each transaction log: which jobs are on hold, and why.
+        events = {name: (RemoteLogReader(ssh, log[:-len(".makeflowlog")] + ".condorlog"), JobLogState())
+                  for name, (log, _) in chains.items()}
         alive = {name: running for name, (_, running) in chains.items()}
+        stall = StallWatch(stall_timeout_s, clock)
         while True:
             statuses = []
+            grew = False
             for name, (reader, state) in readers.items():
                 chunk = reader.read_new()
+                grew = grew or bool(chunk)
                 if reader.restarted:
                     state = LogState()
                     readers[name] = (reader, state)
                 state.feed(chunk)
+                event_reader, jobs = events[name]
+                if event_reader.restarted:
+                    jobs = JobLogState()
+                    events[name] = (event_reader, jobs)
+                jobs.feed(event_reader.read_new())
                 statuses.append(NamedStatus(name, PurePosixPath(reader.path),
-                                            state.summary(time.time(), alive[name])))
+                                            state.summary(time.time(), alive[name]), jobs.held()))
             yield statuses
             if not watch or not any(alive.values()):
                 return
+            stall.seen(grew, statuses, f"the campaign still runs on {ssh.target.where}; stop it "
+                       f"with `relval cancel {campaign} --stack {stack}`, or follow it again")
             sleep(interval_s)
             alive = {name: running for name, (_, running) in list_chains(ssh, directory).items()}
     finally:

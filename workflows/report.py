@@ -59,6 +59,14 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
             yield "```"
             yield job["log_tail"]
             yield "```"
+    if doc.get("left_out"):
+        yield ""
+        yield "## Left out (within min_success_fraction)"
+        yield ""
+        for job in doc["left_out"]:
+            last = job["log_tail"].strip().splitlines()
+            why = next((line for line in reversed(last) if "left out" in line or "tolerated" in line), "")
+            yield f"- {job['release']} {job['stage']} {job['unit']}: {why} (log: `{job['log']}`)"
     if doc["notes"]:
         yield ""
         yield "## Notes"

@@ -38,6 +38,8 @@ def rule_fingerprints(graph: JobGraph, wrapper_text: str, aux_digests: dict[str,
     for job in graph.jobs:
         h = hashlib.sha256()
         h.update("\0".join((wrapper, job.command, *job.outputs, job.log)).encode())
+        if job.tolerant or job.accept is not None:  # min_success_fraction changes the rule
+            h.update(f"\0tolerance\0{job.tolerant}\0{job.accept}".encode())
         for name in job.aux:
             h.update(b"\0aux\0" + aux_digests[name].encode())
         for path in job.inputs:

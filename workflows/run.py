@@ -29,14 +29,20 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.campaign import Campaign, load_campaign
-from relval.workflows.makeflow import MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command
-from relval.workflows.status import CHAINS_FILE, COMPLETE, FAILED, PID_FILE, LogFollower, WorkflowStatus, makeflow_alive
+from relval.workflows.envcheck import check_setup_here
+from relval.workflows.fit import Capacity, local_capacity, misfits
+from relval.workflows.graph import expand
+from relval.workflows.makeflow import (MAKEFLOW_ENV, GeneratedWorkflow, find_makeflow, generate, makeflow_command,
+                                      makeflow_file_name)
+from relval.workflows.status import (CHAINS_FILE, COMPLETE, FAILED, LOCK_FILE, PID_FILE, LogFollower, WorkflowStatus,
+                                     makeflow_alive)
 from relval.workflows.verdict import ChainResult, FailedJob, Verdict, decide
 
 OUT_FILE = "makeflow.out"
@@ -72,6 +78,7 @@ class RunOutcome:
 
     def to_json(self) -> dict:
         failed_jobs = [j.to_json() for c in self.chains for j in c.failed_jobs]
+        left_out = [j.to_json() for c in self.chains for j in c.left_out]
         return {
             "campaign": self.campaign.name,
             "release": self.campaign.release,
@@ -81,6 +88,7 @@ class RunOutcome:
                      "done": sum(c.done for c in self.chains),
                      "failed": sum(c.failed for c in self.chains)},
             "failed_jobs": failed_jobs,
+            "left_out": left_out,
             "report": str(self.report),
             "reasons": list(self.verdict.reasons),
             "exit_code": self.verdict.exit_code,
@@ -89,7 +97,7 @@ class RunOutcome:
                         "state": c.state, "total": c.total, "done": c.done, "failed": c.failed}
                        for c in self.chains],
             "qa": qa_brief(self.qa),
-            "notes": self.notes + list(self.verdict.notes),
+            "notes": self.notes + [n for c in self.chains for n in c.notes] + list(self.verdict.notes),
         }
 
 
@@ -105,23 +113,41 @@ def qa_brief(summary: Any) -> dict | None:
 
 
 def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
-            reference_release: str | None = None) -> tuple[Campaign, Path, list[Chain]]:
+            reference_release: str | None = None, capacity: Capacity | None = None
+            ) -> tuple[Campaign, Path, list[Chain]]:
     """Validate and generate every chain before anything runs; `release` and
     `reference_release` override the file's.
 
     The reference chain exists only when the campaign compares something (`compare:`)
     with a reference release. A reference that cannot be read is reported here, before
-    any job runs, as no verdict (exit 3)."""
+    any job runs, as no verdict (exit 3), and so is a stage too big for `capacity`
+    (where the jobs will run), which would wait for ever."""
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     check_reference(campaign)
-    chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
-    if campaign.compare_files and campaign.reference_release:
-        chains.append(Chain("reference", generate(
-            campaign, root / chain_dir_name("reference", campaign.reference_release),
-            release=campaign.reference_release)))
+    if capacity is not None and (too_big := misfits(campaign, capacity)):
+        raise NoVerdictError(too_big)
+    chains = [Chain(role, generate(c, root / chain_dir_name(role, c.release)))
+              for role, c in chain_campaigns(campaign)]
     write_chains_file(root, [c.directory.name for c in chains])
     return campaign, root, chains
+
+
+def chain_campaigns(campaign: Campaign) -> list[tuple[str, Campaign]]:
+    """(role, campaign for that chain's release): the candidate, and the reference chain
+    only when the campaign compares something with a reference release."""
+    chains = [("candidate", campaign)]
+    if campaign.compare_files and campaign.reference_release:
+        chains.append(("reference", campaign.with_release(campaign.reference_release)))
+    return chains
+
+
+def fetch_patterns(campaign: Campaign) -> tuple[str, ...]:
+    """What `relval campaign` downloads from the head to judge a run there: transaction
+    and HTCondor event logs, job logs (failed ones too, under makeflow.failed.N/),
+    makeflow's output, the JSON files (rule state, chains, per-job metrics) and the
+    compared files, by name; never every output (every AO2D)."""
+    return ("*.makeflowlog", "*.condorlog", "*.log", "*.json", "*.out", *reference_files(campaign))
 
 
 def chain_dir_name(role: str, release: str) -> str:
@@ -189,11 +215,11 @@ def job_environment() -> dict[str, str]:
 
 def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | None = None,
                makeflow: str = "makeflow", poll_s: float = 0.3,
-               extra_args: tuple[str, ...] = ()) -> dict[str, WorkflowStatus]:
+               extra_args: tuple[str, ...] = (), keep_open: tuple[int, ...] = ()) -> dict[str, WorkflowStatus]:
     """Run every chain's makeflow concurrently until all stop; final status per role."""
     executable = find_makeflow(makeflow)
     for chain in chains:  # two makeflows appending to one transaction log would corrupt it
-        if makeflow_alive(chain.directory):
+        if (chain.directory / PID_FILE).is_file() and makeflow_alive(chain.directory):
             pid = (chain.directory / PID_FILE).read_text().strip()
             raise RelvalError(f"makeflow (pid {pid}) is still running in {chain.directory}; "
                               "wait for it or stop it first")
@@ -207,7 +233,7 @@ def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | No
             with open(chain.directory / OUT_FILE, "ab") as out:
                 procs[chain.role] = subprocess.Popen(argv, cwd=chain.directory, env=env, stdout=out,
                                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                     start_new_session=True)
+                                                     start_new_session=True, pass_fds=keep_open)
             (chain.directory / PID_FILE).write_text(f"{procs[chain.role].pid}\n")
         while True:
             alive = {role: p.poll() is None for role, p in procs.items()}
@@ -265,6 +291,7 @@ def job_log_tail(directory: Path, node: int, log: str, lines: int = LOG_TAIL_LIN
 def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
     jobs = chain.workflow.graph.jobs
     failed = []
+    condor = condor_outcomes(chain, [n for n in status.failed_nodes() if status.node_states[n] == FAILED])
     # Only a final FAILED is a failed job; an ABORTED one was stopped (Ctrl-C, a killed
     # makeflow) and counts as not run: no verdict, never a regression.
     for node in (n for n in status.failed_nodes() if status.node_states[n] == FAILED):
@@ -273,10 +300,49 @@ def chain_result(chain: Chain, status: WorkflowStatus) -> ChainResult:
                               f"(node {node}); remove the old log to start over")
         job = jobs[node]
         log, tail = job_log_tail(chain.directory, node, job.log)
+        if node in condor:  # held, removed: what HTCondor said, above the log's tail
+            tail = f"HTCondor: {condor[node]}\n{tail}"
         failed.append(FailedJob(job.stage, job.unit, tail, chain.release, str(log)))
     done = sum(1 for s in status.node_states.values() if s == COMPLETE)
+    left_out, notes = tolerated(chain, status)
     return ChainResult(chain.role, chain.release, len(jobs), done, len(failed), tuple(failed),
-                       str(chain.directory), status.state)
+                       str(chain.directory), status.state, tuple(left_out), tuple(notes))
+
+
+def tolerated(chain: Chain, status: WorkflowStatus) -> tuple[list[FailedJob], list[str]]:
+    """What `min_success_fraction` left out, from the logs of the complete jobs that may
+    have left something out: jobs whose failure was tolerated, jobs whose only input was
+    left out, and the inputs each fan-in went without."""
+    left_out, notes = [], []
+    states = status.node_states
+    for node, job in enumerate(chain.workflow.graph.jobs):
+        if not (job.tolerant or job.accept is not None) or states.get(node) != COMPLETE:
+            continue
+        log, tail = job_log_tail(chain.directory, node, job.log, lines=8)
+        if "relval-job: failure tolerated" in tail or "relval-job: left out:" in tail:
+            left_out.append(FailedJob(job.stage, job.unit, tail, chain.release, str(log)))
+        for line in tail.splitlines():
+            if " inputs used; left out:" in line:
+                used = line.split("relval-job: ", 1)[1].split(";", 1)[0]
+                notes.append(f"{chain.release} {job.stage} {job.unit}: {used} (min_success_fraction "
+                             f"{job.accept:g}); the others were left out")
+    return left_out, notes
+
+
+def condor_outcomes(chain: Chain, nodes: list[int]) -> dict[int, str]:
+    """What HTCondor did to the jobs of `nodes` (held, removed), from the job event log
+    makeflow keeps beside its own (`<workflow>.condorlog`); empty without one."""
+    from relval.workflows.condor import job_ids, parse_job_log
+
+    events = chain.directory / (chain.workflow.makeflow_file + ".condorlog")
+    if not nodes or not events.is_file():
+        return {}
+    jobs = parse_job_log(events.read_bytes())
+    found = {}
+    for node, cluster in job_ids(chain.workflow.log_path.read_bytes(), nodes).items():
+        if cluster in jobs and jobs[cluster].describe():
+            found[node] = jobs[cluster].describe()
+    return found
 
 
 def compared_files(chain: Chain) -> list[str]:
@@ -325,11 +391,47 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
               release: str | None = None, reference_release: str | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
-    if on_stage:
-        on_stage(f"running {len(chains)} chain(s) in {root}")
-    statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
-    return judge(campaign, root, chains, statuses, on_stage)
+    # Everything checkable stops here, before the work directory exists.
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
+    check_reference(campaign)
+    if too_big := misfits(campaign, local_capacity()):
+        raise NoVerdictError(too_big)
+    check_setup_here(campaign, [c.release for _, c in chain_campaigns(campaign)])
+    root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
+    with workdir_lock(root) as lock_fd:
+        campaign, root, chains = prepare(campaign_file, root, release, reference_release)
+        if on_stage:
+            on_stage(f"running {len(chains)} chain(s) in {root}")
+        statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s, keep_open=(lock_fd,))
+        return judge(campaign, root, chains, statuses, on_stage)
+
+
+@contextmanager
+def workdir_lock(root: Path):
+    """An exclusive flock on `root/.relval.lock` for the whole run, so that two runs never
+    share a work directory (before, two `relval run` started together both ran). The
+    makeflows inherit the descriptor: the lock lasts as long as they do, even if relval
+    itself is killed, and `relval status` reads it to tell a live run from a dead one."""
+    import fcntl
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RelvalError(f"cannot use the work directory {root}: {error}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip()
+        os.close(fd)
+        raise RelvalError(f"{root} is in use by another relval run (pid {holder or '?'}); "
+                          "wait for it to end, or give another --workdir") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[str, WorkflowStatus],
@@ -365,7 +467,14 @@ def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str |
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
+    campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
+    root = Path(workdir)
+    # The chains as generated, without writing: a fetched directory holds only what the
+    # verdict needs (`fetch_patterns`), and regenerating there would take the missing
+    # outputs for stale ones.
+    chains = [Chain(role, GeneratedWorkflow(c, expand(c), root / chain_dir_name(role, c.release),
+                                            makeflow_file_name(c)))
+              for role, c in chain_campaigns(campaign)]
     statuses = {}
     for chain in chains:
         if not chain.workflow.log_path.is_file():

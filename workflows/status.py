@@ -368,9 +368,10 @@ class NamedStatus:
     name: str                   # the chain's directory name, or "." for a workflow directory
     log: Path
     status: WorkflowStatus
+    held: list[str] = field(default_factory=list)   # HTCondor jobs on hold, with the reason
 
     def to_json(self) -> dict:
-        return {"name": self.name, "log": str(self.log), **self.status.to_json()}
+        return {"name": self.name, "log": str(self.log), **self.status.to_json(), "held": self.held}
 
 
 def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
@@ -398,12 +399,59 @@ def find_logs(workdir: str | Path) -> list[tuple[str, Path]]:
     return found
 
 
+LOCK_FILE = ".relval.lock"  # held by `relval run` and its makeflows (see run.workdir_lock)
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether some process holds the flock on `path`; None when there is no such file."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock if we got it
+    return False
+
+
+def log_in_use(log: Path) -> bool:
+    """Whether a process has `log` open (makeflow keeps its transaction log open)."""
+    try:
+        target = str(log.resolve())
+    except OSError:
+        return False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == target:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def makeflow_alive(directory: Path) -> bool | None:
-    """From the pid file `relval run` keeps: True/False, or None when unknown."""
+    """Is a makeflow running in `directory`? From the pid file `relval run` keeps; else
+    from the lock of its work directory; else whether any process has the directory's
+    transaction log open (a makeflow started by hand). None only when nothing tells."""
     try:
         pid = int((directory / PID_FILE).read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return None
+        for lock in (directory / LOCK_FILE, directory.parent / LOCK_FILE):
+            held = lock_held(lock)
+            if held is not None:
+                return held
+        logs = list(directory.glob("*.makeflowlog"))
+        if not logs or not Path("/proc/self/fd").is_dir():
+            return None
+        return any(log_in_use(log) for log in logs)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -422,7 +470,8 @@ def status_exit_code(statuses: list[NamedStatus]) -> int:
     stopped with work left (dead, aborted: no verdict until it is resumed), else 0
     (running, finished, or not started yet)."""
     states = [s.status for s in statuses]
-    if any(s.failed for s in states):
+    # A job stopped by an abort (last state 4) is not a failure: it did not get to run.
+    if any(s.failed and FAILED in s.node_states.values() for s in states):
         return 1
     if any(s.state in ("stopped", "aborted", "failed") for s in states):
         return 3
@@ -434,15 +483,49 @@ def workdir_status(workdir: str | Path, now: float | None = None) -> list[NamedS
             for name, log in find_logs(workdir)]
 
 
-def follow_workdir(workdir: str | Path, interval_s: float = 1.0):
+class StallWatch:
+    """Ends a follow that sees no progress: `seen(grew)` after every poll, with whether any
+    log grew; raises NoVerdictError (exit 3) once none grew for `timeout_s` (None: never).
+    A running job writes nothing to the transaction log, so the timeout must exceed the
+    longest job; a held or idle job looks the same from the log."""
+
+    def __init__(self, timeout_s: float | None, clock=time.monotonic) -> None:
+        self.timeout_s, self.clock = timeout_s, clock
+        self.last = clock()
+
+    def seen(self, grew: bool, statuses: list[NamedStatus], what: str) -> None:
+        now = self.clock()
+        if grew or self.timeout_s is None:
+            self.last = now
+            return
+        if now - self.last >= self.timeout_s:
+            from relval.errors import NoVerdictError
+
+            left = ", ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
+                             f"{sum(c.running for c in s.status.stages.values())} running, "
+                             f"{sum(c.waiting for c in s.status.stages.values())} waiting"
+                             for s in statuses)
+            held = [h for s in statuses for h in s.held]
+            on_hold = (f"; on hold in HTCondor: {'; '.join(held[:3])}"
+                       + (f" and {len(held) - 3} more" if len(held) > 3 else "") if held else "")
+            raise NoVerdictError(f"no progress for {now - self.last:.0f} s (--stall-timeout "
+                                 f"{self.timeout_s:g}): no job started or ended ({left}){on_hold}; {what}")
+
+
+def follow_workdir(workdir: str | Path, interval_s: float = 1.0, stall_timeout_s: float | None = None):
     """Yield the statuses after every poll, reading only appended bytes, until no
-    makeflow is running any more (a watch of a finished workflow yields once)."""
+    makeflow is running any more (a watch of a finished workflow yields once). A log
+    that does not grow for `stall_timeout_s` raises NoVerdictError."""
     followers = [(name, LogFollower(log)) for name, log in find_logs(workdir)]
+    stall = StallWatch(stall_timeout_s)
     while True:
         alive = [makeflow_alive(f.path.parent) for _, f in followers]
+        before = [f.offset for _, f in followers]
         current = [NamedStatus(name, f.path, f.poll(running=a)) for (name, f), a in zip(followers, alive)]
         yield current
         if not any(s.status.state == "running" or a for s, a in zip(current, alive)):
             return
+        stall.seen([f.offset for _, f in followers] != before, current,
+                   f"makeflow still runs in {workdir}")
         time.sleep(interval_s)
 

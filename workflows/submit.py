@@ -32,13 +32,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.makeflow import MAKEFLOW_ENV
 from relval.workflows.remote import HostKey, SshTarget, SshTransport, quote_path
 from relval.workflows.stack_outputs import head_access, read_outputs
 from relval.workflows.status import PID_FILE
+from relval.workflows.supervise import SUPERVISOR_NAME, supervisor_script
 
 DEFAULT_REMOTE_BASE = "~/relval"
 BATCH_SYSTEMS = ("condor", "local")
@@ -63,6 +64,7 @@ class Workflow:
     retries: int
     # per sub-directory: the job graph and its rule fingerprints, to resume on the head
     rules: dict = field(default_factory=dict)
+    model: Any = None  # the validated Campaign, to check job sizes against the workers
 
 
 GenerateFn = Callable[..., Workflow]
@@ -77,7 +79,8 @@ def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = 
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
                     campaign.retries,
-                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains})
+                    {c.directory.name: (c.workflow.graph, list(c.workflow.fingerprints)) for c in chains},
+                    campaign)
 
 
 # --- remote scripts (pure) ------------------------------------------------------
@@ -91,8 +94,11 @@ def makeflow_argv(makeflow_file: str, batch: str, stack: str, retries: int) -> l
     """The makeflow command line run on the head, in the chain's directory."""
     from relval.workflows.makeflow import makeflow_command
 
-    # Pins every job to this stack's workers, which advertise RelvalStack.
-    lines = [f'requirements = (RelvalStack == "{stack}")'] if batch == "condor" else []
+    from relval.workflows.condor import submit_lines
+
+    # Pins every job to this stack's workers (they advertise RelvalStack), and adds the
+    # wall time and the hold policy that makeflow itself lacks (`relval.workflows.condor`).
+    lines = submit_lines(stack) if batch == "condor" else []
     return makeflow_command(makeflow_file, batch, retries, submit_lines=lines)
 
 
@@ -150,9 +156,12 @@ def launch_script(chain_dir: str, argv: list[str], log_file: str, wait_s: float 
         'if relval_running .; then echo "running $pid"; exit 0; fi',
         *checks,
         f"size=$(wc -c < {log_q} 2>/dev/null || echo 0)",
+        # The supervisor ends a makeflow that can make no more progress (see its module).
+        f"cat > {SUPERVISOR_NAME} <<'RELVAL_EOF'\n{supervisor_script()}RELVAL_EOF",
         # nohup + setsid: no SIGHUP and no controlling terminal when the session ends;
         # all three standard streams are redirected so that ssh does not wait for them.
-        f"{env} nohup setsid {shlex.join(argv)} > {OUT_FILE} 2>&1 < /dev/null &",
+        f"{env} nohup setsid /bin/sh {SUPERVISOR_NAME} {log_q} {shlex.join(argv)} "
+        f"> {OUT_FILE} 2>&1 < /dev/null &",
         f'pid=$!; echo "$pid" > {PID_FILE}; launched=$pid',
         f"i=0; while [ $i -lt {max(1, int(wait_s / 0.2))} ]; do",
         f'  if {started}; then echo "started $launched"; exit 0; fi',
@@ -164,6 +173,46 @@ def launch_script(chain_dir: str, argv: list[str], log_file: str, wait_s: float 
         f"exit {RC_DIED}",
         "",
     ])
+
+
+def capacity_script(batch: str, stack: str) -> str:
+    """`CORES MEMORY_MB` of every place a job can run: each of this stack's workers'
+    partitionable slots for condor (their whole size, whatever is busy), the head itself
+    for --batch local."""
+    if batch == "condor":
+        constraint = shlex.quote(f'RelvalStack == "{stack}" && PartitionableSlot =?= true')
+        return f"condor_status -constraint {constraint} -af TotalSlotCpus TotalSlotMemory 2>/dev/null; true\n"
+    return "echo \"$(nproc) $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)\"\n"
+
+
+def head_capacity(ssh: SshTransport, batch: str, stack: str):
+    """The largest job the stack can run: its workers' slots as HTCondor sees them, else
+    (no worker joined yet) the worker flavor the elastic scaler boots, from the stack
+    config; None when neither tells."""
+    from relval.workflows.fit import parse_capacity
+
+    where = (f"the workers of stack {stack}" if batch == "condor"
+             else f"the head of stack {stack} (--batch local)")
+    found = parse_capacity(ssh.check(capacity_script(batch, stack)).decode(errors="replace"), where)
+    return found if found is not None or batch != "condor" else configured_worker_size(stack)
+
+
+def configured_worker_size(stack: str):
+    """`relval:autoscaler.flavor` ({cores, ramMb}) of the stack file, when it is given
+    there (left out, the scaler asks the cloud, and so cannot we here)."""
+    from relval.workflows.fit import Capacity
+
+    try:
+        import yaml
+
+        from relval import project
+
+        raw = yaml.safe_load(project.stack_file(stack).read_text()) or {}
+        flavor = raw["config"]["relval:autoscaler"]["flavor"]
+        return Capacity(int(flavor["cores"]), int(flavor["ramMb"]),
+                        f"the worker flavor of stack {stack} (relval:autoscaler.flavor)")
+    except (OSError, KeyError, TypeError, ValueError, RelvalError, yaml.YAMLError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -192,6 +241,33 @@ def parse_probe(text: str) -> tuple[dict[str, ChainState], list[str]]:
 def probe(ssh: SshTransport, directory: str, batch: str | None = None
           ) -> tuple[dict[str, ChainState], list[str]]:
     return parse_probe(ssh.check(probe_script(directory, batch)).decode(errors="replace"))
+
+
+# --- cancelling on the head ------------------------------------------------------------
+
+def cancel_script(directory: str, wait_s: int = 30) -> str:
+    """Stop every running chain of a campaign directory: SIGTERM to the whole process
+    group of its makeflow (the supervisor, makeflow and the job wrappers, which kill their
+    payloads' groups; makeflow removes its HTCondor jobs and logs `# ABORTED`), SIGKILL
+    after `wait_s`, then `condor_rm` of any job still queued from the chain's directory.
+    Prints `CHAIN stopped PID` or `CHAIN idle` per chain."""
+    return "\n".join([
+        f"cd {quote_path(directory)} 2>/dev/null || exit 0", RUNNING_FN.rstrip(),
+        "for d in */; do",
+        '  d=${d%/}; [ -d "$d" ] || continue',
+        '  if relval_running "$d"; then',
+        '    kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid"',
+        f'    i=0; while relval_running "$d" && [ $i -lt {wait_s * 5} ]; do sleep 0.2; i=$((i + 1)); done',
+        '    relval_running "$d" && kill -KILL "-$pid" 2>/dev/null',
+        '    echo "$d stopped $pid"',
+        "  else",
+        '    echo "$d idle"',
+        "  fi",
+        "  if command -v condor_rm >/dev/null 2>&1; then",
+        "    condor_rm -constraint \"Iwd == \\\"$(cd \"$d\" && pwd)\\\"\" >/dev/null 2>&1",
+        "  fi",
+        "done",
+        ""])
 
 
 # --- resuming on the head ------------------------------------------------------------
@@ -339,6 +415,20 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         hint = (" (--batch condor needs HTCondor on the head; --batch local runs the jobs on "
                 "the head itself)" if "condor_submit" in missing else "")
         raise NoVerdictError(f"{where}: {', '.join(missing)} not found on PATH there{hint}")
+    if workflow.model is not None:  # a job bigger than every worker would stay idle for ever
+        from relval.workflows.fit import misfits
+
+        capacity = head_capacity(ssh, batch, stack)
+        if capacity is None:
+            progress("job sizes not checked: no worker of this stack has joined the pool yet")
+        elif too_big := misfits(workflow.model, capacity):
+            raise NoVerdictError(too_big)
+        # The release must exist where the jobs run (CVMFS on the head and its workers).
+        from relval.workflows.envcheck import check_setup_on
+        from relval.workflows.run import chain_campaigns
+
+        progress("checking the environment setup on the head")
+        check_setup_on(ssh, workflow.model, [c.release for _, c in chain_campaigns(workflow.model)], where)
     for name, makeflow_file in workflow.chains:
         if name in workflow.rules:
             graph, fingerprints = workflow.rules[name]
@@ -375,3 +465,30 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
         chains.append(SubmittedChain(name, chain_dir, f"{chain_dir}/{log_name}", int(pid),
                                      resumed=bool(previous and previous.has_log)))
     return SubmitResult(workflow.campaign, stack, batch, where, directory, tuple(chains))
+
+
+def cancel(campaign: str, stack: str, head: HeadOptions = HeadOptions(),
+           remote_base: str = DEFAULT_REMOTE_BASE, transport: SshTransport | None = None
+           ) -> dict[str, int | None]:
+    """Stop a submitted campaign on the stack's head: {chain: pid stopped, or None when it
+    was not running}. Raises RelvalError when the campaign was never submitted there."""
+    directory = campaign_dir(remote_base, campaign)
+    own = transport is None
+    ssh = transport or SshTransport(head_target(stack, head))
+    try:
+        ssh.connect()
+        states, _ = probe(ssh, directory)
+        if not states:
+            raise RelvalError(f"campaign {campaign} was not submitted to stack {stack}: no "
+                              f"workflow in {directory} on {ssh.target.where}")
+        stopped: dict[str, int | None] = {}
+        for line in ssh.check(cancel_script(directory)).decode(errors="replace").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] == "stopped":
+                stopped[fields[0]] = int(fields[2])
+            elif len(fields) == 2 and fields[1] == "idle":
+                stopped[fields[0]] = None
+        return stopped
+    finally:
+        if own:
+            ssh.close()

@@ -44,6 +44,10 @@ class ChainResult:
     failed_jobs: tuple[FailedJob, ...] = ()
     directory: str = ""
     state: str = ""
+    # Jobs whose failure `min_success_fraction` tolerated (or whose inputs were all left
+    # out): done for makeflow, listed in the report; and what each fan-in used.
+    left_out: tuple[FailedJob, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def not_run(self) -> int:

@@ -22,6 +22,7 @@ transfer does not always keep the executable bit.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, render_shell
@@ -34,6 +35,8 @@ BUILTIN_PATTERNS = ("There was a crash", "AliFatal", "Segmentation fault", "std:
 # Exit codes the wrapper itself uses, so a log says which check failed the job.
 EXIT_SETUP_FAILED = 97
 EXIT_CRASH_PATTERN = 98
+EXIT_MISSING_OUTPUT = 95
+EXIT_TOO_FEW_INPUTS = 94
 
 
 def crash_patterns(campaign: Campaign) -> tuple[str, ...]:
@@ -55,27 +58,73 @@ def command_file(job: Job) -> str | None:
     return job.log[:-len(".log")] + ".cmd"
 
 
-def wrapper_invocation(job: Job, cmd_file: str | None = None) -> str:
-    """`/bin/sh relval-job.sh LOG WALL -c WORD...` with the command encoded for makeflow
-    (see `relval.workflows.shell`), or `... -f CMD_FILE` for a long command."""
+def inputs_file(job: Job) -> str | None:
+    """The name of the file listing the job's inputs when the list is too long to inline
+    (a large fan-in); the wrapper reads it to link the inputs into the job's directory."""
+    if sum(len(name) + 1 for name in (*job.inputs, *job.aux)) < INLINE_LIMIT:
+        return None
+    return job.log[:-len(".log")] + ".inputs"
+
+
+def inputs_list(job: Job) -> str:
+    """The content of `inputs_file`: one name per line."""
+    return "".join(f"{name}\n" for name in (*job.inputs, *job.aux))
+
+
+def wrapper_invocation(job: Job, cmd_file: str | None = None, list_file: str | None = None) -> str:
+    """`/bin/sh relval-job.sh LOG WALL -o N OUT... -i N IN... -c WORD...`: the declared
+    outputs and inputs (data and auxiliary files), then the command encoded for makeflow
+    (see `relval.workflows.shell`); `-i @LIST_FILE` and `-f CMD_FILE` for long ones."""
+    outputs = " ".join((f"-o {len(job.outputs)}", *job.outputs))
+    names = (*job.inputs, *job.aux)
+    inputs = f"-i @{list_file}" if list_file else " ".join((f"-i {len(names)}", *names))
+    head = f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} {outputs} {inputs}"
+    if job.tolerant:
+        head += " -t"
+    if job.accept is not None:  # the first len(job.inputs) inputs may be left-out placeholders
+        head += f" -m {job.accept:g} {len(job.inputs)}"
     if cmd_file is not None:
-        return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} -f {cmd_file}"
-    words = " ".join(encode_words(job.command))
-    return f"/bin/sh {WRAPPER_NAME} {job.log} {job.wall_time_s} -c {words}"
+        return f"{head} -f {cmd_file}"
+    return f"{head} -c {' '.join(encode_words(job.command))}"
 
 
 def wrapper_script(campaign: Campaign) -> str:
     setup = render_shell(campaign.setup, {"release": campaign.release, "campaign": campaign.name}).strip()
     exports = "".join(f"  export {name}={shlex.quote(value)}\n" for name, value in campaign.variables)
     grep_args = " ".join(f"-e {shlex.quote(p)}" for p in crash_patterns(campaign))
-    setup_lines = (f"  {setup} || {{ echo \"relval-job: environment setup failed (exit $?)\"; "
-                   f"return {EXIT_SETUP_FAILED}; }}\n" if setup else "")
+    setup_lines = setup_block(setup)
     return f"""#!/bin/sh
 # relval job wrapper: campaign {campaign.name}, release {campaign.release} (generated; do not edit).
-# usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -c ENCODED-WORD... | -f COMMAND-FILE
-log="$1"; wall="$2"; mode="$3"; shift 3
+# usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -o N OUTPUT... -i N INPUT...|-i @LIST -c ENCODED-WORD...|-f COMMAND-FILE
+# The job runs in a private directory (.relval-jobs/<log>) holding links to its declared
+# inputs; only its declared outputs are moved out (so under HTCondor no stray file is sent
+# back), and its log is written beside them.
+if [ "$1" = --payload ]; then  # the payload's own process group: setup, environment, command
+  wall="$2"; shift 2
+{setup_lines}{exports}  if [ "$wall" -gt 0 ] 2>/dev/null && command -v timeout >/dev/null 2>&1; then
+    exec timeout -k 30 "$wall" "$@"
+  fi
+  exec "$@"
+fi
+log="$1"; wall="$2"; shift 2
+top=$(pwd); outputs=""; inputs=""; tolerant=""; accept=""; notes=""
+while :; do
+  case "$1" in
+    -t) tolerant=1; shift; continue;;
+    -m) accept="$2"; ndata="$3"; shift 3; continue;;
+    -o|-i) ;;
+    *) break;;
+  esac
+  opt="$1"; n="$2"; shift 2; list=""
+  case "$n" in
+    @*) list=$(cat -- "$top/${{n#@}}") || exit 96;;
+    *) while [ "$n" -gt 0 ]; do list="$list $1"; shift; n=$((n - 1)); done;;
+  esac
+  if [ "$opt" = -o ]; then outputs="$list"; else inputs="$list"; fi
+done
+mode="$1"; shift
 if [ "$mode" = -f ]; then
-  set -- /bin/sh "$1"; cmd="(the command in $1)"
+  set -- /bin/sh "$top/$1"; cmd="(the command in $1)"
 else
   # Words of [A-Za-z0-9_@+=:,./-]; any other byte is %ooo (octal), because makeflow's
   # parser rewrites backslashes and quotes; a word starting with %_ continues the last.
@@ -87,17 +136,61 @@ else
   set -- /bin/sh -c "$cmd"
 fi
 
-payload() {{
-{setup_lines}{exports}  if [ "$wall" -gt 0 ] 2>/dev/null && command -v timeout >/dev/null 2>&1; then
-    timeout -k 30 "$wall" "$@"
-  else
-    "$@"
+if [ -n "$accept" ]; then  # inputs may have been left out upstream (min_success_fraction)
+  set -f; i=0; good=""; missing=""; rest=""
+  for name in $inputs; do
+    i=$((i + 1))
+    if [ $i -gt "$ndata" ]; then rest="$rest $name"
+    elif [ -s "$top/$name" ]; then good="$good $name"
+    else missing="$missing $name"; fi
+  done
+  set +f
+  ngood=$(echo $good | wc -w)
+  if [ -z "$good" ] && [ "$ndata" -eq 1 ]; then  # its only input was left out: so is this job
+    for name in $outputs; do : > "$top/$name"; done
+    echo "relval-job: left out: its input$missing was left out upstream" > "$top/$log"
+    exit 0
   fi
-}}
+  if ! awk -v g="$ngood" -v k="$ndata" -v f="$accept" 'BEGIN {{ exit !(g >= f * k - 1e-9) }}'; then
+    echo "relval-job: only $ngood of $ndata inputs succeeded, fewer than min_success_fraction $accept asks; left out:$missing" > "$top/$log"
+    echo "relval-job: ${{log##*/}} failed with exit code {EXIT_TOO_FEW_INPUTS}" >&2
+    exit {EXIT_TOO_FEW_INPUTS}
+  fi
+  inputs="$good$rest"
+  RELVAL_INPUTS=$(echo $good); export RELVAL_INPUTS
+  [ -n "$missing" ] && notes="relval-job: $ngood of $ndata inputs used; left out:$missing"
+fi
 
+box="$top/.relval-jobs/$log"
+rm -rf "$box" && mkdir -p "$box" || {{ echo "relval-job: cannot create $box" >&2; exit 96; }}
+set -f  # names are plain words; never globs
+for name in $inputs; do ln -s "$top/$name" "$box/$name" || exit 96; done
+set +f
+
+# The payload gets a process group of its own (setsid), so a stop reaches every process it
+# started, also under `timeout`, which would otherwise leave its own group behind.
+stop() {{
+  kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  i=0; while kill -0 "-$pid" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "-$pid" 2>/dev/null
+  echo "relval-job: stopped by a signal; the payload's processes were killed" >> "$top/$log"
+  rm -rf "$box"
+  exit 143
+}}
 start=$(date +%s)
-payload "$@" > "$log" 2>&1 < /dev/null
+cd "$box" || exit 96
+if command -v setsid >/dev/null 2>&1; then
+  setsid /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
+else
+  /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
+fi
+pid=$!
+trap stop TERM INT HUP
+wait "$pid"
 rc=$?
+trap - TERM INT HUP
+cd "$top" || exit 96
+log="$top/$log"
 # Only the payload's own output is searched: the lines below are appended afterwards.
 match=$(grep -n -F -m 1 {grep_args} -- "$log" 2>/dev/null)
 if [ -n "$match" ]; then
@@ -105,8 +198,44 @@ if [ -n "$match" ]; then
   [ "$rc" -eq 0 ] && rc={EXIT_CRASH_PATTERN}
 fi
 [ "$rc" -eq 124 ] && echo "relval-job: wall time of $wall s exceeded" >> "$log"
+[ -n "$notes" ] && echo "$notes" >> "$log"
+set -f
+if [ "$rc" -ne 0 ] && [ -n "$tolerant" ]; then  # left out: empty outputs mark it downstream
+  echo "relval-job: failure tolerated (min_success_fraction): exit code $rc; its outputs are left out" >> "$log"
+  for name in $outputs; do rm -f "$box/$name"; : > "$top/$name"; done
+  outputs=""; rc=0
+fi
+for name in $outputs; do
+  if [ -f "$box/$name" ] && [ ! -L "$box/$name" ]; then
+    mv -f "$box/$name" "$top/$name"
+  else
+    echo "relval-job: declared output $name was not written" >> "$log"
+    [ "$rc" -eq 0 ] && rc={EXIT_MISSING_OUTPUT}
+  fi
+done
+set +f
+rm -rf "$box"
 echo "relval-job: exit code $rc after $(( $(date +%s) - start )) s on $(hostname)" >> "$log"
 echo "relval-job: command: $cmd" >> "$log"
-[ "$rc" -ne 0 ] && echo "relval-job: $log failed with exit code $rc" >&2
+[ "$rc" -ne 0 ] && echo "relval-job: ${{log##*/}} failed with exit code $rc" >&2
 exit $rc
 """
+
+
+def setup_block(setup: str) -> str:
+    """The environment setup, run with `set -e` so that any failing command fails the job
+    with a clear line. `eval $(CMD)` is split into an assignment and an eval, because
+    `eval` of an empty output succeeds: `eval $(alienv printenv X)` passes when alienv is
+    missing, and the payload then runs without its release."""
+    if not setup:
+        return ""
+    setup = EVAL_SUBST.sub(lambda m: 'relval_env=$(%s); eval "$relval_env"'
+                           % next(g for g in m.groups() if g is not None), setup)
+    return (f"  relval_setup={shlex.quote(setup)}\n"
+            "  trap 'echo \"relval-job: environment setup failed (exit $?): $relval_setup\"; "
+            f"exit {EXIT_SETUP_FAILED}' EXIT\n"
+            f"  set -e\n  {setup}\n  set +e\n  trap - EXIT\n")
+
+
+# `eval $(...)`, `eval "$(...)"` or eval `...` without nested parentheses.
+EVAL_SUBST = re.compile(r'eval\s+(?:"\$\(([^()"]*)\)"|\$\(([^()]*)\)|`([^`]*)`)')

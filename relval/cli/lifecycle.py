@@ -115,6 +115,9 @@ def register(app: typer.Typer) -> None:
         remote_base: str = REMOTE_BASE_OPTION,
         release: Optional[str] = RELEASE_OPTION,
         reference_release: Optional[str] = REFERENCE_RELEASE_OPTION,
+        stall_timeout: float = typer.Option(7200, "--stall-timeout", help="Stop following (exit 3) "
+                                            "when no job starts or ends for this many seconds; "
+                                            "make it longer than the longest job."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     ) -> None:
         """The whole validation: up, wait for the head, submit, follow, fetch the report and
@@ -134,7 +137,7 @@ def register(app: typer.Typer) -> None:
         require_cli()
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
                              batch=batch, remote_base=remote_base, say=_stream, release=release,
-                             reference_release=reference_release)
+                             reference_release=reference_release, stall_timeout_s=stall_timeout)
         result = run_campaign(campaign, name, stack, steps, keep=keep,
                               announce=lambda message: err.print(f"[bold]relval campaign[/]: "
                                                                  f"{escape(message)}", highlight=False))

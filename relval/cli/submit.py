@@ -85,3 +85,30 @@ def register(app: typer.Typer) -> None:
         err.print(f"follow it with: relval status --stack {escape(result.stack)} "
                   f"--campaign {escape(result.campaign)}", highlight=False, soft_wrap=True)
         print(result.remote_dir)
+
+    @app.command("cancel")
+    def cancel_command(
+        campaign: str = typer.Argument(..., help="Campaign name (as submitted)."),
+        stack: Optional[str] = typer.Option(None, "--stack", "-s", help="Stack whose head runs it."),
+        outputs: Optional[Path] = OUTPUTS_OPTION,
+        ssh_user: Optional[str] = SSH_USER_OPTION,
+        ssh_port: Optional[int] = SSH_PORT_OPTION,
+        identity: Optional[Path] = IDENTITY_OPTION,
+        ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
+        remote_base: str = REMOTE_BASE_OPTION,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Stop a submitted campaign on a stack's head: its makeflows, their jobs and the
+        jobs' processes (HTCondor jobs are removed). Outputs stay; submitting again resumes.
+        Exit 0 stopped (or nothing was running), 2 never submitted there, 3 head unreachable."""
+        from relval.project import resolve_stack
+        from relval.workflows.submit import cancel
+
+        stopped = cancel(campaign, resolve_stack(stack),
+                         head_options(outputs, ssh_user, ssh_port, identity, ssh_config), remote_base)
+        if as_json:
+            print(json.dumps({"campaign": campaign, "chains": stopped}, indent=2))
+            return
+        for chain, pid in stopped.items():
+            err.print(f"{escape(chain)}: " + (f"stopped (makeflow pid {pid})" if pid else "was not running"),
+                      highlight=False)

@@ -42,7 +42,26 @@ def status_table(statuses) -> Table:
     table.caption = "  ".join(
         f"{escape(n.name)}: {n.status.progress:.0%} elapsed {_duration(n.status.elapsed_s)} "
         f"ETA {_duration(n.status.eta_s)}" for n in statuses)
+    held = [f"{n.name}: {h}" for n in statuses for h in n.held]
+    if held:  # HTCondor holds, which makeflow itself never reports
+        table.caption += "\n[yellow]on hold:[/] " + escape("; ".join(held))
     return table
+
+
+def resume_hint(campaign: Path, workdir: Path | None) -> str:
+    """What Ctrl-C prints: the jobs were stopped, and the command that resumes."""
+    import shlex
+
+    from relval.workflows.campaign import load_campaign
+
+    args = [a for a in sys.argv[1:]]
+    if workdir is None:  # the default work directory depends on where it was started
+        try:
+            args += ["--workdir", str(Path.cwd() / f"relval-{load_campaign(campaign).name}")]
+        except RelvalError:
+            pass
+    return ("interrupted: makeflow and its jobs were stopped; finished jobs are kept. "
+            f"To resume, run: relval {shlex.join(args)}")
 
 
 VERDICT_COLOUR = {"PASS": "green", "JOBS_PASSED": "yellow", "FAIL": "red", "NO_VERDICT": "red"}
@@ -126,9 +145,14 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
-            outcome = run_local(campaign, workdir, on_status=on_status, release=release,
-                                reference_release=reference_release,
-                                on_stage=lambda msg: err.print(escape(msg), highlight=False))
+            try:
+                outcome = run_local(campaign, workdir, on_status=on_status, release=release,
+                                    reference_release=reference_release,
+                                    on_stage=lambda msg: err.print(escape(msg), highlight=False))
+            except KeyboardInterrupt:
+                bar.stop()
+                err.print(escape(resume_hint(campaign, workdir)), highlight=False, soft_wrap=True)
+                sys.exit(3)  # no verdict
         document = outcome.to_json()
         if as_json:
             print(json.dumps(document, indent=2))
@@ -149,6 +173,9 @@ def register(app: typer.Typer) -> None:
         campaign: Optional[str] = typer.Option(None, "--campaign", help="Campaign name (with --stack)."),
         watch: bool = typer.Option(False, "--watch", help="Keep refreshing until makeflow stops."),
         interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch."),
+        stall_timeout: Optional[float] = typer.Option(None, "--stall-timeout", help="With --watch: stop "
+                                                      "(exit 3) when no job starts or ends for this "
+                                                      "many seconds."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per refresh with --watch)."),
         outputs: Optional[Path] = submit_cli.OUTPUTS_OPTION,
         ssh_user: Optional[str] = submit_cli.SSH_USER_OPTION,
@@ -172,9 +199,9 @@ def register(app: typer.Typer) -> None:
 
             updates = follow_remote(stack, campaign, submit_cli.head_options(
                 outputs, ssh_user, ssh_port, identity, ssh_config), remote_base,
-                watch=watch, interval_s=interval)
+                watch=watch, interval_s=interval, stall_timeout_s=stall_timeout)
         elif watch:
-            updates = status_lib.follow_workdir(workdir, interval)
+            updates = status_lib.follow_workdir(workdir, interval, stall_timeout)
         else:
             updates = iter([status_lib.workdir_status(workdir, time.time())])
         last = []
