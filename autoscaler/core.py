@@ -20,6 +20,8 @@ Cases, in the order they are applied:
   the schedd), ERROR included: never deleted, an Alert instead;
 - absence-based deletes are rate-limited per cycle;
 - `drained`: a draining worker with no jobs left is deleted (busy ones never are);
+- VMs being deleted are no workers and never booting: the delete is re-sent
+  (`delete-retry`) and one still listed past deleteTimeout raises `stuck-delete`;
 - `unfittable`: jobs bigger than a worker are reported, never booted for;
 - `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins, after the
   free room of booting and idle workers; capped by max, quota and concurrent boots;
@@ -44,7 +46,7 @@ from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED
 
 
 def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
-    actions: list[Action] = []
+    actions: list[Action] = leaving_actions(observed, config, now)
     workers = [w for w in observed.workers if w.cloud != GONE and not w.deleting]
     by_id = {b.id: b for b in observed.boots}
 
@@ -123,6 +125,42 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
     top_up = max(0, config.min - len(not_leaving))
     actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now))
     return _never_busy(actions, {w.id: w for w in workers})
+
+
+# --- VMs being deleted ----------------------------------------------------------------
+
+# A delete that left the VM listed is sent again this often (at most; sooner with a short
+# deleteTimeout): a lost request is repaired, a stuck one costs one call per period.
+RESEND_DELETE_S = 120.0
+
+
+def stuck_deletes(observed: Observed, config: ScalerConfig, now: float) -> list[WorkerState]:
+    """VMs still listed deleteTimeout after their delete began (sent, or seen DELETING)."""
+    return [w for w in observed.workers if w.cloud != GONE and w.deleting
+            and now - (w.deleting_since if w.deleting_since is not None else w.cloud_since)
+            > config.delete_timeout]
+
+
+def leaving_actions(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
+    """Re-send the scaler's deletes that have not finished; alert on stuck ones.
+
+    These VMs are neither workers nor boots: they hold no place in max or in the
+    concurrent boots, and a re-sent delete is never a second failed boot.
+    """
+    resend = min(RESEND_DELETE_S, config.delete_timeout)
+    actions: list[Action] = []
+    for w in observed.workers:
+        if w.cloud != GONE and w.delete_sent_at is not None and now - w.delete_sent_at >= resend:
+            state = w.status_detail or w.cloud
+            actions.append(Delete(w.id, f"still listed ({state}) {now - w.deleting_since:.0f}s "
+                                        f"after its delete; sent again", case="delete-retry"))
+    stuck = stuck_deletes(observed, config, now)
+    if stuck:
+        ids = ", ".join(sorted(w.id for w in stuck))
+        actions.append(Alert(f"{len(stuck)} VM(s) stuck in deletion for more than deleteTimeout "
+                             f"{config.delete_timeout:.0f}s: {ids}; they still use quota, ask the "
+                             f"cloud's operators", case="stuck-delete"))
+    return actions
 
 
 # --- failed boots --------------------------------------------------------------------

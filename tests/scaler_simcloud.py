@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import openstack.connection
@@ -40,8 +41,11 @@ def deploy_head(sim, operator) -> str:
 class CountingCloud:
     """The adapter, counting what the scaler asked of it and remembering the last listing."""
 
-    def __init__(self, cloud: OpenStackCloud):
+    def __init__(self, cloud: OpenStackCloud, hide_group_quota: bool = False):
         self.cloud = cloud
+        # True: limits() as read just before another client filled the server group, so
+        # nova's 403 is what stops the boot.
+        self.hide_group_quota = hide_group_quota
         self.creates = self.listings = 0
         self.deleted: list[str] = []
         self.last: list[Worker] = []
@@ -61,7 +65,8 @@ class CountingCloud:
         return self._record(self.cloud.delete_worker, worker_id)
 
     def limits(self):
-        return self._record(self.cloud.limits)
+        limits = self._record(self.cloud.limits)
+        return replace(limits, max_group_members=None) if self.hide_group_quota else limits
 
     def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
         return self._record(self.cloud.set_metadata, vm_id, metadata)
@@ -143,18 +148,20 @@ class ScalerOnSimcloud:
     """The daemon in a thread; a context manager that stops it (and re-raises its crash)."""
 
     def __init__(self, sim, operator, tmp_path: Path, idle_jobs: int = 0, poll_s: float = 0.2,
-                 **policy):
+                 server_group_id: str | None = None, hide_group_quota: bool = False, **policy):
         self.sim = sim
         adapter = OpenStackCloud(scaler_connection(sim, operator), STACK, sim.ids["images"][IMAGE],
                                  sim.ids["flavors"][FLAVOR], sim.ids["networks"][NETWORK],
-                                 user_data="#cloud-config\n", flavor_size=(CORES, RAM_MB))
-        self.cloud = CountingCloud(adapter)
+                                 user_data="#cloud-config\n", flavor_size=(CORES, RAM_MB),
+                                 server_group_id=server_group_id)
+        self.cloud = CountingCloud(adapter, hide_group_quota)
         self.pool = PoolOnCloud(self.cloud, idle_jobs)
         scaler = ScalerConfig(**{"stack": STACK, "min": 0, "max": 4, "flavor": Flavor(CORES, RAM_MB),
                                  "poll_seconds": poll_s, **policy})
         self.state_file = tmp_path / "scaler-state.json"
-        self.config = DaemonConfig(scaler, state_file=str(self.state_file), metrics_file=None,
-                                   stop_file=None)
+        self.metrics_file = tmp_path / "metrics.prom"
+        self.config = DaemonConfig(scaler, state_file=str(self.state_file),
+                                   metrics_file=str(self.metrics_file), stop_file=None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scaler", daemon=True)
         self.results: list = []
@@ -186,6 +193,17 @@ class ScalerOnSimcloud:
             return json.loads(self.state_file.read_text())
         except (FileNotFoundError, ValueError):
             return {}
+
+    def metric(self, name: str) -> float:
+        """One value of the Prometheus file the daemon writes after every cycle."""
+        for line in self.metrics_file.read_text().splitlines():
+            if line.startswith(f"relval_autoscaler_{name} "):
+                return float(line.split()[-1])
+        raise KeyError(name)
+
+    def outcomes(self) -> dict[str, str | None]:
+        """Boot id -> outcome, from the state file."""
+        return {b["id"]: b["outcome"] for b in self.state().get("boots", [])}
 
     def stopped_at(self) -> float | None:
         return self.state().get("stopped_at")

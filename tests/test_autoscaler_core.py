@@ -380,3 +380,28 @@ def test_absence_based_deletes_are_rate_limited():
     deletes = kinds(decide(Observed(workers=never), CFG, NOW), Delete)
     assert 0 < len(deletes) <= max(2, len(never) // 4)
     assert all(d.case == "join-timeout" and d.failure == "join-timeout" for d in deletes)
+
+
+# --- stuck deletes ------------------------------------------------------------------------
+
+def test_a_vm_being_deleted_is_no_worker_no_boot_and_its_delete_is_re_sent():
+    """A failed boot whose delete never completes used to come back as a worker after
+    120 s: counted as booting (holding a place) and deleted again as a second failure."""
+    leaving = worker("w1", cloud=ERROR, condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 300, delete_sent_at=NOW - 130)
+    actions = decide(Observed(workers=(leaving,)), CFG, NOW)
+    deletes = kinds(actions, Delete)
+    assert [(d.worker, d.case, d.failure) for d in deletes] == [("w1", "delete-retry", None)]
+    assert booted(actions) == 1                   # min 1: the VM being deleted is no worker
+    assert not [a for a in kinds(actions, Alert) if a.case == "stuck-delete"]
+
+
+def test_a_delete_that_lasts_past_delete_timeout_raises_an_alert():
+    leaving = worker("w1", cloud=ACTIVE, condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 700, delete_sent_at=NOW - 10)
+    foreign = worker("w2", cloud="DELETING", condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 900)    # deleted by someone else: not re-sent
+    actions = decide(Observed(workers=(leaving, foreign)), CFG, NOW)
+    alerts = [a for a in kinds(actions, Alert) if a.case == "stuck-delete"]
+    assert len(alerts) == 1 and "w1, w2" in alerts[0].reason and "600" in alerts[0].reason
+    assert kinds(actions, Delete) == []           # w1's delete was re-sent 10 s ago

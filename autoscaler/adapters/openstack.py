@@ -15,8 +15,8 @@ import base64
 from datetime import datetime
 
 from ..interfaces import CloudError, QuotaError
-from ..model import (ACTIVE, BUILD, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES, Limits,
-                     Worker)
+from ..model import (ACTIVE, BUILD, DELETING, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES,
+                     Limits, Worker)
 
 # Nova statuses -> the scaler's. Nova's transient statuses (a live migration, a reboot,
 # a resize, an operator's pause or shelve, or UNKNOWN while nova-compute is unreachable)
@@ -135,8 +135,12 @@ class OpenStackCloud:
             if md.get(STACK_KEY) != self.stack:
                 continue
             status = (s.status or "").upper()
-            out.append(Worker(s.id, s.name or "", STATUS.get(status, TRANSIENT),
-                              parse_time(s.created_at), md, detail=status))
+            scaler_status = STATUS.get(status, TRANSIENT)
+            # A server being deleted keeps its status; nova's task_state says "deleting".
+            if scaler_status != GONE and (s.task_state or "").lower() == "deleting":
+                scaler_status, status = DELETING, f"{status}/deleting"
+            out.append(Worker(s.id, s.name or "", scaler_status, parse_time(s.created_at), md,
+                              detail=status))
         return out
 
     def delete_worker(self, worker_id: str) -> None:
