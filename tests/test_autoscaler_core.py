@@ -245,6 +245,23 @@ def test_circuit_breaker_half_opens_with_one_probe_after_the_window():
     assert booted(decide(later, CFG, NOW + 30 + CFG.backoff_max_seconds)) == 1
 
 
+def test_half_the_boots_failing_keeps_booting_with_an_alert():
+    """On a hostile cloud some boots succeed: stopping would only make the queue wait."""
+    history = tuple(BootRecord(f"b{i}", NOW - 900 + i, "error" if i % 5 < 3 else "ok", NOW - 100)
+                    for i in range(20))                     # 60% fail, in runs of 3
+    assert breaker(history, CFG, NOW)[0] == "degraded"
+    actions = decide(Observed(idle_jobs=jobs(160), workers=(worker("w1"),), boots=history), CFG, NOW)
+    assert booted(actions) == 19
+    assert [a.case for a in kinds(actions, Alert)] == ["boot-failures"]
+
+
+def test_a_long_failure_streak_after_older_successes_is_nothing_boots():
+    history = tuple(BootRecord(f"ok{i}", NOW - 1500 + i, "ok", NOW - 1400) for i in range(10)) + \
+        tuple(BootRecord(f"f{i}", NOW - 1000 + i, "error", NOW - 900) for i in range(10))
+    assert breaker(history, CFG, NOW)[0] == "open"
+    assert breaker(history[:15], CFG, NOW)[0] != "open"         # a run of 5: keep going
+
+
 def test_a_30_percent_failure_rate_keeps_booting():
     history = tuple(BootRecord(f"b{i}", NOW - 900 + i, "error" if i % 10 < 3 else "ok", NOW - 100)
                     for i in range(20))
