@@ -22,6 +22,9 @@ holds the defaults and Pulumi.yaml documents them):
                                # after twice it
     transientTimeout: 3600     # a VM in a transient cloud state (MIGRATING, RESIZE, ...) is
                                # waited for this long before an alert; it is never a failure
+    deleteTimeout: 600         # a VM still listed this long after its delete is "stuck in
+                               # deletion": an alert (the delete is re-sent meanwhile); it is
+                               # never a boot nor a worker
     driver: openstack          # openstack (nova, openstacksdk) or ec2 (boto3)
     createApplicationCredential: false   # infra: let Pulumi create the OpenStack credential
 
@@ -100,6 +103,7 @@ AUTOSCALER_KEYS: dict[str, Any] = {
     "adaptiveTimeouts": True,
     "startdUpdateInterval": 300,
     "transientTimeout": 3600,
+    "deleteTimeout": 600,
     "driver": "openstack",
     "createApplicationCredential": False,
 }
@@ -134,6 +138,7 @@ class ScalerConfig:
     adaptive_timeouts: bool = True
     startd_update_interval: float = 300
     transient_timeout: float = 3600
+    delete_timeout: float = 600
     driver: str = "openstack"
     create_application_credential: bool = False
 
@@ -208,6 +213,7 @@ def read_scaler_keys(f: Field) -> dict[str, Any]:
             default=d["startdUpdateInterval"], minimum=1),
         "transient_timeout": f["transientTimeout"].number(default=d["transientTimeout"],
                                                           minimum=1),
+        "delete_timeout": f["deleteTimeout"].number(default=d["deleteTimeout"], minimum=1),
         "driver": f["driver"].string(default=d["driver"], choices=DRIVERS),
         "create_application_credential": f["createApplicationCredential"].boolean(
             default=d["createApplicationCredential"]),
@@ -315,7 +321,8 @@ _SCALER_FIELDS = {
     "failure_rate_limit": "failureRateLimit", "failure_min_samples": "failureMinSamples",
     "backoff_seconds": "backoffSeconds", "backoff_max_seconds": "backoffMaxSeconds",
     "adaptive_timeouts": "adaptiveTimeouts", "startd_update_interval": "startdUpdateInterval",
-    "transient_timeout": "transientTimeout", "driver": "driver",
+    "transient_timeout": "transientTimeout", "delete_timeout": "deleteTimeout",
+    "driver": "driver",
 }
 
 

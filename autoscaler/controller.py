@@ -14,7 +14,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from .config import ScalerConfig
-from .core import decide
+from .core import decide, stuck_deletes
 from .interfaces import AdapterError, Cloud, Condor, QuotaError
 from .model import (BY_SCALER, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
                     STACK_KEY, STOP_KEY, STOPPED_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
@@ -33,6 +33,7 @@ class CycleResult:
     created: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed_calls: int = 0
+    stuck_deletes: list[str] = field(default_factory=list)   # VMs past deleteTimeout
 
 
 @dataclass
@@ -93,23 +94,27 @@ class Controller:
                              self.config.stack, now, stack_id=self.config.stack_id)
         result.observed = observed
         result.actions = decide(observed, self.config, now)
-        self.state.alert = next((a.reason for a in result.actions if isinstance(a, Alert)), None)
-        # Alerts and unfittable jobs repeat every cycle while they last: log them on change.
-        notices = {describe(a) for a in result.actions if isinstance(a, (Alert, Unfittable))}
-        for action in result.actions:
-            line = describe(action)
-            if isinstance(action, (Alert, Unfittable)):
-                if line in self._notices:
-                    continue
-                self.log.warning("%s", line)
-            else:
-                self.log.info("%s%s", "(dry run) " if self.dry_run else "", line)
-        self._notices = notices
+        result.stuck_deletes = [w.id for w in stuck_deletes(observed, self.config, now)]
+        decided = len(result.actions)
+        self._log(result.actions)
         if not self.dry_run:
             self._apply(result, now)
-            if persist:
-                self.store.save(self.state)
+            self._log(result.actions[decided:])   # alerts raised while applying (quota)
+        self._notices = {describe(a) for a in result.actions if isinstance(a, (Alert, Unfittable))}
+        self.state.alert = next((a.reason for a in result.actions if isinstance(a, Alert)), None)
+        if not self.dry_run and persist:
+            self.store.save(self.state)
         return result
+
+    def _log(self, actions: list[Action]) -> None:
+        # Alerts and unfittable jobs repeat every cycle while they last: log them on change.
+        for action in actions:
+            line = describe(action)
+            if isinstance(action, (Alert, Unfittable)):
+                if line not in self._notices:
+                    self.log.warning("%s", line)
+            else:
+                self.log.info("%s%s", "(dry run) " if self.dry_run else "", line)
 
     def _stopped(self, workers: list[Worker], now: float, result: CycleResult) -> bool:
         """The teardown protocol: once asked to stop, never act again, and say so.

@@ -20,14 +20,18 @@ Cases, in the order they are applied:
   the schedd), ERROR included: never deleted, an Alert instead;
 - absence-based deletes are rate-limited per cycle;
 - `drained`: a draining worker with no jobs left is deleted (busy ones never are);
+- VMs being deleted are no workers and never booting: the delete is re-sent
+  (`delete-retry`) and one still listed past deleteTimeout raises `stuck-delete`;
 - `unfittable`: jobs bigger than a worker are reported, never booted for;
 - `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins, after the
   free room of booting and idle workers; capped by max, quota and concurrent boots;
 - `min-top-up`: the pool is brought back to `min`;
 - `idle-drain`: workers idle longer than idleTimeout, not needed by the queue, are
   drained (never below min);
-- `circuit-open`: most recent boots failed; boots stop and an Alert is raised.
-  After the window has passed a single probe boot at a time is allowed (`probe`).
+- `circuit-open`: nothing boots (the last boots all failed, none succeeded recently):
+  boots stop and an Alert is raised; a single probe boot at a time is allowed after a
+  backoff (`probe`). `boot-failures`: many boots fail but some succeed: an Alert, and
+  boots go on, each failure replaced with backoff.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED
 
 
 def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
-    actions: list[Action] = []
+    actions: list[Action] = leaving_actions(observed, config, now)
     workers = [w for w in observed.workers if w.cloud != GONE and not w.deleting]
     by_id = {b.id: b for b in observed.boots}
 
@@ -123,6 +127,42 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
     top_up = max(0, config.min - len(not_leaving))
     actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now))
     return _never_busy(actions, {w.id: w for w in workers})
+
+
+# --- VMs being deleted ----------------------------------------------------------------
+
+# A delete that left the VM listed is sent again this often (at most; sooner with a short
+# deleteTimeout): a lost request is repaired, a stuck one costs one call per period.
+RESEND_DELETE_S = 120.0
+
+
+def stuck_deletes(observed: Observed, config: ScalerConfig, now: float) -> list[WorkerState]:
+    """VMs still listed deleteTimeout after their delete began (sent, or seen DELETING)."""
+    return [w for w in observed.workers if w.cloud != GONE and w.deleting
+            and now - (w.deleting_since if w.deleting_since is not None else w.cloud_since)
+            > config.delete_timeout]
+
+
+def leaving_actions(observed: Observed, config: ScalerConfig, now: float) -> list[Action]:
+    """Re-send the scaler's deletes that have not finished; alert on stuck ones.
+
+    These VMs are neither workers nor boots: they hold no place in max or in the
+    concurrent boots, and a re-sent delete is never a second failed boot.
+    """
+    resend = min(RESEND_DELETE_S, config.delete_timeout)
+    actions: list[Action] = []
+    for w in observed.workers:
+        if w.cloud != GONE and w.delete_sent_at is not None and now - w.delete_sent_at >= resend:
+            state = w.status_detail or w.cloud
+            actions.append(Delete(w.id, f"still listed ({state}) {now - w.deleting_since:.0f}s "
+                                        f"after its delete; sent again", case="delete-retry"))
+    stuck = stuck_deletes(observed, config, now)
+    if stuck:
+        ids = ", ".join(sorted(w.id for w in stuck))
+        actions.append(Alert(f"{len(stuck)} VM(s) stuck in deletion for more than deleteTimeout "
+                             f"{config.delete_timeout:.0f}s: {ids}; they still use quota, ask the "
+                             f"cloud's operators", case="stuck-delete"))
+    return actions
 
 
 # --- failed boots --------------------------------------------------------------------
@@ -324,10 +364,17 @@ def boot_limits(live: list[WorkerState], booting: list[WorkerState], observed: O
 
 def breaker(boots: tuple[BootRecord, ...], config: ScalerConfig,
             now: float) -> tuple[str, str, float]:
-    """("closed" | "open" | "probe", why, no probe before this time).
+    """("closed" | "degraded" | "open", why, no probe before this time).
 
-    Probes back off like replacements do, by the length of the failure streak, so a
-    cloud that keeps failing sees one boot every backoffMaxSeconds at most.
+    It tells "half the boots fail" from "nothing boots":
+    - `open`: nothing boots. The last failureMinSamples boots all failed and none
+      succeeded within failureWindow (or the last 2 x failureMinSamples all failed):
+      boots stop and an alert is raised; one probe boot
+      at a time is allowed, backing off like replacements do by the length of the
+      failure streak, so a broken cloud sees one boot every backoffMaxSeconds at most.
+    - `degraded`: more than failureRateLimit of the recent boots failed, but some
+      succeed. Stopping would leave the queue waiting for nothing: boots go on, and each
+      failure is replaced with its own exponential backoff. An alert says so.
 
     Only boots launched before the oldest pending one count: errors show up in seconds
     and successes only after the join, so counting outcomes as they arrive would trip
@@ -339,20 +386,27 @@ def breaker(boots: tuple[BootRecord, ...], config: ScalerConfig,
     settled = [b for b in ordered if b.launched_at < cutoff and b.outcome is not None]
     recent = [b for b in settled if b.launched_at >= now - config.failure_window]
     failed = sum(b.failed for b in recent)
-    if len(recent) >= config.failure_min_samples and failed / len(recent) > config.failure_rate_limit:
-        return "open", (f"{failed} of the last {len(recent)} boots failed within "
-                        f"failureWindow {config.failure_window:.0f}s "
-                        f"(> failureRateLimit {config.failure_rate_limit:.0%}); not booting"), math.inf
     streak = 0
     for b in reversed(settled):
         if not b.failed:
             break
         streak += 1
-    if streak >= config.failure_min_samples:
+    window = f"failureWindow {config.failure_window:.0f}s"
+    # A streak twice failureMinSamples long is "nothing boots" even after older successes
+    # (on a cloud where half the boots fail, such a run is rare; after a break, certain).
+    if streak >= 2 * config.failure_min_samples or (streak >= config.failure_min_samples
+                                                     and failed == len(recent)):
         last = max(b.resolved_at or b.launched_at for b in settled[-streak:])
         not_before = last + backoff_delay(streak, config)
         wait = f", not before t={not_before:.0f}" if not_before > now else ""
-        return "probe", f"the last {streak} boots all failed; one probe boot at a time{wait}", not_before
+        counted = (f"{failed} of the last {len(recent)} boots failed within {window}"
+                   if recent else f"the last {streak} boots all failed")
+        return "open", (f"nothing boots: {counted}, none succeeded; not booting but one probe "
+                        f"at a time{wait}"), not_before
+    if len(recent) >= config.failure_min_samples and failed / len(recent) > config.failure_rate_limit:
+        return "degraded", (f"{failed} of the last {len(recent)} boots failed within {window} "
+                            f"(> failureRateLimit {config.failure_rate_limit:.0%}), but some "
+                            f"succeed: booting on, each failure replaced with backoff"), -math.inf
     return "closed", "", -math.inf
 
 
@@ -373,13 +427,15 @@ def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: in
     history = {b.id: b for b in observed.boots}
     history.update((b.id, b) for b in new_failures)
     state, breaker_why, not_before = breaker(tuple(history.values()), config, now)
-    if state == "open":
-        return [Alert(breaker_why)]
+    alerts: list[Action] = []
     n = min(want, cap)
-    if state == "probe":
+    if state == "open":
+        alerts.append(Alert(breaker_why, case="circuit-open"))
         idle_cloud = limits["concurrency"][0] >= config.max_concurrent_boots
         n = min(n, 1 if idle_cloud and now >= not_before else 0)
         case, why = "probe", f"{why}; {breaker_why}"
+    elif state == "degraded":
+        alerts.append(Alert(breaker_why, case="boot-failures"))
     if n < want:
         binding = min(limits.values(), key=lambda v: v[0])
         why += f"; {want} wanted, capped by {binding[1]}"
@@ -395,9 +451,10 @@ def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: in
         until = min(b.resolved_at + backoff_delay(b.generation, config) for b in waiting)
         why += f"; {blocked} held back by backoff until t={until:.0f}"
     if n <= 0:
-        return []
+        return alerts
     replaces = tuple(b.id for b in ready[:n])
-    return [Boot(n, why, case=case if not replaces else f"{case}+replace", replaces=replaces)]
+    return alerts + [Boot(n, why, case=case if not replaces else f"{case}+replace",
+                          replaces=replaces)]
 
 
 def _never_busy(actions: list[Action], workers: dict[str, WorkerState]) -> list[Action]:

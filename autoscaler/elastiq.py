@@ -2,22 +2,23 @@
 
 It talks to the same narrow interfaces as relval's controller, so the simulator can
 run both on the same simulated cloud. Reproduced as documented:
-- every 15 s: idle jobs minus 4 per VM still booting; at or above 10 for 100 s in a
-  row -> boot ceil(n/4) VMs, one API call at a time, no retry, capped by max_vms
-  which counts every VM in the project (foreign ones and the head included);
+- every 15 s: idle jobs minus 4 per VM booted in the last 600 s; at or above 10 for
+  100 s in a row -> boot ceil(n/4) VMs, one API call at a time, no retry, capped by
+  max_vms which counts every VM in the project (foreign ones and the head included);
+  below `min_vms` VMs it tops up;
 - a VM not joined 600 s after its boot is killed and not replaced (checked with the
   15 s loop);
-- every 20 s: VMs in ERROR are killed and replaced once (a replacement is not
-  replaced again);
-- every 45 s: a worker idle for 3600 s is terminated without draining (it keeps
-  `min_vms`);
+- every 20 s: every VM in ERROR is killed and replaced (replacements too);
+- every 45 s: a worker idle for 3600 s (`idle_time_s`) is terminated without draining
+  (it keeps `min_vms`);
 - only the list of owned VM ids survives a restart: boot times, idle timers, the
   threshold timer and the replaced-once marks are forgotten.
 It ignores job sizes and has no teardown by tag: it can only delete the ids it knows.
 
-Set-up choices for a fair comparison: max_vms is the pool's max + 1, so that in a
-clean project the head does not cost elastiq a worker; it adopts the initial
-workers as its own; it keeps `min_vms` when idling workers off.
+Set-up choices for a fair comparison: max_vms is the pool's max plus the VMs it cannot
+tell apart from its own (the head and the project's foreign VMs: `Scenario.elastiq_max`),
+so its worker cap equals the pool's; it adopts the initial workers as its own; it keeps
+`min_vms` when idling workers off.
 """
 
 from __future__ import annotations
@@ -52,15 +53,15 @@ class ElastiqTick:
 
 class Elastiq:
     def __init__(self, cloud: Cloud, condor: Condor, stack: str, min_vms: int, max_vms: int,
-                 state_file: str | os.PathLike, now: float):
+                 state_file: str | os.PathLike, now: float, idle_time_s: float = IDLE_TIME_S):
         self.cloud, self.condor, self.stack = cloud, condor, stack
         self.min_vms, self.max_vms = min_vms, max_vms
+        self.idle_time_s = idle_time_s
         self.state_file = Path(state_file)
         self.ids: set[str] = self._load()
         # Timers live in memory only: a restart starts them again from now.
         self.booted_at: dict[str, float] = {i: now for i in self.ids}
         self.idle_since: dict[str, float] = {}
-        self.is_replacement: set[str] = set()
         self.above_since: float | None = None
 
     # persistence: the owned ids only --------------------------------------------------
@@ -120,8 +121,12 @@ class Elastiq:
         for i in booting:
             if now - self.booted_at.get(i, now) >= JOIN_DEADLINE_S:
                 self._kill(i, tick)
-        booting = [i for i in booting if i in self.ids]
-        waiting = idle - JOBS_PER_VM * len(booting)
+        # Its own count of the VMs on the way: those booted in the last JOIN_DEADLINE_S.
+        recent = [i for i in self.ids if now - self.booted_at.get(i, now) < JOIN_DEADLINE_S]
+        waiting = idle - JOBS_PER_VM * len(recent)
+        if len(self.ids) < self.min_vms:
+            for _ in range(self.min_vms - len(self.ids)):
+                self._boot(now, tick)
         if waiting < WAITING_JOBS_THRESHOLD:
             self.above_since = None
             return tick
@@ -147,12 +152,9 @@ class Elastiq:
         for i, w in own.items():
             if w.status != ERROR:
                 continue
-            replace = i not in self.is_replacement
             self._kill(i, tick)
-            if replace and i not in self.ids:
-                new = self._boot(now, tick)
-                if new:
-                    self.is_replacement.add(new)
+            if i not in self.ids:
+                self._boot(now, tick)
         return tick
 
     def idle_check(self, now: float) -> ElastiqTick:
@@ -167,7 +169,7 @@ class Elastiq:
                 self.idle_since.pop(i, None)
                 continue
             since = self.idle_since.setdefault(i, now)
-            if now - since >= IDLE_TIME_S and len(self.ids) > self.min_vms:
+            if now - since >= self.idle_time_s and len(self.ids) > self.min_vms:
                 self._kill(i, tick)  # no drain: whatever landed meanwhile is lost
         return tick
 

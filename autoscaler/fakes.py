@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .interfaces import CloudError, CondorError, QuotaError
-from .model import (ACTIVE, BUILD, INSTANCE_ATTR, ROLE_KEY, STACK_KEY, Job, Limits,
+from .model import (ACTIVE, BUILD, DELETING, INSTANCE_ATTR, ROLE_KEY, STACK_KEY, Job, Limits,
                     Slot, Worker)
 
 
@@ -109,8 +109,8 @@ class FakeCloud(_Strict):
 
     def list_workers(self) -> list[Worker]:
         self._call("list_workers")
-        return [Worker(vm.id, vm.name, vm.status, vm.created_at, dict(vm.metadata),
-                       detail=vm.detail or vm.status)
+        return [Worker(vm.id, vm.name, DELETING if vm.deleting else vm.status, vm.created_at,
+                       dict(vm.metadata), detail=vm.detail or vm.status)
                 for vm in self.vms.values() if vm.metadata.get(STACK_KEY) == self.stack]
 
     def delete_worker(self, worker_id: str) -> None:

@@ -43,9 +43,9 @@ def render(counters: Counters, result: CycleResult, alert: str | None) -> str:
            "busy worker kept, ...).", 1 if alert else 0)
     observed = result.observed
     if observed is not None:
-        states = {"booting": 0, IDLE: 0, BUSY: 0, DRAINING: 0}
+        states = {"booting": 0, IDLE: 0, BUSY: 0, DRAINING: 0, "deleting": 0}
         for w in observed.workers:
-            key = "booting" if is_booting(w) else w.condor
+            key = "deleting" if w.deleting else "booting" if is_booting(w) else w.condor
             if key in states:
                 states[key] += 1
         for state, n in states.items():
@@ -59,6 +59,8 @@ def render(counters: Counters, result: CycleResult, alert: str | None) -> str:
             if value is not None:
                 metric("quota_headroom", "gauge", "Quota left in the project.", value,
                        f'{{resource="{name}"}}')
+    metric("stuck_deletes", "gauge", "VMs still listed deleteTimeout after their delete.",
+           len(result.stuck_deletes))
     unfit = sum(a.count for a in result.actions if isinstance(a, Unfittable))
     metric("unfittable_jobs", "gauge", "Idle jobs larger than a worker.", unfit)
     for kind, cls in (("boot", Boot), ("drain", Drain), ("delete", Delete)):

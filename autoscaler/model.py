@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 # state to wait out (nova's MIGRATING, REBOOT, RESIZE, ..., or paused by an operator);
 # its jobs may well keep running, so it is never a failure.
 BUILD, ACTIVE, ERROR, GONE, TRANSIENT = "BUILD", "ACTIVE", "ERROR", "GONE", "TRANSIENT"
+# A delete was accepted and is under way (nova's task_state "deleting"): not a worker any
+# more, not booting, and an alert when it lasts (a VM stuck in deletion).
+DELETING = "DELETING"
 # Nova's transient statuses: a live migration, a reboot, a resize, an operator's pause or
 # shelve, or UNKNOWN while nova-compute is unreachable.
 TRANSIENT_STATUSES = ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
@@ -43,7 +46,7 @@ class Worker:
 
     id: str
     name: str
-    status: str                      # BUILD / ACTIVE / ERROR / GONE / TRANSIENT
+    status: str                      # BUILD / ACTIVE / ERROR / GONE / TRANSIENT / DELETING
     created_at: float                # epoch seconds
     metadata: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     detail: str = ""                 # the cloud's own status word (MIGRATING, SHUTOFF, ...)
@@ -134,7 +137,9 @@ class WorkerState:
     status_detail: str = ""          # the cloud's own status word, for messages
     free_cpus: int = 0               # unclaimed capacity of a joined worker
     free_memory_mb: int = 0
-    deleting: bool = False           # a delete was already sent
+    deleting: bool = False           # a delete was sent, or the cloud is deleting it
+    deleting_since: float | None = None  # the first delete sent, or first seen DELETING
+    delete_sent_at: float | None = None  # the last delete the scaler sent
     drain_requested: bool = False
 
 

@@ -34,6 +34,9 @@ Keys (all but `jobs` optional; times in seconds):
     condor: {negotiator_interval_s: 20, collector_update_s: 30,
              startd_update_interval_s: 300}   # the startds' UPDATE_INTERVAL (after an outage)
     autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy
+    elastiq: {max_vms: 26, idle_timeout_s: 3600}   # overrides for the baseline; by default
+                             # max_vms is fair: the pool's max plus the VMs elastiq cannot
+                             # tell apart from its own (the head, foreign_instances)
 """
 
 from __future__ import annotations
@@ -148,6 +151,15 @@ class Scenario:
     transient: tuple[Transient, ...] = ()
     teardown_at_s: float | None = None
     autoscaler: dict[str, Any] = field(default_factory=dict, hash=False)
+    elastiq_max_vms: int | None = None        # None: the fair default (see elastiq_max)
+    elastiq_idle_timeout_s: float = 3600
+
+    def elastiq_max(self) -> int:
+        """elastiq's max_vms counts every VM of the project: its worker cap equals the
+        pool's max only when the head and the foreign VMs are added."""
+        if self.elastiq_max_vms is not None:
+            return self.elastiq_max_vms
+        return self.max + 1 + self.foreign_instances
 
     def scaler_config(self, stack: str) -> ScalerConfig:
         problems = Problems(render=lambda p, m: f"{p} {m}")
@@ -157,7 +169,7 @@ class Scenario:
 
 TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs",
             "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "teardown_at_s",
-            "condor", "autoscaler")
+            "condor", "autoscaler", "elastiq")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
               "p_stuck", "p_never_join", "p_api_error", "p_quota_refused", "quota", "foreign_instances", "flavor",
               "head", "foreign_flavor", "transient")
@@ -275,6 +287,10 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
     if auto.mapping(allowed=AUTOSCALER_KEYS):
         read_scaler_keys(auto)   # validate now; the policy reads them again
         values["autoscaler"] = dict(auto.value)
+    elastiq = root["elastiq"]
+    if elastiq.mapping(allowed=("max_vms", "idle_timeout_s")):
+        values["elastiq_max_vms"] = elastiq["max_vms"].integer(minimum=1)
+        values["elastiq_idle_timeout_s"] = elastiq["idle_timeout_s"].number(minimum=0)
     if problems:
         raise RelvalError(problems.messages)
     return Scenario(**{k: v for k, v in values.items() if v is not None})

@@ -331,8 +331,9 @@ class Simulation:
         if self.policy_name == "relval":
             return Controller(self.cloud, self.condor, self.config,
                               JsonStore(self.state_dir / "state.json", durable=False), logger=self.log)
-        return Elastiq(self.cloud, self.condor, STACK, self.sc.min, self.sc.max + 1,
-                       self.state_dir / "elastiq.json", self.now)
+        return Elastiq(self.cloud, self.condor, STACK, self.sc.min, self.sc.elastiq_max(),
+                       self.state_dir / "elastiq.json", self.now,
+                       idle_time_s=self.sc.elastiq_idle_timeout_s)
 
     def _live_pool(self) -> set[str]:
         return {vm.id for vm in self.cloud.owned() if not vm.deleting and vm.status != ERROR}

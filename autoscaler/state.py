@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Iterable
 
 from .core import collector_outage
-from .model import (ACTIVE, BUILD, BUSY, DRAINING, GONE, IDLE, NOT_JOINED, TRANSIENT, Boot,
+from .model import (ACTIVE, BUILD, BUSY, DELETING, DRAINING, GONE, IDLE, NOT_JOINED, TRANSIENT, Boot,
                     BootRecord, Delete, Drain, Job, Limits, Observed, Slot, Worker, WorkerState)
 
 STATE_VERSION = 1
 # A VM missing from a listing this soon after its create call is still counted as
-# booting (listings can lag behind creates); a delete is re-sent after this long.
+# booting (listings can lag behind creates).
 LISTING_GRACE_S = 120.0
-RESEND_DELETE_S = 120.0
 RESEND_DRAIN_S = 300.0
 KEEP_BOOTS = 200
 
@@ -40,8 +39,9 @@ class Instance:
     condor: str = NOT_JOINED
     condor_since: float = 0.0
     drain_sent_at: float | None = None
-    delete_sent_at: float | None = None
+    delete_sent_at: float | None = None   # the last delete sent
     delete_case: str | None = None
+    deleting_since: float | None = None   # the first delete sent, or first seen DELETING
     seen_build: bool = False         # we saw it in BUILD, so its boot duration is meaningful
     joined_at: float | None = None   # first seen in the collector: later absence means "lost"
     cloud: str = ""                  # last cloud status seen, and since when
@@ -185,10 +185,16 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
     for wid, w in listed.items():
         inst = state.instances.get(wid)
         if inst is None:
-            # Not in our file: booted just before a crash (Pulumi's are not owned). Adopt it.
+            # Not in our file: booted just before a crash (Pulumi's are not owned). Adopt it;
+            # one already being deleted is no boot (it would stay pending for ever).
             inst = state.instances[wid] = Instance(wid, w.created_at, condor_since=now)
-            if not any(b.id == wid for b in state.boots):
+            if w.status != DELETING and not any(b.id == wid for b in state.boots):
                 state.boots.append(BootRecord(wid, w.created_at))
+        if w.status == DELETING and inst.deleting_since is None:
+            inst.deleting_since = inst.delete_sent_at or now
+            if inst.delete_sent_at is None:
+                # Deleted by someone else (an operator, `relval down`): as if it had vanished.
+                _resolve(state, wid, "vanished", now)
         if w.status == BUILD:
             inst.seen_build = True
         if w.status == ACTIVE and inst.active_since is None:
@@ -237,14 +243,15 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
 
 def _view(inst: Instance, status: str, m: Machine | None, now: float, schedd_jobs: int = 0,
           detail: str = "") -> WorkerState:
-    deleting = inst.delete_sent_at is not None and now - inst.delete_sent_at < RESEND_DELETE_S
     drain = (inst.drain_sent_at is not None and now - inst.drain_sent_at < RESEND_DRAIN_S
              and inst.condor != DRAINING)
     return WorkerState(
         id=inst.id, cloud=status, created_at=inst.created_at, condor=inst.condor,
         condor_since=inst.condor_since, active_since=inst.active_since,
         running_jobs=m.running_jobs if m else 0, free_cpus=m.free_cpus if m else 0,
-        free_memory_mb=m.free_memory_mb if m else 0, deleting=deleting, drain_requested=drain,
+        free_memory_mb=m.free_memory_mb if m else 0, drain_requested=drain,
+        deleting=inst.deleting_since is not None or status == DELETING,
+        deleting_since=inst.deleting_since, delete_sent_at=inst.delete_sent_at,
         schedd_jobs=schedd_jobs, joined=inst.joined_at is not None, cloud_since=inst.cloud_since,
         status_detail=detail)
 
@@ -283,7 +290,9 @@ def record_boot(state: ScalerState, action: Boot, results: list[str | None], now
 def record_delete(state: ScalerState, action: Delete, now: float) -> None:
     inst = state.instances.get(action.worker)
     if inst is not None:
-        inst.delete_sent_at, inst.delete_case = now, action.case
+        inst.delete_sent_at = now
+        if inst.deleting_since is None:
+            inst.deleting_since, inst.delete_case = now, action.case
     if action.failure:
         known = any(b.id == action.worker for b in state.boots)
         if not known:

@@ -261,14 +261,20 @@ AUTOSCALER_DIR = "/opt/relval"
 
 def autoscaler(facts: AutoscalerFacts) -> Fragment:
     bundle = f"{AUTOSCALER_DIR}/relval-autoscaler.pyz"
+    install = f"{SBIN}/relval-autoscaler-install"
     unit = "\n".join([
         "[Unit]",
         "Description=relval elastic scaler",
         "After=network-online.target condor.service",
         "Wants=network-online.target",
+        "StartLimitIntervalSec=0",   # retry the install and the daemon for ever
         "",
         "[Service]",
         *(f"Environment={key}={value}" for key, value in facts.environment),
+        # The install runs before every start and does nothing once done: a failed dnf or
+        # pip is retried 30 s later instead of leaving a unit without its venv for good.
+        f"ExecStartPre={install}",
+        "TimeoutStartSec=1800",
         f"ExecStart={AUTOSCALER_DIR}/venv/bin/python {bundle} --config /etc/relval/autoscaler.yaml",
         "Restart=always",
         "RestartSec=30",
@@ -280,7 +286,6 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
         "WantedBy=multi-user.target",
         "",
     ])
-    install = f"{SBIN}/relval-autoscaler-install"
     return {
         "write_files": [
             write_file("/etc/relval/autoscaler.yaml", facts.config_yaml, "0600"),
@@ -289,10 +294,11 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
             {**write_file(bundle, facts.bundle_b64, "0644"), "encoding": "b64"},
             write_file(install, template("relval-autoscaler-install.sh",
                                          venv=f"{AUTOSCALER_DIR}/venv",
+                                         stamp=shlex.quote(" ".join(facts.requirements)),
                                          requirements=" ".join(shlex.quote(r) for r in facts.requirements)),
                        "0700"),
             write_file("/etc/systemd/system/relval-autoscaler.service", unit),
         ],
-        "runcmd": [[install], ["systemctl", "daemon-reload"],
+        "runcmd": [["systemctl", "daemon-reload"],
                    ["systemctl", "enable", "--now", "relval-autoscaler.service"]],
     }

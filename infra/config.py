@@ -99,6 +99,10 @@ class StackConfig:
         return tuple(v for v in self.volumes if v.role == role)
 
 
+# Image names of EL7 systems (CernVM 4, CentOS 7): Python 3.6 at most. An image given
+# by id cannot be told apart; the install on the head then says why it fails.
+EL7_IMAGE = re.compile(r"cernvm[-_ ]?4|\bcc7\b|centos[-_ ]?7|\bel7\b", re.IGNORECASE)
+
 # Every `relval:` key with its default (None: optional, REQUIRED: must be set).
 # Pulumi.yaml documents each one; tests keep the two in step.
 REQUIRED = "<required>"
@@ -180,6 +184,10 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None =
     values["eos"] = parse_eos(root["eos"])
     values["condor"] = parse_condor(root["condor"])
     values["autoscaler"] = _autoscaler(root["autoscaler"], values["workers"])
+    if values["autoscaler"] is not None and EL7_IMAGE.search(values["image"] or ""):
+        root["image"].error(f"{values['image']!r} is an EL7 image (CernVM 4, CentOS 7): the elastic "
+                            "scaler needs Python >= 3.10 on the head, which EL7 cannot install; "
+                            "use a CernVM 5 or EL9 image, or set relval:autoscaler.enabled: false")
 
     if problems:
         raise RelvalError(problems.messages)

@@ -26,10 +26,12 @@ EXIT_NO_VERDICT = 3
 
 @dataclass
 class ScalerStop:
-    """What `stop_scaler` achieved: `confirmed` only when nothing can boot any more."""
+    """What `stop_scaler` achieved: `confirmed` only when nothing can boot any more;
+    `acknowledged` when the scaler itself answered the stop request."""
 
     confirmed: bool
     how: str
+    acknowledged: bool = False
 
 
 @dataclass
@@ -56,33 +58,61 @@ def _stack_config(stack: str):
         return None
 
 
-def stop_scaler_before_teardown(resources, stack: str) -> ScalerStop:
+def stop_scaler_before_teardown(resources, stack: str, timeout_s: float = 120,
+                                poll_s: float = 5, sleep: Callable[[float], None] | None = None,
+                                clock: Callable[[], float] | None = None) -> ScalerStop:
     """Make sure the elastic scaler cannot boot anything once the sweep has begun.
 
-    Its OpenStack application credential (`<stack>-autoscaler`) is deleted and the
-    deletion confirmed by listing again; a scaler without it cannot call Nova at all,
-    even when the head is unreachable. A stack without one (no scaler, or a credential
-    given rather than created) is reported as unconfirmed, and the sweep then waits a
-    settle period before it trusts an empty listing.
+    First the scaler is asked (`autoscaler.teardown.request_stop`: a token in the head's
+    metadata, through the scaler's own cloud adapter on the sweep's connection). A scaler
+    that answers has stopped for good before it could act again, so nothing more is
+    needed: its credential goes with the sweep. Without an answer within `timeout_s` (no
+    head, the head or its scaler down, an older scaler), its OpenStack application
+    credential (`<stack>-autoscaler`) is deleted and the deletion confirmed by listing
+    again; a scaler without it cannot call Nova at all, even when the head is unreachable.
+    A stack without one (no scaler, or a credential given rather than created) is
+    reported as unconfirmed, and the sweep then waits a settle period before it trusts
+    an empty listing.
     """
+    import time
+
     from relval.autoscaler.interfaces import AdapterError
 
+    cfg = _stack_config(stack)
+    no_scaler = cfg is not None and cfg.autoscaler is None
+    unanswered = ""
+    scaler_cloud = getattr(resources, "scaler_cloud", None)
+    if scaler_cloud is not None and not no_scaler:
+        from relval.autoscaler.teardown import request_stop
+
+        asked = request_stop(scaler_cloud(), stack, timeout_s=timeout_s, poll_s=poll_s,
+                             sleep=sleep or time.sleep, clock=clock or time.monotonic)
+        if asked.acknowledged:
+            return ScalerStop(True, f"the scaler acknowledged the stop request on its head "
+                                    f"after {asked.waited_s:.0f} s: it boots nothing any more",
+                              acknowledged=True)
+        if asked.heads:
+            unanswered = f"the scaler did not answer the stop request within {timeout_s:.0f} s; "
+        elif asked.errors:
+            unanswered = f"could not ask the scaler to stop ({asked.errors[0]}); "
     try:
         credentials = resources.list("application_credential")
         for credential in credentials:
             resources.delete("application_credential", credential.id)
         left = resources.list("application_credential")
     except AdapterError as error:
-        return ScalerStop(False, f"could not delete the scaler's application credential: {error}")
+        return ScalerStop(False, f"{unanswered}could not delete the scaler's application "
+                                 f"credential: {error}")
     if left:
-        return ScalerStop(False, f"the scaler's application credential is still listed: "
-                                 f"{', '.join(c.id for c in left)}")
+        return ScalerStop(False, f"{unanswered}the scaler's application credential is still "
+                                 f"listed: {', '.join(c.id for c in left)}")
     if not credentials:
-        cfg = _stack_config(stack)
-        if cfg is not None and cfg.autoscaler is None:
+        if no_scaler:
             return ScalerStop(True, "the stack runs no elastic scaler")
-        return ScalerStop(False, f"no application credential {stack}-autoscaler to revoke")
-    return ScalerStop(True, f"revoked the scaler's application credential ({credentials[0].id})")
+        return ScalerStop(False, f"{unanswered}no application credential {stack}-autoscaler "
+                                 f"to revoke")
+    return ScalerStop(True, f"{unanswered}revoked the scaler's application credential "
+                            f"({credentials[0].id})")
 
 
 def openstack_resources(stack: str):
@@ -94,8 +124,9 @@ def openstack_resources(stack: str):
 
 def down(stack: str, on_output: OnOutput = print,
          resources_factory: Callable[[str], object] = openstack_resources,
-         stop_scaler: Callable[[object, str], ScalerStop] = stop_scaler_before_teardown,
+         stop_scaler: Callable[..., ScalerStop] = stop_scaler_before_teardown,
          timeout_s: float = 900, settle_s: float = 60, poll_s: float = 5,
+         stop_timeout_s: float = 120,
          sleep: Callable[[float], None] | None = None,
          clock: Callable[[], float] | None = None, workspace=None) -> DownReport:
     import time
@@ -108,8 +139,10 @@ def down(stack: str, on_output: OnOutput = print,
     resources = resources_factory(stack)  # missing credentials: exit 2 here, one line
     report = DownReport(stack)
 
-    stopped = stop_scaler(resources, stack)
-    report.scaler = {"confirmed": stopped.confirmed, "how": stopped.how}
+    stopped = stop_scaler(resources, stack, timeout_s=stop_timeout_s, poll_s=poll_s, sleep=sleep,
+                          clock=clock)
+    report.scaler = {"confirmed": stopped.confirmed, "acknowledged": stopped.acknowledged,
+                     "how": stopped.how}
     on_output(f"scaler: {stopped.how}")
     swept = sweep(resources, stack, timeout_s=timeout_s, poll_s=poll_s, sleep=sleep,
                    clock=clock)

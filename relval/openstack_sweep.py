@@ -64,6 +64,13 @@ class OpenStackStackResources:
     def __init__(self, conn, stack: str, keep_keypair: str | None = None):
         self.conn, self.stack, self.keep_keypair = conn, stack, keep_keypair
 
+    def scaler_cloud(self):
+        """The scaler's own OpenStack adapter on this connection: `relval down` asks the
+        scaler to stop through the same calls the scaler answers with."""
+        from relval.autoscaler.adapters.openstack import OpenStackCloud
+
+        return OpenStackCloud.for_teardown(self.conn, self.stack)
+
     def _call(self, what: str, fn: Callable):
         try:
             return fn()

@@ -245,6 +245,23 @@ def test_circuit_breaker_half_opens_with_one_probe_after_the_window():
     assert booted(decide(later, CFG, NOW + 30 + CFG.backoff_max_seconds)) == 1
 
 
+def test_half_the_boots_failing_keeps_booting_with_an_alert():
+    """On a hostile cloud some boots succeed: stopping would only make the queue wait."""
+    history = tuple(BootRecord(f"b{i}", NOW - 900 + i, "error" if i % 5 < 3 else "ok", NOW - 100)
+                    for i in range(20))                     # 60% fail, in runs of 3
+    assert breaker(history, CFG, NOW)[0] == "degraded"
+    actions = decide(Observed(idle_jobs=jobs(160), workers=(worker("w1"),), boots=history), CFG, NOW)
+    assert booted(actions) == 19
+    assert [a.case for a in kinds(actions, Alert)] == ["boot-failures"]
+
+
+def test_a_long_failure_streak_after_older_successes_is_nothing_boots():
+    history = tuple(BootRecord(f"ok{i}", NOW - 1500 + i, "ok", NOW - 1400) for i in range(10)) + \
+        tuple(BootRecord(f"f{i}", NOW - 1000 + i, "error", NOW - 900) for i in range(10))
+    assert breaker(history, CFG, NOW)[0] == "open"
+    assert breaker(history[:15], CFG, NOW)[0] != "open"         # a run of 5: keep going
+
+
 def test_a_30_percent_failure_rate_keeps_booting():
     history = tuple(BootRecord(f"b{i}", NOW - 900 + i, "error" if i % 10 < 3 else "ok", NOW - 100)
                     for i in range(20))
@@ -380,3 +397,28 @@ def test_absence_based_deletes_are_rate_limited():
     deletes = kinds(decide(Observed(workers=never), CFG, NOW), Delete)
     assert 0 < len(deletes) <= max(2, len(never) // 4)
     assert all(d.case == "join-timeout" and d.failure == "join-timeout" for d in deletes)
+
+
+# --- stuck deletes ------------------------------------------------------------------------
+
+def test_a_vm_being_deleted_is_no_worker_no_boot_and_its_delete_is_re_sent():
+    """A failed boot whose delete never completes used to come back as a worker after
+    120 s: counted as booting (holding a place) and deleted again as a second failure."""
+    leaving = worker("w1", cloud=ERROR, condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 300, delete_sent_at=NOW - 130)
+    actions = decide(Observed(workers=(leaving,)), CFG, NOW)
+    deletes = kinds(actions, Delete)
+    assert [(d.worker, d.case, d.failure) for d in deletes] == [("w1", "delete-retry", None)]
+    assert booted(actions) == 1                   # min 1: the VM being deleted is no worker
+    assert not [a for a in kinds(actions, Alert) if a.case == "stuck-delete"]
+
+
+def test_a_delete_that_lasts_past_delete_timeout_raises_an_alert():
+    leaving = worker("w1", cloud=ACTIVE, condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 700, delete_sent_at=NOW - 10)
+    foreign = worker("w2", cloud="DELETING", condor=NOT_JOINED, deleting=True,
+                     deleting_since=NOW - 900)    # deleted by someone else: not re-sent
+    actions = decide(Observed(workers=(leaving, foreign)), CFG, NOW)
+    alerts = [a for a in kinds(actions, Alert) if a.case == "stuck-delete"]
+    assert len(alerts) == 1 and "w1, w2" in alerts[0].reason and "600" in alerts[0].reason
+    assert kinds(actions, Delete) == []           # w1's delete was re-sent 10 s ago

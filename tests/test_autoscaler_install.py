@@ -28,6 +28,8 @@ CREDENTIAL = "openstack:identity/applicationCredential:ApplicationCredential"
 def stack(**autoscaler):
     raw = copy.deepcopy(BASE_CONFIG)
     raw["autoscaler"] = autoscaler
+    # The scaler needs Python >= 3.10 on the head: an EL9 image, not BASE_CONFIG's CernVM 4.
+    raw.update(image="ALMA9 - x86_64", imageFamily="el9")
     return raw
 
 
@@ -63,7 +65,7 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     assert config.scaler.stack == "rv-scale" and config.release == BASE_CONFIG["release"]
     assert (config.scaler.min, config.scaler.max) == (1, 20)
     assert config.scaler.idle_timeout == 900
-    assert config.openstack.image == BASE_CONFIG["image"]
+    assert config.openstack.image == "ALMA9 - x86_64"
     assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
     assert config.openstack.network == BASE_CONFIG["network"]
     # By id: a second group of the same name would make nova refuse the boot (409).
@@ -88,6 +90,37 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     # A frozen loop is restarted: the daemon pings after every cycle.
     assert "WatchdogSec=900" in unit and "NotifyAccess=main" in unit
     assert ["systemctl", "enable", "--now", "relval-autoscaler.service"] in head["runcmd"]
+
+
+def test_the_install_is_retried_by_the_unit_until_it_succeeds(scaled_plan, tmp_path):
+    """A failed dnf or pip used to leave the unit crash-looping on a missing venv for good."""
+    head = yaml.safe_load(user_data_of(scaled_plan, "head"))
+    written = files(head)
+    install = "/usr/local/sbin/relval-autoscaler-install"
+    unit = written["/etc/systemd/system/relval-autoscaler.service"]["content"]
+    assert f"ExecStartPre={install}" in unit and "Restart=always" in unit
+    assert "StartLimitIntervalSec=0" in unit and "TimeoutStartSec=1800" in unit
+    assert [install] not in head["runcmd"]          # cloud-init no longer runs it once
+    script = written[install]["content"].replace("/opt/relval/venv", str(tmp_path / "venv"))
+    (tmp_path / "install.sh").write_text(script)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("python3", "dnf", "yum"):          # an EL7 head: nothing >= 3.10 to be had
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / tool).chmod(0o755)
+    (bin_dir / "cat").symlink_to("/bin/cat")
+    env = {"PATH": str(bin_dir)}                    # not this machine's Python 3.11
+    failed = subprocess.run(["/bin/sh", str(tmp_path / "install.sh")], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert failed.returncode != 0 and "Python >= 3.10" in failed.stderr
+    assert not (tmp_path / "venv" / ".relval-installed").exists()
+    # Once installed (the stamp names the requirements), starting again does nothing.
+    stamp = script.split("STAMP_CONTENT=")[1].split("\n")[0].strip("'")
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / ".relval-installed").write_text(stamp + "\n")
+    again = subprocess.run(["/bin/sh", str(tmp_path / "install.sh")], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
 
 
 def test_scaler_boots_workers_with_the_workers_cloud_config(scaled_plan):
@@ -152,6 +185,24 @@ def test_bad_scaler_config_is_reported_with_its_key(autoscaler, message):
     assert any(message in p for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize("image", ["cernvm4-micro-2020.07-1", "CernVM 4 - x86_64", "cc7-base",
+                                   "CentOS 7 - x86_64"])
+def test_a_scaler_on_an_el7_head_is_refused_when_the_config_is_validated(image):
+    """The scaler needs Python >= 3.10; CernVM 4 (EL7) has 3.6 and no package offers more."""
+    raw = {**stack(**SCALER), "image": image, "imageFamily": "cernvm"}
+    with pytest.raises(RelvalError) as caught:
+        parse_stack_config(raw)
+    [problem] = caught.value.problems
+    assert problem.startswith("relval:image ") and "Python >= 3.10" in problem
+    raw["autoscaler"] = {"enabled": False}
+    assert parse_stack_config(raw).autoscaler is None      # without the scaler: accepted
+
+
+@pytest.mark.parametrize("image", ["cvm5-2024.10-1", "CernVM 5 - x86_64", "ALMA9 - x86_64"])
+def test_a_scaler_on_an_el9_head_is_accepted(image):
+    assert parse_stack_config({**stack(**SCALER), "image": image}).autoscaler is not None
+
+
 def test_ec2_driver_gets_aws_credentials_not_openstack_ones():
     plan = make_plan(stack(driver="ec2", ec2={"region": "eu-west-1", "imageId": "ami-1",
                                                "instanceType": "m5.2xlarge"},
@@ -193,7 +244,7 @@ def test_credentials_in_clear_text_are_refused(tmp_path):
 
     def stack_file(secret_value) -> Path:
         path = tmp_path / "Pulumi.s.yaml"
-        config = {f"relval:{k}": v for k, v in BASE_CONFIG.items()}
+        config = {f"relval:{k}": v for k, v in stack().items() if k != "autoscaler"}
         config["relval:autoscaler"] = {"authUrl": "https://k/v3", "applicationCredentialId": "ac-1",
                                        "applicationCredentialSecret": secret_value}
         path.write_text(yaml.safe_dump({"config": config}))

@@ -11,7 +11,7 @@ from relval.infra import provider_schema
 from relval.infra.config_source import from_stack_file
 from relval.infra.plan import schema_problems
 
-from .conftest import EXAMPLE_STACK, make_plan
+from .conftest import EXAMPLE_STACK, REPO, make_plan
 
 INSTANCE = "openstack:compute/instance:Instance"
 RULE = "openstack:networking/secGroupRule:SecGroupRule"
@@ -296,6 +296,19 @@ def test_outputs(raw_config):
     assert out["sshCommand"] == f"ssh relval@{out['headAddress']}"
     names = {i.inputs["name"] for i in plan.of_type(INSTANCE)}
     assert names == {"rel-1-head", *out["workerNames"]}
+
+
+def test_every_output_is_documented_and_rehearsed(raw_config):
+    """`relval rehearse` checks the deployed outputs against this list, the README names them."""
+    import re
+
+    from relval.rehearse import DOCUMENTED_OUTPUTS
+
+    outputs = set(make_plan(raw_config, stack="rel-1").outputs)
+    assert outputs == DOCUMENTED_OUTPUTS
+    readme = (REPO / "README.md").read_text()
+    line = readme[readme.index("- Outputs: "):].split("\n\n")[0].split("\n- ")[0]
+    assert set(re.findall(r"`(\w+)`", line)) == outputs
 
 
 def test_plans_are_reproducible(raw_config):

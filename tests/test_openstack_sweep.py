@@ -103,6 +103,7 @@ class Project:
         routes = [
             ("GET", r"/v2.1/servers/detail", lambda m: {"servers": self._list_servers()}),
             ("DELETE", r"/v2.1/servers/([^/]+)", lambda m: self._delete_server(m[1], context)),
+            ("POST", r"/v2.1/servers/([^/]+)/metadata", lambda m: self._set_metadata(m[1], request)),
             ("GET", r"/v2.1/os-keypairs", lambda m: {"keypairs": [{"keypair": k} for k in self.keypairs.values()]}),
             ("DELETE", r"/v2.1/os-keypairs/([^/]+)", lambda m: self._pop(self.keypairs, m[1], context)),
             ("GET", r"/v2.1/os-server-groups", lambda m: {"server_groups": list(self.server_groups.values())}),
@@ -152,6 +153,12 @@ class Project:
         context.status_code = 204
         self.deleting.setdefault(server_id, 1)
         return None
+
+    def _set_metadata(self, server_id, request):
+        # The teardown's stop request; no scaler runs here to answer it.
+        metadata = self.servers[server_id]["metadata"]
+        metadata.update(request.json()["metadata"])
+        return {"metadata": metadata}
 
     def _delete_group(self, group_id, context):
         if any(group_id in p["security_groups"] for p in self.ports.values()):
@@ -212,9 +219,12 @@ def test_down_leaves_nothing_of_the_stack_and_everything_of_others(project, engi
     project.deploy("someone-else")
     before_other = project.of("someone-else")
     assert project.of("rel-1") == 14
-    report = down("rel-1", on_output=lambda line: None, sleep=lambda s: None,
+    report = down("rel-1", on_output=lambda line: None, sleep=lambda s: None, stop_timeout_s=0,
                   resources_factory=lambda stack: OpenStackStackResources(connection(), stack))
     assert report.clean and engine == ["rel-1"]
+    # The head was asked to stop its scaler; nothing answered, so the credential went first.
+    assert any(r.startswith("POST") and r.endswith("/metadata") for r in project.requests)
+    assert "did not answer the stop request" in report.scaler["how"]
     # The head's volume was refused while attached, then deleted once the head was gone.
     assert report.swept["deleted"]["volume"] and any("delete volume" in e and "400" in e
                                                      for e in report.swept["errors"]), report.swept
@@ -229,7 +239,7 @@ def test_down_leaves_nothing_of_the_stack_and_everything_of_others(project, engi
 def test_a_referenced_keypair_is_never_deleted(project, engine):
     project.deploy("rel-1")
     resources = OpenStackStackResources(connection(), "rel-1", keep_keypair="rel-1-key")
-    down("rel-1", on_output=lambda line: None, sleep=lambda s: None,
+    down("rel-1", on_output=lambda line: None, sleep=lambda s: None, stop_timeout_s=0,
          resources_factory=lambda stack: resources)
     assert list(project.keypairs) == ["rel-1-key"]
 

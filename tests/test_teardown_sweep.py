@@ -181,7 +181,7 @@ def test_down_revokes_the_scaler_then_sweeps_everything_then_destroys(engine):
     report = down("rel-1", on_output=lines.append, resources_factory=project.resources, sleep=no_sleep)
     assert report.clean and report.destroyed and engine == ["rel-1"]
     assert project.left("rel-1") == [] and len(project.left("someone-else")) == 11
-    assert report.scaler == {"confirmed": True,
+    assert report.scaler == {"confirmed": True, "acknowledged": False,
                              "how": "revoked the scaler's application credential (rel-1-cred)"}
     deletes = [(kind, rid) for op, kind, rid in project.calls if op == "delete"]
     assert deletes[0] == ("application_credential", "rel-1-cred")
@@ -233,7 +233,7 @@ def test_an_unconfirmed_scaler_stop_waits_and_catches_a_late_boot(engine):
     seconds_slept = []
     project.on_list = scaler_boots_once_during_the_settle_period
     report = down("rel-1", on_output=lambda line: None, resources_factory=project.resources,
-                  stop_scaler=lambda resources, stack: ScalerStop(False, "head unreachable"),
+                  stop_scaler=lambda resources, stack, **timing: ScalerStop(False, "head unreachable"),
                   sleep=seconds_slept.append, settle_s=60)
     assert 60 in seconds_slept and booted
     assert project.left() == [] and report.clean

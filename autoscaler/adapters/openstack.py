@@ -15,8 +15,8 @@ import base64
 from datetime import datetime
 
 from ..interfaces import CloudError, QuotaError
-from ..model import (ACTIVE, BUILD, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES, Limits,
-                     Worker)
+from ..model import (ACTIVE, BUILD, DELETING, ERROR, GONE, STACK_KEY, TRANSIENT, TRANSIENT_STATUSES,
+                     Limits, Worker)
 
 # Nova statuses -> the scaler's. Nova's transient statuses (a live migration, a reboot,
 # a resize, an operator's pause or shelve, or UNKNOWN while nova-compute is unreachable)
@@ -76,21 +76,30 @@ class OpenStackCloud:
                    settings.availability_zone, settings.keypair, settings.security_groups,
                    (flavor.vcpus, flavor.ram))
 
+    @classmethod
+    def for_teardown(cls, conn, stack: str) -> "OpenStackCloud":
+        """An adapter that lists, tags and deletes the stack's VMs but boots nothing:
+        `relval down`'s side of the teardown protocol, with the operator's connection."""
+        return cls(conn, stack, image_id="", flavor_id="", network_id="")
+
     def worker_size(self) -> tuple[int, int]:
         """(cores, RAM MB) of the worker flavor, for packing jobs."""
         if self.flavor_size is None:
-            flavor = self._call("get flavor", self.conn.compute.get_flavor, self.flavor_id)
+            flavor = self._call("get flavor", lambda: self.conn.compute.get_flavor(self.flavor_id))
             self.flavor_size = (flavor.vcpus, flavor.ram)
         return self.flavor_size
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, what: str, fn):
+        """fn() with every failure as a CloudError. `fn` is called here, whole: even
+        `conn.compute` can fail (the SDK makes its proxy, with a Keystone call, on first use)."""
         from keystoneauth1 import exceptions as ks_exceptions
         from openstack import exceptions
         try:
-            return fn(*args, **kwargs)
+            return fn()
         except exceptions.SDKException as error:
             raise CloudError(f"{what}: {error}") from error
-        except ks_exceptions.ClientException as error:   # timeouts, refused connections
+        except ks_exceptions.ClientException as error:   # timeouts, refused connections, a
+            # revoked credential (keystoneauth raises its own Unauthorized while re-authenticating)
             raise CloudError(f"{what}: {type(error).__name__}: {error}") from error
 
     def create_worker(self, name: str, metadata: dict[str, str]) -> str:
@@ -108,14 +117,14 @@ class OpenStackCloud:
             kwargs["security_groups"] = [{"name": g} for g in self.security_groups]
         from openstack import exceptions
         try:
-            server = self.conn.compute.create_server(**kwargs)
-        except exceptions.HttpException as error:
+            server = self._call("create server", lambda: self.conn.compute.create_server(**kwargs))
+        except CloudError as error:
             # Nova refuses a boot past a quota with 403 (413 before microversion 2.1).
-            if error.status_code in (403, 413) and "quota" in str(error).lower():
-                raise QuotaError(f"create server: {error}") from error
-            raise CloudError(f"create server: {error}") from error
-        except exceptions.SDKException as error:
-            raise CloudError(f"create server: {error}") from error
+            cause = error.__cause__
+            if (isinstance(cause, exceptions.HttpException) and cause.status_code in (403, 413)
+                    and "quota" in str(cause).lower()):
+                raise QuotaError(str(error)) from cause
+            raise
         return server.id
 
     def list_workers(self) -> list[Worker]:
@@ -126,24 +135,29 @@ class OpenStackCloud:
             if md.get(STACK_KEY) != self.stack:
                 continue
             status = (s.status or "").upper()
-            out.append(Worker(s.id, s.name or "", STATUS.get(status, TRANSIENT),
-                              parse_time(s.created_at), md, detail=status))
+            scaler_status = STATUS.get(status, TRANSIENT)
+            # A server being deleted keeps its status; nova's task_state says "deleting".
+            if scaler_status != GONE and (s.task_state or "").lower() == "deleting":
+                scaler_status, status = DELETING, f"{status}/deleting"
+            out.append(Worker(s.id, s.name or "", scaler_status, parse_time(s.created_at), md,
+                              detail=status))
         return out
 
     def delete_worker(self, worker_id: str) -> None:
-        self._call("delete server", self.conn.compute.delete_server, worker_id, ignore_missing=True)
+        self._call("delete server",
+                   lambda: self.conn.compute.delete_server(worker_id, ignore_missing=True))
 
     def set_metadata(self, vm_id: str, metadata: dict[str, str]) -> None:
-        self._call("set server metadata", self.conn.compute.set_server_metadata, vm_id,
-                   **metadata)
+        self._call("set server metadata",
+                   lambda: self.conn.compute.set_server_metadata(vm_id, **metadata))
 
     def limits(self) -> Limits:
-        absolute = self._call("limits", self.conn.compute.get_limits).absolute
+        absolute = self._call("limits", lambda: self.conn.compute.get_limits()).absolute
         members, used_members = None, 0
         if self.server_group_id:
             # The server group's member quota: nova does not report its use, the group does.
-            group = self._call("get server group", self.conn.compute.get_server_group,
-                               self.server_group_id)
+            group = self._call("get server group",
+                               lambda: self.conn.compute.get_server_group(self.server_group_id))
             members = absolute.server_group_members
             used_members = len(group.member_ids or [])
         return Limits(max_instances=absolute.instances, max_cores=absolute.total_cores,
