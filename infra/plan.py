@@ -84,7 +84,8 @@ def _fake_ed25519(name: str) -> tuple[str, str]:
     """A well-formed (not usable) OpenSSH ed25519 key pair derived from `name`."""
     seed = hashlib.sha256(name.encode()).digest()
     blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + seed
-    public = "ssh-ed25519 " + base64.b64encode(blob).decode() + " relval-offline-plan"
+    # Like tls.PrivateKey's publicKeyOpenssh, with its trailing newline.
+    public = "ssh-ed25519 " + base64.b64encode(blob).decode() + " relval-offline-plan\n"
     body = base64.b64encode(hashlib.sha512(seed).digest() * 4).decode()
     lines = [body[i:i + 70] for i in range(0, len(body), 70)]
     private = "\n".join(["-----BEGIN OPENSSH PRIVATE KEY-----", *lines,
@@ -96,6 +97,11 @@ def _fake_password(name: str, length: int) -> str:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     digest = hashlib.sha512(name.encode()).digest() * (length // 64 + 1)
     return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+def looked_up_public_key(keypair: str) -> str:
+    """What the offline plan pretends an existing Nova keypair holds."""
+    return f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanLookedUpKey {keypair}"
 
 
 def redact(text: str, secrets: dict[str, str]) -> str:
@@ -165,8 +171,7 @@ class OfflineCloud(pulumi.runtime.Mocks):
         if args.token == "openstack:compute/getKeypair:getKeypair":
             name = args.args.get("name")
             return {"id": name, "name": name, "fingerprint": "offline-plan",
-                    "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanLookedUpKey "
-                                 f"{name}"}
+                    "publicKey": looked_up_public_key(name)}
         return dict(args.args)
 
 

@@ -36,6 +36,9 @@ LEFTOVER_KINDS = ("servers", "ports", "volumes", "security_groups", "floating_ip
                   "server_groups", "application_credentials")
 
 PASSPHRASE = "relval-rehearse-throwaway"
+# Room for a 100-worker stack plus the scaler's boot; quota refusals are tested elsewhere.
+REHEARSAL_QUOTAS = {"instances": 1000, "cores": 100000, "ram": 10**9, "server_group_members": 1000,
+                    "volumes": 1000, "gigabytes": 10**7, "port": 10000}
 SECRET_STAND_IN = "relval-rehearse-secret"
 
 OnOutput = Callable[[str], None]
@@ -77,6 +80,12 @@ class Rehearsal:
 
 # --- what the stack references as already existing --------------------------------------
 
+# Sizes the simulated flavors get: a head-like and a worker-like machine.
+FLAVOR_SIZES = ({"vcpus": 4, "ram": 7500, "disk": 40}, {"vcpus": 8, "ram": 15000, "disk": 80})
+STAND_IN_PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1lvhD3bm4O2xN4yqJ4bZxv9kVn7k9b2XH1c1Y9lWQz "
+                       "relval-rehearse")
+
+
 def seed_spec(document: dict[str, Any]) -> dict[str, Any]:
     """Exactly what the stack file references as already existing, and nothing else. Read
     from the raw file, so that an invalid one meets the same cloud as a valid one."""
@@ -86,9 +95,17 @@ def seed_spec(document: dict[str, Any]) -> dict[str, Any]:
         found = config.get(f"relval:{key}")
         return found if isinstance(found, str) and found else None
 
-    return {"network": value("network"), "image": value("image"),
-            "flavors": sorted({f for f in (value("headFlavor"), value("workerFlavor")) if f}),
-            "floating_ip_pool": value("floatingIpPool"), "keypair": value("keypair")}
+    flavors = []
+    for size, key in zip(FLAVOR_SIZES, ("headFlavor", "workerFlavor")):
+        if value(key) and value(key) not in {f["name"] for f in flavors}:
+            flavors.append({"name": value(key), **size})
+    volumes = config.get("relval:volumes")
+    volume_types = sorted({v["volumeType"] for v in volumes if isinstance(v, dict) and v.get("volumeType")}) \
+        if isinstance(volumes, list) else []
+    spec = {"networks": [value("network")], "images": [value("image")], "flavors": flavors,
+            "floating_ip_pools": [value("floatingIpPool")], "volume_types": volume_types,
+            "keypairs": [{"name": value("keypair"), "public_key": STAND_IN_PUBLIC_KEY}] if value("keypair") else []}
+    return {kind: [e for e in entries if e] for kind, entries in spec.items()}
 
 
 # --- the throwaway project the engine runs in ---------------------------------------------
@@ -143,6 +160,8 @@ def decode_user_data(value: str) -> str:
 
 
 _ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+# Ids the cloud assigns (server group, volumes, application credential): dashed or not.
+_CLOUD_ID = re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b")
 
 # Resources whose outputs are generated secrets, and the output holding each.
 SECRET_OUTPUTS = {"random:index/randomPassword:RandomPassword": "result",
@@ -153,10 +172,10 @@ SECRET_OUTPUTS = {"random:index/randomPassword:RandomPassword": "result",
 def normalise_user_data(text: str, secrets: dict[str, str]) -> str:
     """Masks what legitimately differs between an offline render and a deployment: the
     generated secrets (labelled by resource name, as `relval plan` labels them) and the
-    addresses the cloud assigns."""
+    addresses and ids the cloud assigns."""
     from relval.infra.plan import redact
 
-    return _ADDRESS.sub("<address>", redact(text, secrets))
+    return _CLOUD_ID.sub("<id>", _ADDRESS.sub("<address>", redact(text, secrets)))
 
 
 def compare_user_data(received: dict[str, tuple[str, str]], rendered: dict[str, str]) -> str:
@@ -170,12 +189,24 @@ def compare_user_data(received: dict[str, tuple[str, str]], rendered: dict[str, 
             diff = list(difflib.unified_diff(want.splitlines(), text.splitlines(), "render", name,
                                              lineterm="", n=0))
             return (f"{name}: user-data differs from `relval cloudinit render --role {role}`: "
-                    + " | ".join(diff[2:8]))
+                    + " | ".join(diff[2:12]))
     return ""
 
 
-def count_inventory(inventory: dict[str, list]) -> dict[str, int]:
-    return {kind: len(items) for kind, items in sorted(inventory.items())}
+def created(inventory: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """What the rehearsal created of `kind` (seeded records left out)."""
+    return [r for r in inventory.get(kind, []) if not r.get("seeded")]
+
+
+def count_inventory(inventory: dict[str, Any]) -> dict[str, int]:
+    return dict(sorted(inventory["counts"].items()))
+
+
+def connect(cloud):
+    """An openstacksdk connection to the simulated cloud, as clouds.yaml would give one."""
+    import openstack
+
+    return openstack.connect(**cloud.cloud_config())
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -202,22 +233,30 @@ def rehearse(stack: str | None = None, config_file: Path | None = None,
 def session(stack: str, document: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
     """A seeded simulated cloud, and an engine workspace with a throwaway local backend
     whose stack `stack` holds the stack file's config (secrets replaced by stand-ins)."""
-    from relval import simcloud
     from relval.infra import automation
+    from relval.simcloud import start_server
 
-    with tempfile.TemporaryDirectory(prefix="relval-rehearse-") as tmp, simcloud.running() as cloud:
-        cloud.seed(**seed_spec(document))
+    # The stack's zone exists in the simulated Nova and Cinder alike (real clouds often
+    # name their Cinder zones differently: relval:availabilityZone is used for both).
+    zone = (document.get("config") or {}).get("relval:availabilityZone")
+    zones = ("nova", zone) if isinstance(zone, str) and zone else ("nova",)
+    with tempfile.TemporaryDirectory(prefix="relval-rehearse-") as tmp, \
+            start_server(boot_delay=0.5, delete_delay=0.5, volume_delay=0.2,
+                         availability_zones=zones, quotas=REHEARSAL_QUOTAS) as cloud:
+        cloud.seed(seed_spec(document))
         proj, secret_paths = prepare_workspace(stack, document, Path(tmp))
         backend = Path(tmp) / "state"
         backend.mkdir()
         workspace = automation.Workspace(work_dir=proj, env={
-            **cloud.auth_env(), "PULUMI_BACKEND_URL": backend.as_uri(),
+            **cloud.env(), "PULUMI_BACKEND_URL": backend.as_uri(),
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE})
         automation.set_secret_stand_ins(stack, {p: SECRET_STAND_IN for p in secret_paths}, workspace)
         yield workspace, cloud
 
 
 def _timed(result: Rehearsal, name: str, on_step, fn) -> Any:
+    from relval.autoscaler.interfaces import AdapterError
+
     step = Step(name)
     start = time.monotonic()
     try:
@@ -225,6 +264,8 @@ def _timed(result: Rehearsal, name: str, on_step, fn) -> Any:
         step.ok = not step.detail
     except RelvalError as error:
         value, step.ok, step.detail = None, False, "; ".join(error.problems)
+    except AdapterError as error:  # the scaler's adapter refused or failed
+        value, step.ok, step.detail = None, False, str(error)
     step.seconds = time.monotonic() - start
     result.steps.append(step)
     on_step(step)
@@ -252,9 +293,11 @@ def _run_steps(result, stack, cfg, workspace, cloud, on_step, on_output) -> None
         return boot_like_the_scaler(cloud, stack, cfg, outputs or {})
 
     def down(step: Step):
-        lifecycle.down(stack, on_output=on_output, workspace=workspace,
-                       cloud_factory=lambda s: scaler_cloud(cloud, s, cfg, outputs or {}),
-                       timeout_s=120)
+        from relval.openstack_sweep import OpenStackStackResources
+
+        lifecycle.down(stack, on_output=on_output, workspace=workspace, timeout_s=120, poll_s=0.5, settle_s=1,
+                       resources_factory=lambda s: OpenStackStackResources(connect(cloud), s,
+                                                                           keep_keypair=cfg.keypair))
 
     if _timed(result, "preview", on_step, preview) is None and not result.steps[-1].ok:
         return
@@ -271,7 +314,7 @@ def _run_steps(result, stack, cfg, workspace, cloud, on_step, on_output) -> None
     _timed(result, "down", on_step, down)
     after = cloud.inventory()
     result.inventory_after_down = count_inventory(after)
-    left = {k: len(after.get(k, [])) for k in LEFTOVER_KINDS if after.get(k)}
+    left = {k: n for k, n in after["counts"].items() if n and k in LEFTOVER_KINDS}
     result.checks["nothing left"] = f"left in the cloud after down: {left}" if left else ""
 
 
@@ -286,10 +329,12 @@ def check_outputs(outputs: dict[str, Any]) -> str:
 def check_user_data(cloud, stack: str, cfg, outputs: dict[str, Any], workspace) -> str:
     from relval.autoscaler.model import ROLE_KEY
     from relval.infra import automation
-    from relval.infra.plan import plan, user_data_of
+    from relval.infra.plan import looked_up_public_key, plan, user_data_of
 
     offline = plan(cfg, stack)
     offline_secrets = {**offline.secrets, "host-public-key": offline.outputs["headHostPublicKey"]}
+    if cfg.keypair:  # an existing keypair: its key comes from the cloud, not from the stack
+        offline_secrets["keypair"] = looked_up_public_key(cfg.keypair)
     rendered = {}
     for role in ("head", "worker"):
         try:
@@ -298,12 +343,14 @@ def check_user_data(cloud, stack: str, cfg, outputs: dict[str, Any], workspace) 
         except RelvalError:
             pass  # no worker in this stack
     real_secrets = {"host-public-key": outputs.get("headHostPublicKey", "")}
+    if cfg.keypair:
+        real_secrets["keypair"] = STAND_IN_PUBLIC_KEY
     for resource in automation.stack_resources(stack, workspace):
         key = SECRET_OUTPUTS.get(resource["type"])
         if key and resource["outputs"].get(key):
             real_secrets[resource["name"]] = resource["outputs"][key]
     received = {}
-    for server in cloud.inventory().get("servers", []):
+    for server in created(cloud.inventory(), "servers"):
         role = (server.get("metadata") or {}).get(ROLE_KEY)
         if server.get("user_data") and role in rendered:
             received[server["name"]] = (role, normalise_user_data(decode_user_data(server["user_data"]),
@@ -318,7 +365,7 @@ def scaler_cloud(cloud, stack: str, cfg, outputs: dict[str, Any]):
     clouds.yaml would connect it to the real one."""
     from relval.autoscaler.adapters.openstack import OpenStackCloud
 
-    conn = cloud.connect()
+    conn = connect(cloud)
     image = conn.image.find_image(cfg.image, ignore_missing=False)
     flavor = conn.compute.find_flavor(cfg.worker_flavor, ignore_missing=False)
     network = conn.network.find_network(cfg.network, ignore_missing=False)

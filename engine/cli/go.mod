@@ -2,7 +2,7 @@
 // only apply in the main module, so they are repeated here (see engine/build.sh).
 module relval.local/pulumi-cli
 
-go 1.25
+go 1.26.6
 
 require (
 	github.com/pulumi/pulumi/pkg/v3 v3.274.0

@@ -23,6 +23,9 @@ func main() {
 		P:       pftfbridge.ShimProvider(shim.NewProvider()),
 		Name:    "random",
 		Version: Version,
+		// The plugin-framework bridge insists on metadata; tfgen would fill it with
+		// renames and auto-aliases, none of which apply to the resources mapped here.
+		MetadataInfo: tfbridge.NewProviderMetadata([]byte("{}")),
 		Resources: map[string]*tfbridge.ResourceInfo{
 			"random_password": {Tok: "random:index/randomPassword:RandomPassword"},
 		},
