@@ -144,7 +144,9 @@ def destroy(stack: str, on_output: OnOutput = print, remove: bool = True,
     except RelvalError as error:
         raise RelvalError(str(error), exit_code=3) from None
     try:
-        handle.destroy(on_output=on_output, color="never")
+        # refresh first: `relval down` has swept the cloud already, and deleting what is gone
+        # is not always a no-op (disassociating a deleted floating IP is a 404 error).
+        handle.destroy(on_output=on_output, color="never", refresh=True)
     except auto.errors.CommandError as error:
         raise _engine_failure(stack, "destroy", error) from None
     if remove:
