@@ -81,11 +81,12 @@ def _engine_failure(stack: str, action: str, error: Exception) -> RelvalError:
                        exit_code=3)
 
 
-def unlock(stack: str) -> None:
-    """Remove the lock a killed update left on `stack` (`pulumi cancel`)."""
+def unlock(stack: str, workspace: Workspace | None = None) -> None:
+    """Remove the lock a killed update left on `stack` (`pulumi cancel`; on a self-managed
+    backend it deletes the lock files)."""
     import pulumi.automation as auto
 
-    handle = _stack(stack, create=False)
+    handle = _stack(stack, create=False, workspace=workspace)
     try:
         handle.cancel()
     except auto.errors.CommandError as error:
