@@ -81,6 +81,23 @@ def _engine_failure(stack: str, action: str, error: Exception) -> RelvalError:
                        exit_code=3)
 
 
+def is_deployed(stack: str, workspace: Workspace | None = None) -> bool:
+    """Whether the backend holds `stack` with resources in it (an empty or absent stack is
+    not deployed); a backend that cannot answer raises (exit 3)."""
+    import pulumi.automation as auto
+
+    try:
+        handle = _stack(stack, create=False, workspace=workspace)
+        deployment = handle.export_stack().deployment or {}
+    except StackNotFound:
+        return False
+    except RelvalError as error:
+        raise RelvalError(str(error), exit_code=3) from None
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi could not read stack {stack}: {_last_lines(error)}", exit_code=3) from None
+    return bool(deployment.get("resources"))
+
+
 def unlock(stack: str, workspace: Workspace | None = None) -> None:
     """Remove the lock a killed update left on `stack` (`pulumi cancel`; on a self-managed
     backend it deletes the lock files)."""

@@ -213,3 +213,9 @@ def test_schema_tests_skip_with_one_line_in_a_plain_checkout(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
     assert "provider schema not found at" in result.stdout
     assert "RELVAL_PROVIDER_SCHEMA" in result.stdout and " failed" not in result.stdout
+
+
+def test_a_rerun_of_a_deployed_release_follows_an_explicit_policy():
+    # relval up --existing reuse|replace (tests/test_engine_rerun.py runs both for real).
+    assert 'relval up --stack "$STACK" --existing "$REDEPLOY"' in all_script_text("deploy")
+    assert CI["variables"]["REDEPLOY"] == "reuse"

@@ -60,11 +60,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("up")
     def up_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to deploy."),
+                   existing: str = typer.Option("reuse", "--existing",
+                                                help="A stack already deployed: reuse (update in place, "
+                                                     "campaigns resume) or replace (relval down first)."),
                    as_json: bool = typer.Option(False, "--json", help="Print the outputs as JSON.")) -> None:
         """Deploy (create or update) the stack with `pulumi up`, through the Automation API."""
-        from relval.infra.automation import up
+        from relval.lifecycle import up_with_policy
 
-        outputs = up(stack, on_output=_stream)
+        outputs = up_with_policy(stack, existing, on_output=_stream)
         if as_json:
             print(json.dumps(outputs, indent=2))
         else:
