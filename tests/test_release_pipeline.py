@@ -219,3 +219,19 @@ def test_a_rerun_of_a_deployed_release_follows_an_explicit_policy():
     # relval up --existing reuse|replace (tests/test_engine_rerun.py runs both for real).
     assert 'relval up --stack "$STACK" --existing "$REDEPLOY"' in all_script_text("deploy")
     assert CI["variables"]["REDEPLOY"] == "reuse"
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("O2PDPSuite--nightly-20261119-1", "O2PDPSuite::nightly-20261119-1"),   # ref form, as in a tag
+    ("O2PDPSuite::nightly-20261119-1", "O2PDPSuite::nightly-20261119-1"),
+    ("", ""),                                                                # the campaign's own
+])
+def test_reference_release_in_ref_form_reaches_the_campaign_with_its_colons(given, expected):
+    script = (f"set -e\n{release_shell_line()}\n"
+              "printf '%s\\n' \"${REFERENCE_RELEASE:-}\"")
+    env = {k: v for k, v in os.environ.items() if k not in ("RELEASE", "CI_COMMIT_TAG", "REFERENCE_RELEASE")}
+    env.update(WEB_PIPELINE, REFERENCE_RELEASE=given)
+    result = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

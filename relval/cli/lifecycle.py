@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
     def stack_name(
         release: Optional[str] = typer.Argument(None, help="The release ('::' may be written '--')."),
         tag: Optional[str] = typer.Option(None, "--tag", help="Or a tag validate/<release> ('::' as '--')."),
+        reference: Optional[str] = typer.Option(None, "--reference",
+                                                help="A reference release, either form: printed with '::' restored."),
         shell: bool = typer.Option(False, "--shell", help="Print RELEASE=, STACK=, RELEASE_REF= for `eval`."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
@@ -48,12 +50,14 @@ def register(app: typer.Typer) -> None:
 
         from relval.release_ref import pipeline_release
 
-        resolved = pipeline_release(release, tag)
+        resolved = pipeline_release(release, tag, reference)
         if as_json:
             print(json.dumps(resolved.to_json(), indent=2))
         elif shell:
-            for key, value in (("RELEASE", resolved.release), ("STACK", resolved.stack),
-                               ("RELEASE_REF", resolved.ref)):
+            pairs = [("RELEASE", resolved.release), ("STACK", resolved.stack), ("RELEASE_REF", resolved.ref)]
+            if resolved.reference:
+                pairs.append(("REFERENCE_RELEASE", resolved.reference))
+            for key, value in pairs:
                 print(f"export {key}={shlex.quote(value)}")
         else:
             print(resolved.stack)
