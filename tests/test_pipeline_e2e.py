@@ -179,3 +179,17 @@ def test_a_backend_error_is_no_verdict_never_nothing_to_destroy(pipeline):
     again = p.run("destroy")
     assert again.passed, again.tail()
     assert "has no stack" in again.output
+
+
+def test_a_merge_request_without_cloud_credentials_rehearses_and_keeps_the_output(ready, tmp_path):
+    from .conftest import VALID_KEY
+
+    checkout = ps.make_checkout(tmp_path, ps.template_stack(VALID_KEY))
+    preview = ps.run_job(checkout, "preview", {"CI_PIPELINE_SOURCE": "merge_request_event",
+                                               "CI_COMMIT_BRANCH": "feature"})
+    assert preview.passed, preview.tail()
+    rehearsal = json.loads(ps.artifact(checkout, "preview", "rehearsal.json").read_text())
+    assert rehearsal["stack"] == "alice-relval" and rehearsal["ok"], rehearsal
+    assert [s["name"] for s in rehearsal["steps"]] == ["preview", "up", "up again", "scaler boot", "down"]
+    assert "no cloud credentials" in ps.artifact(checkout, "preview", "preview.txt").read_text()
+    assert ps.artifact(checkout, "preview", "plan.json").is_file()

@@ -194,6 +194,8 @@ def test_cleanup_runs_after_any_failure_with_the_deploy_artifacts():
     assert "relval down" in all_script_text("destroy")
     assert CI["preview"]["artifacts"]["when"] == "always"
     assert "preview.txt" in CI["preview"]["artifacts"]["paths"]
+    assert "rehearsal.json" in CI["preview"]["artifacts"]["paths"]
+    assert "relval rehearse --stack" in all_script_text("preview")
 
 
 def test_one_engine_version_source():
