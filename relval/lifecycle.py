@@ -86,10 +86,17 @@ def stop_scaler_before_teardown(resources, stack: str) -> ScalerStop:
 
 
 def openstack_resources(stack: str):
+    """The stack's resources on OpenStack, plus on EC2 when its scaler bursts there."""
     from relval.openstack_sweep import OpenStackStackResources, connect
 
     cfg = _stack_config(stack)  # an existing keypair it references is never swept
-    return OpenStackStackResources(connect(), stack, keep_keypair=cfg.keypair if cfg else None)
+    resources = OpenStackStackResources(connect(), stack, keep_keypair=cfg.keypair if cfg else None)
+    ec2 = cfg.autoscaler.ec2 if cfg is not None and cfg.autoscaler is not None else None
+    if ec2 is None:
+        return resources
+    from relval.ec2_sweep import Combined, ec2_resources
+
+    return Combined([resources, ec2_resources(ec2, stack)])
 
 
 def down(stack: str, on_output: OnOutput = print,
