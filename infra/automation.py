@@ -81,11 +81,29 @@ def _engine_failure(stack: str, action: str, error: Exception) -> RelvalError:
                        exit_code=3)
 
 
-def unlock(stack: str) -> None:
-    """Remove the lock a killed update left on `stack` (`pulumi cancel`)."""
+def is_deployed(stack: str, workspace: Workspace | None = None) -> bool:
+    """Whether the backend holds `stack` with resources in it (an empty or absent stack is
+    not deployed); a backend that cannot answer raises (exit 3)."""
     import pulumi.automation as auto
 
-    handle = _stack(stack, create=False)
+    try:
+        handle = _stack(stack, create=False, workspace=workspace)
+        deployment = handle.export_stack().deployment or {}
+    except StackNotFound:
+        return False
+    except RelvalError as error:
+        raise RelvalError(str(error), exit_code=3) from None
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"pulumi could not read stack {stack}: {_last_lines(error)}", exit_code=3) from None
+    return bool(deployment.get("resources"))
+
+
+def unlock(stack: str, workspace: Workspace | None = None) -> None:
+    """Remove the lock a killed update left on `stack` (`pulumi cancel`; on a self-managed
+    backend it deletes the lock files)."""
+    import pulumi.automation as auto
+
+    handle = _stack(stack, create=False, workspace=workspace)
     try:
         handle.cancel()
     except auto.errors.CommandError as error:
@@ -144,7 +162,9 @@ def destroy(stack: str, on_output: OnOutput = print, remove: bool = True,
     except RelvalError as error:
         raise RelvalError(str(error), exit_code=3) from None
     try:
-        handle.destroy(on_output=on_output, color="never")
+        # refresh first: `relval down` has swept the cloud already, and deleting what is gone
+        # is not always a no-op (disassociating a deleted floating IP is a 404 error).
+        handle.destroy(on_output=on_output, color="never", refresh=True)
     except auto.errors.CommandError as error:
         raise _engine_failure(stack, "destroy", error) from None
     if remove:

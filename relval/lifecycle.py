@@ -116,10 +116,17 @@ def stop_scaler_before_teardown(resources, stack: str, timeout_s: float = 120,
 
 
 def openstack_resources(stack: str):
+    """The stack's resources on OpenStack, plus on EC2 when its scaler bursts there."""
     from relval.openstack_sweep import OpenStackStackResources, connect
 
     cfg = _stack_config(stack)  # an existing keypair it references is never swept
-    return OpenStackStackResources(connect(), stack, keep_keypair=cfg.keypair if cfg else None)
+    resources = OpenStackStackResources(connect(), stack, keep_keypair=cfg.keypair if cfg else None)
+    ec2 = cfg.autoscaler.ec2 if cfg is not None and cfg.autoscaler is not None else None
+    if ec2 is None:
+        return resources
+    from relval.ec2_sweep import Combined, ec2_resources
+
+    return Combined([resources, ec2_resources(ec2, stack)])
 
 
 def down(stack: str, on_output: OnOutput = print,
@@ -169,3 +176,36 @@ def down(stack: str, on_output: OnOutput = print,
                   f"state was lost): the sweep by metadata above is the whole teardown")
     report.clean = True
     return report
+
+
+# What `relval up --existing` does with a stack the backend already holds (a rerun of the
+# same release after KEEP_CLUSTER=1 or after a destroy that failed).
+EXISTING_POLICIES = ("reuse", "replace")
+
+
+def up_with_policy(stack: str, existing: str = "reuse", on_output: OnOutput = print,
+                   workspace=None, teardown: Callable[[str], object] | None = None) -> dict:
+    """`pulumi up`, saying what happens to a stack that is already deployed:
+    - reuse: update it in place; the head keeps its campaign directories, so a rerun
+      campaign resumes where the last one stopped;
+    - replace: `relval down` first (sweep, destroy, remove), then a new deployment.
+    The encryption salt needs no care: with the same passphrase, a stack file made afresh
+    (a new pipeline's checkout) gets a new salt and the engine re-encrypts the state."""
+    from relval.infra import automation
+
+    if existing not in EXISTING_POLICIES:
+        raise RelvalError(f"--existing must be one of {', '.join(EXISTING_POLICIES)} (got {existing!r})")
+    if workspace is None:
+        from relval.infra.config_source import load_stack
+
+        load_stack(stack)  # bad input stops here, before anything is torn down
+    automation.require_cli()  # no engine: exit 2 with how to get one
+    if automation.is_deployed(stack, workspace):
+        if existing == "replace":
+            on_output(f"stack {stack} is already deployed: tearing it down first (--existing replace)")
+            (teardown or (lambda s: down(s, on_output=on_output, workspace=workspace)))(stack)
+        else:
+            on_output(f"stack {stack} is already deployed: updating it in place (--existing reuse)")
+    else:
+        on_output(f"stack {stack} is not deployed yet: creating it")
+    return automation.up(stack, on_output=on_output, workspace=workspace)

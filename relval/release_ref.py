@@ -35,13 +35,16 @@ class PipelineRelease:
     release: str
     stack: str
     ref: str
+    reference: str | None = None  # the reference release, '::' restored
+
 
     @property
     def tag(self) -> str:
         return TAG_PREFIX + self.ref
 
     def to_json(self) -> dict:
-        return {"release": self.release, "stack": self.stack, "ref": self.ref, "tag": self.tag}
+        return {"release": self.release, "stack": self.stack, "ref": self.ref, "tag": self.tag,
+                "reference": self.reference}
 
 
 def ref_form(release: str) -> str:
@@ -71,8 +74,10 @@ def release_from_tag(tag: str) -> str:
     return release_from_ref(tag[len(TAG_PREFIX):])
 
 
-def pipeline_release(release: str | None = None, tag: str | None = None) -> PipelineRelease:
-    """The release a pipeline was started for: `RELEASE` (either form) or a `validate/` tag.
+def pipeline_release(release: str | None = None, tag: str | None = None,
+                     reference: str | None = None) -> PipelineRelease:
+    """The release a pipeline was started for: `RELEASE` (either form) or a `validate/` tag,
+    and its `REFERENCE_RELEASE` (either form) when one is given.
 
     Both ways to start the same release give the same stack, so a tag pipeline and a
     RELEASE pipeline for one release share its stack, environment and resource group.
@@ -87,7 +92,9 @@ def pipeline_release(release: str | None = None, tag: str | None = None) -> Pipe
     else:
         raise RelvalError("no release: start the pipeline with RELEASE=<release> or push a tag "
                           f"{TAG_PREFIX}<release> ('::' written '--')")
-    return PipelineRelease(canonical, stack_name_for(canonical), ref_form(canonical))
+    reference = (reference or "").strip()
+    return PipelineRelease(canonical, stack_name_for(canonical), ref_form(canonical),
+                           release_from_ref(reference) if reference else None)
 
 
 def from_environment(env: Mapping[str, str]) -> PipelineRelease:

@@ -44,12 +44,18 @@ def keygen(path: Path, kind: str) -> str:
 class Server:
     """Keys and address of the test server, and the client options that reach it."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, host_private_key: str | None = None):
         self.root = root
         self.host = "127.0.0.1"
         self.user = getpass.getuser()
         self.port = free_port()
-        self.host_key = keygen(root / "host_ed25519", "ed25519")
+        if host_private_key is None:
+            self.host_key = keygen(root / "host_ed25519", "ed25519")
+        else:  # a given host key, e.g. the one a stack generated for its head
+            (root / "host_ed25519").write_text(host_private_key)
+            (root / "host_ed25519").chmod(0o600)
+            self.host_key = subprocess.run(["ssh-keygen", "-y", "-f", str(root / "host_ed25519")],
+                                           check=True, capture_output=True, text=True).stdout.strip()
         self.client_key = root / "client_ed25519"
         (root / "authorized_keys").write_text(keygen(self.client_key, "ed25519"))
         self.other_key = keygen(root / "other_ed25519", "ed25519")     # a wrong pin
@@ -90,9 +96,9 @@ class Server:
 
 
 @contextmanager
-def running_sshd(root: Path) -> Iterator[Server]:
+def running_sshd(root: Path, host_private_key: str | None = None) -> Iterator[Server]:
     """Start sshd in the foreground, wait for its port, and always stop it."""
-    server = Server(root)
+    server = Server(root, host_private_key)
     config = root / "sshd_config"
     config.write_text(server.config())
     try:

@@ -53,6 +53,8 @@ def test_engine_versions(engine):
 VARIANTS = {
     "example": variant(),
     "no-floating-ip": variant(floatingIpPool=None),
+    # The sweep deletes the floating IP first; destroy must not then fail disassociating it.
+    "floating-ip": variant(floatingIpPool="public"),
     "existing-keypair": variant(sshPublicKey=None, keypair="alice-operator"),
     "autoscaler-app-credential": variant(autoscaler={
         "enabled": True, "authUrl": "https://keystone.example.org:5000/v3",

@@ -194,6 +194,8 @@ def test_cleanup_runs_after_any_failure_with_the_deploy_artifacts():
     assert "relval down" in all_script_text("destroy")
     assert CI["preview"]["artifacts"]["when"] == "always"
     assert "preview.txt" in CI["preview"]["artifacts"]["paths"]
+    assert "rehearsal.json" in CI["preview"]["artifacts"]["paths"]
+    assert "relval rehearse --stack" in all_script_text("preview")
 
 
 def test_one_engine_version_source():
@@ -213,3 +215,25 @@ def test_schema_tests_skip_with_one_line_in_a_plain_checkout(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
     assert "provider schema not found at" in result.stdout
     assert "RELVAL_PROVIDER_SCHEMA" in result.stdout and " failed" not in result.stdout
+
+
+def test_a_rerun_of_a_deployed_release_follows_an_explicit_policy():
+    # relval up --existing reuse|replace (tests/test_engine_rerun.py runs both for real).
+    assert 'relval up --stack "$STACK" --existing "$REDEPLOY"' in all_script_text("deploy")
+    assert CI["variables"]["REDEPLOY"] == "reuse"
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("O2PDPSuite--nightly-20261119-1", "O2PDPSuite::nightly-20261119-1"),   # ref form, as in a tag
+    ("O2PDPSuite::nightly-20261119-1", "O2PDPSuite::nightly-20261119-1"),
+    ("", ""),                                                                # the campaign's own
+])
+def test_reference_release_in_ref_form_reaches_the_campaign_with_its_colons(given, expected):
+    script = (f"set -e\n{release_shell_line()}\n"
+              "printf '%s\\n' \"${REFERENCE_RELEASE:-}\"")
+    env = {k: v for k, v in os.environ.items() if k not in ("RELEASE", "CI_COMMIT_TAG", "REFERENCE_RELEASE")}
+    env.update(WEB_PIPELINE, REFERENCE_RELEASE=given)
+    result = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

@@ -24,6 +24,20 @@ from relval.lifecycle import ScalerStop, down, stop_scaler_before_teardown
 from .conftest import REPO
 
 
+def stand_in_engine(monkeypatch):
+    """An engine path for code that only locates it: the Automation API calls are faked, so
+    these tests run the same with or without `make engine`."""
+    from pathlib import Path
+
+    from relval.infra.engine import Engine
+
+    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    import pulumi.automation as auto
+
+    monkeypatch.setattr(automation, "find_engine", lambda: Engine(cli=Path("/usr/bin/pulumi"), home=None))
+    monkeypatch.setattr(auto, "PulumiCommand", lambda **kwargs: None)
+
+
 @dataclass
 class Item:
     kind: str
@@ -168,7 +182,7 @@ def test_teardown_that_never_listed_is_not_clean():
 def engine(monkeypatch):
     """The Automation API's destroy, recorded: what the cloud held when it ran."""
     events = []
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(automation, "destroy", lambda stack, on_output, workspace=None: events.append(stack) or True)
     return events
 
@@ -191,7 +205,7 @@ def test_down_revokes_the_scaler_then_sweeps_everything_then_destroys(engine):
 def test_down_with_lost_state_still_sweeps_and_says_so(monkeypatch):
     project = FakeProject()
     full_stack(project)
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(automation, "destroy", lambda stack, on_output, workspace=None: False)
     lines = []
     report = down("rel-1", on_output=lines.append, resources_factory=project.resources, sleep=no_sleep)
@@ -202,7 +216,7 @@ def test_down_with_lost_state_still_sweeps_and_says_so(monkeypatch):
 def test_down_names_what_is_left_and_never_destroys(monkeypatch):
     project = FakeProject(undeletable={"rel-1-vol"})
     full_stack(project)
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(automation, "destroy", lambda *a, **k: pytest.fail("must not destroy"))
     with pytest.raises(RelvalError) as caught:
         down("rel-1", on_output=lambda line: None, resources_factory=project.resources,
@@ -213,7 +227,7 @@ def test_down_names_what_is_left_and_never_destroys(monkeypatch):
 
 def test_down_when_the_cloud_cannot_be_listed_is_exit_3(monkeypatch):
     project = FakeProject(broken_listings={"server": -1})
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(automation, "destroy", lambda *a, **k: pytest.fail("must not destroy"))
     with pytest.raises(RelvalError) as caught:
         down("rel-1", on_output=lambda line: None, resources_factory=project.resources,
@@ -269,7 +283,7 @@ def test_destroy_reads_only_the_engines_not_found_as_nothing_to_do(monkeypatch, 
     def select_stack(**kwargs):
         raise command_error(*error)
 
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(auto, "select_stack", select_stack)
     if expected is False:
         assert automation.destroy("rel-1", on_output=lambda line: None) is False
@@ -294,7 +308,7 @@ def test_destroy_removes_the_stack_afterwards(monkeypatch):
         def destroy(self, **kwargs):
             calls.append(("destroy",))
 
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(auto, "select_stack", lambda **kwargs: Stack())
     assert automation.destroy("rel-1", on_output=lambda line: None) is True
     assert calls == [("destroy",), ("rm", "rel-1", True)]
@@ -326,7 +340,7 @@ def test_a_lock_left_behind_names_relval_unlock(monkeypatch):
                                 "error: the stack is currently locked by 1 lock(s). Either wait for "
                                 "the other process(es) to end or delete the lock file with `pulumi cancel`.")
 
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(auto, "select_stack", lambda **kwargs: Stack())
     with pytest.raises(RelvalError) as caught:
         automation.destroy("rel-1", on_output=lambda line: None)
@@ -344,7 +358,7 @@ def test_unlock_cancels_through_the_engine(monkeypatch):
         def cancel(self):
             cancelled.append(True)
 
-    monkeypatch.setattr(automation, "require_cli", lambda: "/usr/bin/pulumi")
+    stand_in_engine(monkeypatch)
     monkeypatch.setattr(auto, "select_stack", lambda **kwargs: Stack())
     automation.unlock("rel-1")
     assert cancelled == [True]

@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
     def stack_name(
         release: Optional[str] = typer.Argument(None, help="The release ('::' may be written '--')."),
         tag: Optional[str] = typer.Option(None, "--tag", help="Or a tag validate/<release> ('::' as '--')."),
+        reference: Optional[str] = typer.Option(None, "--reference",
+                                                help="A reference release, either form: printed with '::' restored."),
         shell: bool = typer.Option(False, "--shell", help="Print RELEASE=, STACK=, RELEASE_REF= for `eval`."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
@@ -48,23 +50,28 @@ def register(app: typer.Typer) -> None:
 
         from relval.release_ref import pipeline_release
 
-        resolved = pipeline_release(release, tag)
+        resolved = pipeline_release(release, tag, reference)
         if as_json:
             print(json.dumps(resolved.to_json(), indent=2))
         elif shell:
-            for key, value in (("RELEASE", resolved.release), ("STACK", resolved.stack),
-                               ("RELEASE_REF", resolved.ref)):
+            pairs = [("RELEASE", resolved.release), ("STACK", resolved.stack), ("RELEASE_REF", resolved.ref)]
+            if resolved.reference:
+                pairs.append(("REFERENCE_RELEASE", resolved.reference))
+            for key, value in pairs:
                 print(f"export {key}={shlex.quote(value)}")
         else:
             print(resolved.stack)
 
     @app.command("up")
     def up_command(stack: str = typer.Option(..., "--stack", "-s", help="Stack to deploy."),
+                   existing: str = typer.Option("reuse", "--existing",
+                                                help="A stack already deployed: reuse (update in place, "
+                                                     "campaigns resume) or replace (relval down first)."),
                    as_json: bool = typer.Option(False, "--json", help="Print the outputs as JSON.")) -> None:
         """Deploy (create or update) the stack with `pulumi up`, through the Automation API."""
-        from relval.infra.automation import up
+        from relval.lifecycle import up_with_policy
 
-        outputs = up(stack, on_output=_stream)
+        outputs = up_with_policy(stack, existing, on_output=_stream)
         if as_json:
             print(json.dumps(outputs, indent=2))
         else:
