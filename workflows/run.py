@@ -69,6 +69,8 @@ class RunOutcome:
     workdir: Path
     qa: Any = None
     notes: list[str] = field(default_factory=list)
+    workflows: list[Chain] = field(default_factory=list)     # the chains as generated (the archive reads them)
+    reference_source: dict | None = None   # where an archived reference came from (workflows.archive)
 
     def to_json(self) -> dict:
         failed_jobs = [j.to_json() for c in self.chains for j in c.failed_jobs]
@@ -90,6 +92,7 @@ class RunOutcome:
                        for c in self.chains],
             "qa": qa_brief(self.qa),
             "notes": self.notes + list(self.verdict.notes),
+            "reference_source": self.reference_source,
         }
 
 
@@ -355,7 +358,7 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
             on_stage("comparing QA outputs with the reference")
         qa, problem = run_qa(campaign, chains, root / "qa")
     verdict = decide(candidate, reference, qa, compare, problem)
-    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes)
+    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains))
     write_report(outcome)
     return outcome
 

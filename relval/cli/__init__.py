@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from relval.cli import (autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
+from relval.cli import (archive, autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
                         workflow)
 from relval.errors import RelvalError
 
@@ -42,6 +42,7 @@ submit.register(app)
 cloudinit_cmd.register(app)
 lifecycle.register(app)
 rehearse.register(app)
+archive.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
