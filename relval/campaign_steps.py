@@ -78,7 +78,7 @@ class ClusterSteps:
                          include=FETCH_PATTERNS)
         outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
-                "outcome": outcome.to_json()}
+                "outcome": outcome.to_json(), "result": outcome}
 
     def down(self, stack: str) -> None:
         from relval.lifecycle import down

@@ -66,12 +66,6 @@ def print_verdict(outcome, document: dict) -> None:
     out.print(f"report: {escape(str(outcome.report))}", highlight=False, soft_wrap=True)
 
 
-# Where results are archived, shared by run and campaign.
-ARCHIVE_OPTION = typer.Option(None, "--archive", help="Archive URL: a directory or file://, "
-                              "s3://BUCKET/PREFIX[?endpoint=URL], root://HOST//PATH; default "
-                              "$RELVAL_ARCHIVE, else ./relval-archive.")
-
-
 def print_archive(stored) -> None:
     """Where the results went, or why they did not (the exit code is then 3)."""
     if stored.ok:
@@ -119,7 +113,7 @@ def register(app: typer.Typer) -> None:
                                                     "rerunning on it resumes."),
         release: Optional[str] = submit_cli.RELEASE_OPTION,
         reference_release: Optional[str] = submit_cli.REFERENCE_RELEASE_OPTION,
-        archive: Optional[str] = ARCHIVE_OPTION,
+        archive: Optional[str] = submit_cli.ARCHIVE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     ) -> None:
         """Run a campaign and its reference chain, compare, give the verdict, archive the results.
