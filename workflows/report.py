@@ -18,6 +18,12 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
     yield ""
     yield f"- release under validation: `{doc['release']}`"
     yield f"- reference: `{doc['reference']}`" if doc["reference"] else "- reference: none"
+    source = doc.get("reference_source")
+    if source and source.get("source") == "archive":
+        yield (f"- reference results taken from the archive, not rerun: run `{source['run']}` "
+               f"of `{source['url']}` (archived {source.get('created')})")
+    elif source:
+        yield f"- reference outputs fetched from `{source['url']}`"
     yield f"- jobs: {doc['jobs']['done']} done, {doc['jobs']['failed']} failed, {doc['jobs']['total']} in all"
     yield f"- QA comparison: {'made' if doc['qa_used'] else 'none was made'}"
     yield f"- exit code: {doc['exit_code']} ({EXIT_MEANING[doc['exit_code']]})"

@@ -108,18 +108,24 @@ def qa_brief(summary: Any) -> dict | None:
 
 
 def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
-            reference_release: str | None = None) -> tuple[Campaign, Path, list[Chain]]:
+            reference_release: str | None = None, archive: str | None = None
+            ) -> tuple[Campaign, Path, list[Chain]]:
     """Validate and generate every chain before anything runs; `release` and
     `reference_release` override the file's.
 
     The reference chain exists only when the campaign compares something (`compare:`)
     with a reference release. A reference that cannot be read is reported here, before
-    any job runs, as no verdict (exit 3)."""
+    any job runs, as no verdict (exit 3). With an `archive` URL, a compatible archived run
+    of the reference release stands in for its chain (`relval.workflows.archive.reference`);
+    a `reference.outputs` URL is fetched here."""
+    from relval.workflows.archive.reference import resolve_reference
+
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     check_reference(campaign)
+    campaign, _, _ = resolve_reference(campaign, root, archive)
     chains = [Chain("candidate", generate(campaign, root / chain_dir_name("candidate", campaign.release)))]
-    if campaign.compare_files and campaign.reference_release:
+    if campaign.compare_files and campaign.reference_release and not campaign.reference_outputs:
         chains.append(Chain("reference", generate(
             campaign, root / chain_dir_name("reference", campaign.reference_release),
             release=campaign.reference_release)))
@@ -163,14 +169,16 @@ def reference_files(campaign: Campaign) -> list[str]:
 
 
 def check_reference(campaign: Campaign) -> None:
-    """`reference.outputs` must be a local directory holding every compared file."""
+    """`reference.outputs` must be a directory, or a file://, s3:// or root:// URL, holding
+    every compared file."""
     where = campaign.reference_outputs
     if not campaign.compare_files or where is None:
         return
-    if "://" in where:
-        raise NoVerdictError(f"{campaign.source}: reference.outputs: {where} cannot be read: "
-                             "relval compares with a local directory; copy the reference outputs "
-                             "here and give that directory")
+    if "://" in where:  # file://, s3://, root://: reachable and complete, fetched later
+        from relval.workflows.archive.reference import check_remote_outputs
+
+        check_remote_outputs(campaign)
+        return
     directory = Path(where).expanduser()
     if not directory.is_dir():
         raise NoVerdictError(f"{campaign.source}: reference.outputs: {where}: no such directory")
@@ -327,8 +335,9 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
 def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
-              release: str | None = None, reference_release: str | None = None) -> RunOutcome:
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
+              release: str | None = None, reference_release: str | None = None,
+              archive: str | None = None) -> RunOutcome:
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release, archive)
     if on_stage:
         on_stage(f"running {len(chains)} chain(s) in {root}")
     statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s)
@@ -342,9 +351,11 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
 
     Also used on a campaign run elsewhere (`relval campaign` downloads the head's work
     directory and judges it here)."""
+    from relval.workflows.archive.reference import read_source
     from relval.workflows.report import write_report
 
-    notes = list(dict.fromkeys(n for c in chains for n in c.workflow.graph.notes))
+    source, reference_notes = read_source(root)
+    notes = list(dict.fromkeys([n for c in chains for n in c.workflow.graph.notes] + reference_notes))
     results = [chain_result(c, statuses[c.role]) for c in chains]
     by_role = {r.role: r for r in results}
     candidate, reference = by_role.get("candidate"), by_role.get("reference")
@@ -358,17 +369,18 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
             on_stage("comparing QA outputs with the reference")
         qa, problem = run_qa(campaign, chains, root / "qa")
     verdict = decide(candidate, reference, qa, compare, problem)
-    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains))
+    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains),
+                         source)
     write_report(outcome)
     return outcome
 
 
 def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str | None = None,
-                  reference_release: str | None = None) -> RunOutcome:
+                  reference_release: str | None = None, archive: str | None = None) -> RunOutcome:
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
-    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release)
+    campaign, root, chains = prepare(campaign_file, workdir, release, reference_release, archive)
     statuses = {}
     for chain in chains:
         if not chain.workflow.log_path.is_file():

@@ -140,10 +140,10 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
+            archive_url = resolve_url(archive)
             outcome = run_local(campaign, workdir, on_status=on_status, release=release,
-                                reference_release=reference_release,
+                                reference_release=reference_release, archive=archive_url,
                                 on_stage=lambda msg: err.print(escape(msg), highlight=False))
-        archive_url = resolve_url(archive)
         err.print(f"archiving the results to {escape(archive_url)}", highlight=False)
         stored = store_outcome(outcome, archive_url)
         document = {**outcome.to_json(), "archive": stored.to_json()}
