@@ -37,6 +37,8 @@ def test_a_second_campaign_takes_the_reference_from_the_archive(tmp_path):
     assert doc2["reference_source"]["run"] == reference_run
     report = (tmp_path / "w2" / "report.md").read_text()
     assert "taken from the archive" in report and reference_run in report
+    # Resources are compared with the archived reference's metrics, stage by stage.
+    assert {g["stage"] for g in doc2["resources"]} == {"sim", "rec", "qa", "merge"}
     # The same histograms are flagged as when the reference chain ran.
     assert {o["name"] for o in doc2["qa"]["flagged"]} == {o["name"] for o in doc1["qa"]["flagged"]}
     # The candidate's archived index says where its reference came from.
@@ -46,7 +48,10 @@ def test_a_second_campaign_takes_the_reference_from_the_archive(tmp_path):
 
 def test_an_incompatible_archived_reference_is_not_used(tmp_path):
     archive = tmp_path / "archive"
-    run(small_toy(tmp_path, release="toy/v1", reference="toy/v1"), tmp_path / "w1", archive)
+    same, doc = run(small_toy(tmp_path, release="toy/v1", reference="toy/v1"), tmp_path / "w1", archive)
+    # A release against itself: PASS, no false resource alarm.
+    assert same.returncode == 0 and doc["verdict"] == "PASS", doc["reasons"]
+    assert doc["resources"] and all(g["grade"] != "BAD" for g in doc["resources"])
     other = tmp_path / "other"
     other.mkdir()
     changed = small_toy(other, events=300)  # another parameter: the archived toy/v1 does not fit

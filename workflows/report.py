@@ -53,6 +53,17 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
             yield "|---|---|---|"
             for o in qa["flagged"]:
                 yield f"| `{o['name']}` | {o['grade']} | {o['reason'] or ''} |"
+    if doc.get("resources"):
+        yield ""
+        yield "## Resources per stage (candidate against reference)"
+        yield ""
+        yield "| stage | metric | grade | change | reference median / max | candidate median / max |"
+        yield "|---|---|---|---|---|---|"
+        for g in doc["resources"]:
+            ref, new = g["reference"], g["candidate"]
+            yield (f"| {g['stage']} | {g['metric']} | {g['grade']} | {g['change']:+.0%} "
+                   f"| {_figure(g['metric'], ref['median'])} / {_figure(g['metric'], ref['max'])} "
+                   f"| {_figure(g['metric'], new['median'])} / {_figure(g['metric'], new['max'])} |")
     if doc["failed_jobs"]:
         yield ""
         yield "## Failed jobs"
@@ -70,6 +81,14 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
         yield "## Notes"
         yield ""
         yield from (f"- {note}" for note in doc["notes"])
+
+
+def _figure(metric: str, value: float) -> str:
+    if metric == "memory":
+        return f"{value / 1024:.0f} MB"
+    if metric == "written":
+        return f"{value / 1024 / 1024:.1f} MB"
+    return f"{value:.1f} s"
 
 
 def write_report(outcome: "RunOutcome") -> None:

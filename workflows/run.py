@@ -71,6 +71,7 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
     workflows: list[Chain] = field(default_factory=list)     # the chains as generated (the archive reads them)
     reference_source: dict | None = None   # where an archived reference came from (workflows.archive)
+    resources: list = field(default_factory=list)   # resources.StageGrade per stage and metric
 
     def to_json(self) -> dict:
         failed_jobs = [j.to_json() for c in self.chains for j in c.failed_jobs]
@@ -93,6 +94,7 @@ class RunOutcome:
             "qa": qa_brief(self.qa),
             "notes": self.notes + list(self.verdict.notes),
             "reference_source": self.reference_source,
+            "resources": [g.to_json() for g in self.resources],
         }
 
 
@@ -353,6 +355,7 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
     directory and judges it here)."""
     from relval.workflows.archive.reference import read_source
     from relval.workflows.report import write_report
+    from relval.workflows.resources import judge_resources
 
     source, reference_notes = read_source(root)
     notes = list(dict.fromkeys([n for c in chains for n in c.workflow.graph.notes] + reference_notes))
@@ -369,10 +372,26 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
             on_stage("comparing QA outputs with the reference")
         qa, problem = run_qa(campaign, chains, root / "qa")
     verdict = decide(candidate, reference, qa, compare, problem)
+    grades = compare_resources(campaign, root, chains) if compare and finished else []
+    verdict = judge_resources(verdict, grades)
     outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains),
-                         source)
+                         source, grades)
     write_report(outcome)
     return outcome
+
+
+def compare_resources(campaign: Campaign, root: Path, chains: list[Chain]) -> list:
+    """Per-stage resource grades of the candidate against the reference chain's jobs, or
+    against the archived reference's `resources.json`; none when either side has none."""
+    from relval.workflows.archive.reference import archived_resources
+    from relval.workflows.resources import chain_metrics, compare
+
+    by_role = {c.role: c for c in chains}
+    reference = (chain_metrics(by_role["reference"]) if "reference" in by_role
+                 else archived_resources(root))
+    if not reference:
+        return []
+    return compare(chain_metrics(by_role["candidate"]), reference, campaign.resource_rules)
 
 
 def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str | None = None,

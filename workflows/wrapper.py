@@ -26,6 +26,7 @@ import shlex
 
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, render_shell
 from relval.workflows.graph import Job
+from relval.workflows.resources import MONITOR
 from relval.workflows.shell import encode_words
 
 # From ALICE's log validation of the 2014 benchmark, plus ROOT's signal handler banner.
@@ -70,6 +71,7 @@ def wrapper_script(campaign: Campaign) -> str:
     grep_args = " ".join(f"-e {shlex.quote(p)}" for p in crash_patterns(campaign))
     setup_lines = (f"  {setup} || {{ echo \"relval-job: environment setup failed (exit $?)\"; "
                    f"return {EXIT_SETUP_FAILED}; }}\n" if setup else "")
+    assert "'" not in MONITOR  # it goes into the script between single quotes
     return f"""#!/bin/sh
 # relval job wrapper: campaign {campaign.name}, release {campaign.release} (generated; do not edit).
 # usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -c ENCODED-WORD... | -f COMMAND-FILE
@@ -87,6 +89,21 @@ else
   set -- /bin/sh -c "$cmd"
 fi
 
+# One line `relval-job: metrics ...` (relval.workflows.resources.parse_metrics reads it).
+metrics_line() {{
+  cpu=$(awk 'NR == 2 {{ t = 0; for (i = 1; i <= NF; i++) {{ v = $i; sub(/s$/, "", v); split(v, p, "m");
+          t += p[1] * 60 + p[2] }}; printf "%.2f", t }}' "$log.times" 2>/dev/null)
+  set -- $(cat "$log.rss" 2>/dev/null)
+  written=$(awk '$1 == "wchar:" {{ print $2 }}' /proc/$$/io 2>/dev/null)
+  rm -f "$log.times" "$log.rss"
+  printf 'relval-job: metrics'
+  [ -n "$cpu" ] && printf ' cpu_s=%s' "$cpu"
+  printf ' wall_s=%s' "${{2:-$(( $(date +%s) - start ))}}"
+  [ "${{1:-0}}" != 0 ] && printf ' max_rss_kb=%s' "$1"  # 0: gone before the first sample
+  [ -n "$written" ] && printf ' bytes_written=%s' "$written"
+  echo
+}}
+
 payload() {{
 {setup_lines}{exports}  if [ "$wall" -gt 0 ] 2>/dev/null && command -v timeout >/dev/null 2>&1; then
     timeout -k 30 "$wall" "$@"
@@ -96,14 +113,26 @@ payload() {{
 }}
 
 start=$(date +%s)
-payload "$@" > "$log" 2>&1 < /dev/null
+# The payload runs in the background so that its process tree can be measured (see
+# relval.workflows.resources); its subshell records its children's CPU time with `times`.
+( payload "$@"; rc=$?; times > "$log.times" 2>/dev/null; exit $rc ) > "$log" 2>&1 < /dev/null &
+job=$!
+mon=""
+trap 'kill "$job" $mon 2>/dev/null' TERM INT HUP
+if command -v python3 >/dev/null 2>&1; then
+  python3 -c '{MONITOR}' "$job" > "$log.rss" 2>/dev/null &
+  mon=$!
+fi
+wait "$job"
 rc=$?
+[ -n "$mon" ] && wait "$mon"
 # Only the payload's own output is searched: the lines below are appended afterwards.
 match=$(grep -n -F -m 1 {grep_args} -- "$log" 2>/dev/null)
 if [ -n "$match" ]; then
   echo "relval-job: crash pattern in log line ${{match%%:*}}: ${{match#*:}}" >> "$log"
   [ "$rc" -eq 0 ] && rc={EXIT_CRASH_PATTERN}
 fi
+metrics_line >> "$log"
 [ "$rc" -eq 124 ] && echo "relval-job: wall time of $wall s exceeded" >> "$log"
 echo "relval-job: exit code $rc after $(( $(date +%s) - start )) s on $(hostname)" >> "$log"
 echo "relval-job: command: $cmd" >> "$log"

@@ -41,6 +41,7 @@ def resolve_reference(campaign: Campaign, root: Path, archive_url: str | None = 
                       ) -> tuple[Campaign, dict[str, Any] | None, list[str]]:
     """Also writes root/reference-source.json (the source and the notes) for `judge`."""
     (root / SOURCE_FILE).unlink(missing_ok=True)
+    shutil.rmtree(root / FETCHED_DIR, ignore_errors=True)  # never a previous run's reference
     campaign, source, notes = _resolve(campaign, root, archive_url)
     if source or notes:
         root.mkdir(parents=True, exist_ok=True)
@@ -87,13 +88,22 @@ def _resolve(campaign: Campaign, root: Path, archive_url: str | None
             continue
         target = root / FETCHED_DIR
         shutil.rmtree(target, ignore_errors=True)
-        fetch_run(backend, index, target, only=compared)  # verified against the index
+        held_resources = ["resources.json"] if "resources.json" in held else []
+        fetch_run(backend, index, target, only=compared + held_resources)  # verified against the index
         source = {"release": campaign.reference_release, "source": "archive", "url": backend.url,
                   "run": index["path"], "created": index.get("created")}
         notes.append(f"the reference {campaign.reference_release} came from the archive "
                      f"({backend.url.rstrip('/')}/{index['path']}); its chain was not rerun")
         return replace(campaign, reference_outputs=str(target / "outputs")), source, notes
     return campaign, None, notes
+
+
+def archived_resources(root: Path) -> dict | None:
+    """The archived reference's per-job metrics, when it came from the archive with them."""
+    try:
+        return json.loads((root / FETCHED_DIR / "resources.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def check_remote_outputs(campaign: Campaign) -> dict[str, Any]:
