@@ -9,7 +9,7 @@ also from an HTCondor sandbox:
 - cpu_s: user + system CPU of the payload and every process it started (reaped ones);
 - wall_s: from start to exit;
 - max_rss_kb: the peak of the summed RSS of the payload's whole process tree, sampled
-  every 0.2 s (a spike shorter than that can be missed);
+  every 0.2 s from the first second on (shorter jobs and spikes can be missed);
 - bytes_written: bytes the payload's processes passed to write() (wchar), log included.
 
     parse_metrics(text) -> dict | None
@@ -37,10 +37,11 @@ METRIC_NAMES = {"cpu_s": "cpu", "wall_s": "wall", "max_rss_kb": "memory", "bytes
 METRICS_RE = re.compile(r"^relval-job: metrics (.*)$", re.M)
 GOOD, WARNING, BAD = "GOOD", "WARNING", "BAD"
 
-# Peak RSS of a process tree, sampled until its root exits; prints "PEAK_KB WALL_S".
+# Peak RSS of a process tree, sampled until its root exits; prints PEAK_KB.
 # Embedded in the wrapper (no file to ship), so it must hold no single quote.
 MONITOR = r"""
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 root = int(sys.argv[1]); page = os.sysconf("SC_PAGE_SIZE") // 1024; start = time.monotonic()
 def kids(pid):
     try:
@@ -65,7 +66,7 @@ def alive():
 peak = 0
 while alive():
     peak = max(peak, sum(rss(p) for p in tree())); time.sleep(0.2)
-print(peak, round(time.monotonic() - start, 2))
+print(peak)
 """
 
 

@@ -93,12 +93,12 @@ fi
 metrics_line() {{
   cpu=$(awk 'NR == 2 {{ t = 0; for (i = 1; i <= NF; i++) {{ v = $i; sub(/s$/, "", v); split(v, p, "m");
           t += p[1] * 60 + p[2] }}; printf "%.2f", t }}' "$log.times" 2>/dev/null)
-  set -- $(cat "$log.rss" 2>/dev/null)
+  set -- $(cat "$log.rss" 2>/dev/null) ""
   written=$(awk '$1 == "wchar:" {{ print $2 }}' /proc/$$/io 2>/dev/null)
   rm -f "$log.times" "$log.rss"
   printf 'relval-job: metrics'
   [ -n "$cpu" ] && printf ' cpu_s=%s' "$cpu"
-  printf ' wall_s=%s' "${{2:-$(( $(date +%s) - start ))}}"
+  printf ' wall_s=%s' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {{ printf "%.2f", b - a }}')"
   [ "${{1:-0}}" != 0 ] && printf ' max_rss_kb=%s' "$1"  # 0: gone before the first sample
   [ -n "$written" ] && printf ' bytes_written=%s' "$written"
   echo
@@ -113,19 +113,21 @@ payload() {{
 }}
 
 start=$(date +%s)
+t0=$(date +%s.%N)
 # The payload runs in the background so that its process tree can be measured (see
 # relval.workflows.resources); its subshell records its children's CPU time with `times`.
 ( payload "$@"; rc=$?; times > "$log.times" 2>/dev/null; exit $rc ) > "$log" 2>&1 < /dev/null &
 job=$!
-mon=""
-trap 'kill "$job" $mon 2>/dev/null' TERM INT HUP
-if command -v python3 >/dev/null 2>&1; then
-  python3 -c '{MONITOR}' "$job" > "$log.rss" 2>/dev/null &
-  mon=$!
-fi
+# Memory is sampled only in jobs that outlive a second, so a short job pays a `sleep`, not
+# a Python start; the sampler ignores the TERM below once it runs.
+( sleep 1; kill -0 "$job" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
+  exec python3 -c '{MONITOR}' "$job" ) > "$log.rss" 2>/dev/null < /dev/null &
+mon=$!
+trap 'kill "$job" "$mon" 2>/dev/null' TERM INT HUP
 wait "$job"
 rc=$?
-[ -n "$mon" ] && wait "$mon"
+kill "$mon" 2>/dev/null
+wait "$mon" 2>/dev/null
 # Only the payload's own output is searched: the lines below are appended afterwards.
 match=$(grep -n -F -m 1 {grep_args} -- "$log" 2>/dev/null)
 if [ -n "$match" ]; then

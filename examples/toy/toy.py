@@ -101,7 +101,7 @@ def hold_extra_memory(fraction: float) -> int:
     ballast = np.ones(int(peak * fraction), dtype=np.uint8)  # ones: every page really touched
     import time
 
-    time.sleep(1.0)  # held long enough for a sampling monitor to see it, like a real leak
+    time.sleep(2.0)  # held long enough for the sampling monitor (from 1 s on) to see it
     return int(ballast.size)
 
 
