@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +40,11 @@ class XRootDServer:
         return f"root://{self.host}/{path}"
 
 
-@pytest.fixture(scope="session")
-def xrootd_server():
-    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
-        pytest.skip("xrootd-server / xrootd-client not installed (make setup installs them)")
+@contextmanager
+def local_xrootd():
+    """A real xrootd on a free loopback port, exporting /arch (read-write) and /ro
+    (read-only) from a fresh directory; stopped and removed on exit. Also used by
+    benchmarks/archive_xrootd.py."""
     root = Path(tempfile.mkdtemp(prefix="relval-xrd-"))
     data, admin = root / "data", root / "adm"
     for d in (data / "arch", data / "ro", admin):
@@ -67,21 +69,33 @@ xrd.allow host 127.0.0.1
         root.chmod(0o755)
         argv += ["-R", "nobody"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while True:
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    logs = "\n".join(p.read_text()[-2000:] for p in root.glob("xrootd.log*"))
+                    raise RuntimeError(f"xrootd did not start: {logs}") from None
+                time.sleep(0.1)
+        yield XRootDServer(f"127.0.0.1:{port}", data)
+    finally:
+        proc.terminate()
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                logs = "\n".join(p.read_text()[-2000:] for p in root.glob("xrootd.log*"))
-                proc.kill()
-                pytest.fail(f"xrootd did not start: {logs}")
-            time.sleep(0.1)
-    yield XRootDServer(f"127.0.0.1:{port}", data)
-    proc.terminate()
-    proc.wait(timeout=10)
-    shutil.rmtree(root, ignore_errors=True)
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def xrootd_server():
+    if shutil.which("xrootd") is None or shutil.which("xrdcp") is None:
+        pytest.skip("xrootd-server / xrootd-client not installed (make setup installs them)")
+    with local_xrootd() as server:
+        yield server
 
 
 @dataclass
