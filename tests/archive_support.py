@@ -143,3 +143,28 @@ def small_toy(tmp_path: Path, release: str = "toy/v2", reference: str = "toy/v1"
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+TREND_RELEASES = ["toy/v1.1", "toy/v1.2", "toy/v2", "toy/v3", "toy/v4"]
+
+
+@pytest.fixture(scope="session")
+def trends_archive(tmp_path_factory) -> Path:
+    """Five toy releases archived by `relval run --local --archive` (file://): toy/v1.1
+    runs the toy/v1 reference chain too, the next four take it from the archive. toy/v2
+    plants a physics regression, toy/v3 a memory one."""
+    from .test_archive import relval
+
+    if shutil.which("makeflow") is None:
+        pytest.skip("makeflow not installed")
+    tmp = tmp_path_factory.mktemp("trends")
+    archive = tmp / "archive"
+    campaign = small_toy(tmp)
+    for n, release in enumerate(TREND_RELEASES):
+        doc = yaml.safe_load(campaign.read_text())
+        doc["release"] = release
+        campaign.write_text(yaml.safe_dump(doc, sort_keys=False))
+        result = relval("run", str(campaign), "--local", "--workdir", str(tmp / f"w{n}"),
+                        "--archive", str(archive))
+        assert result.returncode == (1 if release in ("toy/v2", "toy/v3") else 0), result.stderr
+    return archive

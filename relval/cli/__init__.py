@@ -12,7 +12,7 @@ import sys
 import typer
 
 from relval.cli import (archive, autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
-                        workflow)
+                        trends, workflow)
 from relval.errors import RelvalError
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ cloudinit_cmd.register(app)
 lifecycle.register(app)
 rehearse.register(app)
 archive.register(app)
+trends.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
