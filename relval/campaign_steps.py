@@ -26,8 +26,10 @@ class ClusterSteps:
                  batch: str = "condor", remote_base: str = DEFAULT_REMOTE_BASE,
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
                  ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
-                 release: str | None = None, reference_release: str | None = None):
+                 release: str | None = None, reference_release: str | None = None,
+                 archive: str | None = None):
         self.campaign_file = Path(campaign_file)
+        self.archive = archive  # an archived reference run stands in for the reference chain
         self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
@@ -58,7 +60,7 @@ class ClusterSteps:
     def submit(self, campaign: Path, stack: str) -> str:
         result = submit(campaign, stack, batch=self.batch, head=self.head,
                         remote_base=self.remote_base, progress=self.say, release=self.release,
-                        reference_release=self.reference_release)
+                        reference_release=self.reference_release, archive=self.archive)
         return result.remote_dir
 
     def follow(self, stack: str, campaign_name: str) -> None:
@@ -70,13 +72,18 @@ class ClusterSteps:
                                f"{s.status.failed} failed" for s in statuses))
 
     def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]:
-        from relval.workflows.run import judge_workdir
+        from relval.workflows.campaign import load_campaign
+        from relval.workflows.run import judge_workdir, reference_files
 
         workdir = destination / "work"
+        # The compared outputs by name too: whatever their extension, the QA and the
+        # archive need them.
+        campaign = load_campaign(self.campaign_file).with_overrides(self.release, self.reference_release)
         with SshTransport(head_target(stack, self.head)) as ssh:
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
-                         include=FETCH_PATTERNS)
-        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
+                         include=FETCH_PATTERNS + tuple(sorted(set(reference_files(campaign)))))
+        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release,
+                                self.archive)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
                 "outcome": outcome.to_json(), "result": outcome}
 

@@ -138,8 +138,8 @@ def register(app: typer.Typer) -> None:
         require_cli()
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
                              batch=batch, remote_base=remote_base, say=_stream, release=release,
-                             reference_release=reference_release)
-        archive_url = resolve_url(archive)
+                             reference_release=reference_release, archive=resolve_url(archive))
+        archive_url = steps.archive
         result = run_campaign(campaign, name, stack, steps, keep=keep,
                               archive=lambda fetched: store_outcome(fetched["result"], archive_url),
                               announce=lambda message: err.print(f"[bold]relval campaign[/]: "
