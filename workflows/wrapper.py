@@ -77,7 +77,7 @@ def wrapper_script(campaign: Campaign) -> str:
 # usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -c ENCODED-WORD... | -f COMMAND-FILE
 log="$1"; wall="$2"; mode="$3"; shift 3
 if [ "$mode" = -f ]; then
-  set -- /bin/sh "$1"; cmd="(the command in $1)"
+  cmd="(the command in $1)"; set -- /bin/sh "$1"  # name the file before $1 is replaced
 else
   # Words of [A-Za-z0-9_@+=:,./-]; any other byte is %ooo (octal), because makeflow's
   # parser rewrites backslashes and quotes; a word starting with %_ continues the last.
