@@ -58,17 +58,20 @@ class CampaignResult:
     artifacts: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     kept: bool = False
+    archive: dict[str, Any] | None = None  # ArchiveReport.to_json(); its error makes exit 3
 
     @property
     def exit_code(self) -> int:
         if self.error is not None or self.verdict not in EXIT_CODES:
             return EXIT_ERROR
+        if self.archive is not None and self.archive.get("error"):
+            return EXIT_ERROR  # the verdict stands, but the results were not kept
         return EXIT_CODES[self.verdict]
 
     def to_json(self) -> dict[str, Any]:
         return {"campaign": self.campaign, "stack": self.stack, "verdict": self.verdict,
                 "error": self.error, "report": self.report, "artifacts": self.artifacts,
-                "kept": self.kept, "exit_code": self.exit_code,
+                "kept": self.kept, "exit_code": self.exit_code, "archive": self.archive,
                 "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "ok": s.ok,
                            "detail": s.detail} for s in self.steps]}
 
@@ -91,8 +94,10 @@ def artifacts_dir(root: Path, stack: str, campaign_name: str) -> Path:
 def run_campaign(campaign: Path, campaign_name: str, stack: str, steps: CampaignSteps,
                  keep: bool = False, root: Path = Path("."),
                  announce: Callable[[str], None] = lambda message: None,
-                 clock: Callable[[], float] = time.monotonic) -> CampaignResult:
-    """Run every step in order; `down` always runs unless `keep`."""
+                 clock: Callable[[], float] = time.monotonic,
+                 archive: Callable[[dict[str, Any]], Any] | None = None) -> CampaignResult:
+    """Run every step in order; `down` always runs unless `keep`. `archive(fetched)`
+    stores the results after the verdict and before `down` (an ArchiveReport)."""
     result = CampaignResult(campaign_name, stack, kept=keep)
 
     def step(name: str, action: Callable[[], Any]) -> Any:
@@ -124,6 +129,11 @@ def run_campaign(campaign: Path, campaign_name: str, stack: str, steps: Campaign
         if result.verdict not in EXIT_CODES:
             raise RelvalError(f"the fetched results hold no verdict (got {result.verdict!r})")
         announce(f"verdict: {result.verdict}")
+        if archive is not None:
+            stored = step("archive", lambda: archive(fetched))
+            result.archive = stored.to_json()
+            if stored.error:
+                announce(f"archive failed (the verdict stands): {stored.error}")
     except KeyboardInterrupt:
         result.error = "interrupted"
     except RelvalError as error:

@@ -24,8 +24,9 @@ class ClusterSteps:
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
                  ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
                  release: str | None = None, reference_release: str | None = None,
-                 stall_timeout_s: float | None = 7200.0):
+                 stall_timeout_s: float | None = 7200.0, archive: str | None = None):
         self.campaign_file = Path(campaign_file)
+        self.archive = archive  # an archived reference run stands in for the reference chain
         self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
         self.say, self.poll_s, self.ready_timeout_s, self.sleep = say, poll_s, ready_timeout_s, sleep
@@ -57,7 +58,7 @@ class ClusterSteps:
     def submit(self, campaign: Path, stack: str) -> str:
         result = submit(campaign, stack, batch=self.batch, head=self.head,
                         remote_base=self.remote_base, progress=self.say, release=self.release,
-                        reference_release=self.reference_release)
+                        reference_release=self.reference_release, archive=self.archive)
         return result.remote_dir
 
     def follow(self, stack: str, campaign_name: str) -> None:
@@ -78,9 +79,10 @@ class ClusterSteps:
         with SshTransport(head_target(stack, self.head)) as ssh:  # only what the verdict needs
             ssh.download(campaign_dir(self.remote_base, campaign_name), workdir,
                          include=fetch_patterns(campaign))
-        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release)
+        outcome = judge_workdir(self.campaign_file, workdir, self.release, self.reference_release,
+                                self.archive)
         return {"verdict": outcome.verdict.verdict, "report": str(outcome.report),
-                "outcome": outcome.to_json()}
+                "outcome": outcome.to_json(), "result": outcome}
 
     def down(self, stack: str) -> None:
         from relval.lifecycle import down

@@ -62,3 +62,10 @@ def simcloud(tmp_path):
     from tests.simcloud_support import running_simcloud
 
     yield from running_simcloud(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _private_archive(tmp_path_factory, monkeypatch):
+    """`relval run` archives its results (default ./relval-archive): every test gets its
+    own empty archive, so none writes into the checkout or sees another's runs."""
+    monkeypatch.setenv("RELVAL_ARCHIVE", str(tmp_path_factory.mktemp("archive")))

@@ -198,3 +198,42 @@ def test_campaign_through_the_real_steps(sshd, tmp_path, monkeypatch, gen, verdi
     assert report["jobs"]["failed"] == (1 if verdict == "FAIL" else 0)
     if verdict == "JOBS_PASSED":
         assert "no QA comparison was made" in (work / "report.md").read_text()
+
+
+def test_a_second_campaign_takes_the_reference_from_the_archive(sshd, tmp_path, monkeypatch):
+    """The first campaign runs the reference chain on the head and archives it; the second
+    (a fresh head directory) runs only the candidate chain there, and its report names
+    the archived run it compared with."""
+    import json
+
+    from relval import lifecycle
+    from relval.campaign_steps import ClusterSteps
+    from relval.infra import automation
+    from relval.workflows.archive import resolve_url
+    from relval.workflows.archive.store import store_outcome
+
+    monkeypatch.setattr(automation, "up", lambda stack, on_output: {})
+    monkeypatch.setattr(lifecycle, "down", lambda stack, on_output: None)
+    campaign, archive = tiny_campaign(tmp_path, "arch"), resolve_url(str(tmp_path / "archive"))
+    outputs = sshd.outputs(tmp_path / "outputs.json")
+    results = []
+    for n in (1, 2):
+        steps = ClusterSteps(campaign, sshd.head(outputs), batch="local",
+                             remote_base=str(tmp_path / f"remote{n}"), say=lambda line: None,
+                             poll_s=0.2, ready_timeout_s=30, archive=archive)
+        root = tmp_path / f"local{n}"
+        result = run_campaign(campaign, "arch", "t1", steps, root=root,
+                              archive=lambda fetched: store_outcome(fetched["result"], archive))
+        assert result.error is None and result.archive and result.archive["error"] is None
+        remote = sorted(p.name for p in (tmp_path / f"remote{n}" / "arch").iterdir() if p.is_dir())
+        results.append((result, remote, json.loads((artifacts_dir(root, "t1", "arch") / "work"
+                                                     / "report.json").read_text())))
+    (first, remote1, _), (second, remote2, report2) = results
+    assert remote1 == ["candidate-toy-v2-188798", "reference-toy-v1-0aac6d"]
+    reference_run = next(r for r in first.archive["runs"] if "/toy-v1-" in r)
+    assert remote2 == ["candidate-toy-v2-188798"]               # no reference chain on the head
+    assert not (tmp_path / "remote2" / "arch" / "reference-fetched").exists()  # not uploaded
+    assert report2["reference_source"]["source"] == "archive"
+    assert report2["reference_source"]["run"] == reference_run
+    assert [c["role"] for c in report2["chains"]] == ["candidate"]
+    assert second.verdict == first.verdict

@@ -10,7 +10,7 @@ from relval.cli import app
 EXPECTED = {
     ("plan",), ("run",), ("status",), ("submit",), ("up",), ("down",), ("outputs",),
     ("campaign",), ("stack", "new"), ("workflow", "generate"), ("qa", "compare"), ("qa", "merge"),
-    ("autoscale", "run"), ("autoscale", "simulate"), ("cloudinit", "render"),
+    ("autoscale", "run"), ("autoscale", "simulate"), ("cloudinit", "render"), ("trends",),
 }
 
 

@@ -50,7 +50,7 @@ def test_every_rule_declares_all_inputs_and_outputs():
     assert targets == "pp.0000.rec.root pp.0000.rec.log: pp.0000.sim.root relval-job.sh toy.py"
     assert command == ("\t/bin/sh relval-job.sh pp.0000.rec.log 0 -o 1 pp.0000.rec.root -i 2 pp.0000.sim.root toy.py "
                        "-c python3 toy.py rec pp.0000.sim.root "
-                       "-o pp.0000.rec.root")
+                       "--release toy/v2 -o pp.0000.rec.root")
     merge_targets, _ = found[-1]
     assert merge_targets.startswith("pp.QAmerged.root pp.merge.log: pp.0000.QAresults.root")
     assert merge_targets.endswith("pp.0003.QAresults.root relval-job.sh")

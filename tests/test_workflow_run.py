@@ -230,7 +230,7 @@ def test_missing_reference_outputs_stop_before_any_job_runs(tmp_path):
 
 
 def test_a_remote_reference_url_stops_before_any_job_runs(tmp_path):
-    url = "root://eospublic.cern.ch//eos/ref"
+    url = "root://127.0.0.1:1//eos/ref"  # loopback, closed: never depends on the network
     path = shell_campaign(tmp_path, "echo {job} > {outputs[0]}", reference={"outputs": url},
                           compare={"files": ["sum.txt"]})
     result = relval("run", str(path), "--local", "--workdir", str(tmp_path / "w"))

@@ -70,3 +70,16 @@ def test_wall_time_is_enforced(tmp_path):
     result = run(d, "sleep 5", wall="1")
     assert result.returncode == 124
     assert "wall time of 1 s exceeded" in (d / "job.log").read_text()
+
+
+def test_a_command_file_runs_and_the_log_names_it(tmp_path):
+    """`-f CMD_FILE` (a command too long for one line): the payload runs from the file,
+    and the log names that file, not the shell that reads it."""
+    d = sandbox(tmp_path)
+    (d / "job.cmd").write_text("echo from-the-file; exit 4\n")
+    result = subprocess.run(["/bin/sh", WRAPPER_NAME, "job.log", "0", "-f", "job.cmd"], cwd=d,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 4
+    log = (d / "job.log").read_text()
+    assert log.splitlines()[0] == "from-the-file"
+    assert "relval-job: command: (the command in job.cmd)" in log

@@ -158,6 +158,7 @@ class Campaign:
     variables: tuple[tuple[str, str], ...] = ()
     compare_files: tuple[str, ...] = ()
     thresholds: dict = field(default_factory=dict)
+    resource_rules: tuple = ()      # relval.workflows.resources.Rule, from compare.resources
     error_patterns: tuple[str, ...] = ()
     retries: int = 0
 
@@ -214,6 +215,7 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
     stages_ok = len(problems.messages) == before
     _check_graph(root["stages"], stages, datasets if datasets_ok else None, stages_ok)
     compare_files, thresholds = _compare(root["compare"], stages if stages_ok else None)
+    resource_rules = _resource_rules(root["compare"])
     if compare_files and not root["reference"].present:
         root["compare"].error("needs a reference to compare with (reference.release or reference.outputs)")
     patterns = _patterns(root["validation"])
@@ -225,6 +227,7 @@ def parse_campaign(raw: Any, source: str = "campaign.yaml", base_dir: Path | Non
         name=name, release=release, datasets=tuple(d for d, _ in datasets), stages=tuple(s for s, _ in stages),
         source=source, reference_release=reference_release, reference_outputs=reference_outputs,
         setup=setup, variables=variables, compare_files=compare_files, thresholds=thresholds,
+        resource_rules=resource_rules,
         error_patterns=patterns, retries=retries)
 
 
@@ -657,7 +660,7 @@ def _check_cycles(stages: list[tuple[Stage, Field]], by_name: dict[str, Stage]) 
 
 
 def _compare(f: Field, stages: list[tuple[Stage, Field]] | None) -> tuple[tuple[str, ...], dict]:
-    if not f.mapping(allowed=("files", "thresholds")):
+    if not f.mapping(allowed=("files", "thresholds", "resources")):
         return (), {}
     outputs = {o for stage, _ in stages or () for o in stage.outputs}
     files = []
@@ -675,6 +678,15 @@ def _compare(f: Field, stages: list[tuple[Stage, Field]] | None) -> tuple[tuple[
         read_thresholds(f["thresholds"])  # checked now, not after every job has run
         thresholds = dict(f["thresholds"].value)
     return tuple(files), thresholds
+
+
+def _resource_rules(f: Field) -> tuple:
+    """`compare.resources`: per stage glob, the resource thresholds (see resources.py)."""
+    if not f.present or not isinstance(f.value, dict) or not f["resources"].present:
+        return ()
+    from relval.workflows.resources import read_rules
+
+    return tuple(read_rules(f["resources"]))
 
 
 def _patterns(f: Field) -> tuple[str, ...]:

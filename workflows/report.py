@@ -18,6 +18,12 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
     yield ""
     yield f"- release under validation: `{doc['release']}`"
     yield f"- reference: `{doc['reference']}`" if doc["reference"] else "- reference: none"
+    source = doc.get("reference_source")
+    if source and source.get("source") == "archive":
+        yield (f"- reference results taken from the archive, not rerun: run `{source['run']}` "
+               f"of `{source['url']}` (archived {source.get('created')})")
+    elif source:
+        yield f"- reference outputs fetched from `{source['url']}`"
     yield f"- jobs: {doc['jobs']['done']} done, {doc['jobs']['failed']} failed, {doc['jobs']['total']} in all"
     yield f"- QA comparison: {'made' if doc['qa_used'] else 'none was made'}"
     yield f"- exit code: {doc['exit_code']} ({EXIT_MEANING[doc['exit_code']]})"
@@ -47,6 +53,17 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
             yield "|---|---|---|"
             for o in qa["flagged"]:
                 yield f"| `{o['name']}` | {o['grade']} | {o['reason'] or ''} |"
+    if doc.get("resources"):
+        yield ""
+        yield "## Resources per stage (candidate against reference)"
+        yield ""
+        yield "| stage | metric | grade | change | reference median / max | candidate median / max |"
+        yield "|---|---|---|---|---|---|"
+        for g in doc["resources"]:
+            ref, new = g["reference"], g["candidate"]
+            yield (f"| {g['stage']} | {g['metric']} | {g['grade']} | {g['change']:+.0%} "
+                   f"| {_figure(g['metric'], ref['median'])} / {_figure(g['metric'], ref['max'])} "
+                   f"| {_figure(g['metric'], new['median'])} / {_figure(g['metric'], new['max'])} |")
     if doc["failed_jobs"]:
         yield ""
         yield "## Failed jobs"
@@ -72,6 +89,14 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
         yield "## Notes"
         yield ""
         yield from (f"- {note}" for note in doc["notes"])
+
+
+def _figure(metric: str, value: float) -> str:
+    if metric == "memory":
+        return f"{value / 1024:.0f} MB"
+    if metric == "written":
+        return f"{value / 1024 / 1024:.1f} MB"
+    return f"{value:.1f} s"
 
 
 def write_report(outcome: "RunOutcome") -> None:

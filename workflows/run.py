@@ -75,6 +75,9 @@ class RunOutcome:
     workdir: Path
     qa: Any = None
     notes: list[str] = field(default_factory=list)
+    workflows: list[Chain] = field(default_factory=list)     # the chains as generated (the archive reads them)
+    reference_source: dict | None = None   # where an archived reference came from (workflows.archive)
+    resources: list = field(default_factory=list)   # resources.StageGrade per stage and metric
 
     def to_json(self) -> dict:
         failed_jobs = [j.to_json() for c in self.chains for j in c.failed_jobs]
@@ -98,6 +101,8 @@ class RunOutcome:
                        for c in self.chains],
             "qa": qa_brief(self.qa),
             "notes": self.notes + [n for c in self.chains for n in c.notes] + list(self.verdict.notes),
+            "reference_source": self.reference_source,
+            "resources": [g.to_json() for g in self.resources],
         }
 
 
@@ -113,7 +118,8 @@ def qa_brief(summary: Any) -> dict | None:
 
 
 def prepare(campaign_file: str | Path, workdir: str | Path | None = None, release: str | None = None,
-            reference_release: str | None = None, capacity: Capacity | None = None
+            reference_release: str | None = None, capacity: Capacity | None = None,
+            archive: str | None = None
             ) -> tuple[Campaign, Path, list[Chain]]:
     """Validate and generate every chain before anything runs; `release` and
     `reference_release` override the file's.
@@ -121,12 +127,17 @@ def prepare(campaign_file: str | Path, workdir: str | Path | None = None, releas
     The reference chain exists only when the campaign compares something (`compare:`)
     with a reference release. A reference that cannot be read is reported here, before
     any job runs, as no verdict (exit 3), and so is a stage too big for `capacity`
-    (where the jobs will run), which would wait for ever."""
+    (where the jobs will run), which would wait for ever. With an `archive` URL, a compatible
+    archived run of the reference release stands in for its chain
+    (`relval.workflows.archive.reference`); a `reference.outputs` URL is fetched here."""
+    from relval.workflows.archive.reference import resolve_reference
+
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     check_reference(campaign)
     if capacity is not None and (too_big := misfits(campaign, capacity)):
         raise NoVerdictError(too_big)
+    campaign, _, _ = resolve_reference(campaign, root, archive)
     chains = [Chain(role, generate(c, root / chain_dir_name(role, c.release)))
               for role, c in chain_campaigns(campaign)]
     write_chains_file(root, [c.directory.name for c in chains])
@@ -137,7 +148,8 @@ def chain_campaigns(campaign: Campaign) -> list[tuple[str, Campaign]]:
     """(role, campaign for that chain's release): the candidate, and the reference chain
     only when the campaign compares something with a reference release."""
     chains = [("candidate", campaign)]
-    if campaign.compare_files and campaign.reference_release:
+    # No chain for a reference given as outputs (a directory, or an archived run).
+    if campaign.compare_files and campaign.reference_release and not campaign.reference_outputs:
         chains.append(("reference", campaign.with_release(campaign.reference_release)))
     return chains
 
@@ -186,14 +198,16 @@ def reference_files(campaign: Campaign) -> list[str]:
 
 
 def check_reference(campaign: Campaign) -> None:
-    """`reference.outputs` must be a local directory holding every compared file."""
+    """`reference.outputs` must be a directory, or a file://, s3:// or root:// URL, holding
+    every compared file."""
     where = campaign.reference_outputs
     if not campaign.compare_files or where is None:
         return
-    if "://" in where:
-        raise NoVerdictError(f"{campaign.source}: reference.outputs: {where} cannot be read: "
-                             "relval compares with a local directory; copy the reference outputs "
-                             "here and give that directory")
+    if "://" in where:  # file://, s3://, root://: reachable and complete, fetched later
+        from relval.workflows.archive.reference import check_remote_outputs
+
+        check_remote_outputs(campaign)
+        return
     directory = Path(where).expanduser()
     if not directory.is_dir():
         raise NoVerdictError(f"{campaign.source}: reference.outputs: {where}: no such directory")
@@ -390,7 +404,8 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
 def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
               on_status: StatusCallback | None = None, makeflow: str = "makeflow",
               poll_s: float = 0.3, on_stage: Callable[[str], None] | None = None,
-              release: str | None = None, reference_release: str | None = None) -> RunOutcome:
+              release: str | None = None, reference_release: str | None = None,
+              archive: str | None = None) -> RunOutcome:
     # Everything checkable stops here, before the work directory exists.
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     check_reference(campaign)
@@ -399,7 +414,8 @@ def run_local(campaign_file: str | Path, workdir: str | Path | None = None,
     check_setup_here(campaign, [c.release for _, c in chain_campaigns(campaign)])
     root = Path(workdir) if workdir is not None else Path.cwd() / f"relval-{campaign.name}"
     with workdir_lock(root) as lock_fd:
-        campaign, root, chains = prepare(campaign_file, root, release, reference_release)
+        campaign, root, chains = prepare(campaign_file, root, release, reference_release,
+                                         archive=archive)
         if on_stage:
             on_stage(f"running {len(chains)} chain(s) in {root}")
         statuses = run_chains(chains, campaign.retries, on_status, makeflow, poll_s, keep_open=(lock_fd,))
@@ -441,9 +457,12 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
 
     Also used on a campaign run elsewhere (`relval campaign` downloads the head's work
     directory and judges it here)."""
+    from relval.workflows.archive.reference import read_source
     from relval.workflows.report import write_report
+    from relval.workflows.resources import judge_resources
 
-    notes = list(dict.fromkeys(n for c in chains for n in c.workflow.graph.notes))
+    source, reference_notes = read_source(root)
+    notes = list(dict.fromkeys([n for c in chains for n in c.workflow.graph.notes] + reference_notes))
     results = [chain_result(c, statuses[c.role]) for c in chains]
     by_role = {r.role: r for r in results}
     candidate, reference = by_role.get("candidate"), by_role.get("reference")
@@ -457,18 +476,38 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
             on_stage("comparing QA outputs with the reference")
         qa, problem = run_qa(campaign, chains, root / "qa")
     verdict = decide(candidate, reference, qa, compare, problem)
-    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes)
+    grades = compare_resources(campaign, root, chains) if compare and finished else []
+    verdict = judge_resources(verdict, grades)
+    outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains),
+                         source, grades)
     write_report(outcome)
     return outcome
 
 
+def compare_resources(campaign: Campaign, root: Path, chains: list[Chain]) -> list:
+    """Per-stage resource grades of the candidate against the reference chain's jobs, or
+    against the archived reference's `resources.json`; none when either side has none."""
+    from relval.workflows.archive.reference import archived_resources
+    from relval.workflows.resources import chain_metrics, compare
+
+    by_role = {c.role: c for c in chains}
+    reference = (chain_metrics(by_role["reference"]) if "reference" in by_role
+                 else archived_resources(root))
+    if not reference:
+        return []
+    return compare(chain_metrics(by_role["candidate"]), reference, campaign.resource_rules)
+
+
 def judge_workdir(campaign_file: str | Path, workdir: str | Path, release: str | None = None,
-                  reference_release: str | None = None) -> RunOutcome:
+                  reference_release: str | None = None, archive: str | None = None) -> RunOutcome:
     """The verdict of a work directory whose chains ran to their end (here or elsewhere)."""
     from relval.workflows.status import read_status
 
+    from relval.workflows.archive.reference import resolve_reference
+
     campaign = load_campaign(campaign_file).with_overrides(release, reference_release)
     root = Path(workdir)
+    campaign, _, _ = resolve_reference(campaign, root, archive)
     # The chains as generated, without writing: a fetched directory holds only what the
     # verdict needs (`fetch_patterns`), and regenerating there would take the missing
     # outputs for stale ones.

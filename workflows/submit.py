@@ -47,6 +47,8 @@ OUT_FILE = "makeflow.out"  # as `relval run` names it
 SUBMIT_RECORD = "relval-submit.json"
 # Files that only ever exist on the head; an upload must never replace them.
 REMOTE_ONLY = (PID_FILE, OUT_FILE, SUBMIT_RECORD, "*.makeflowlog", "*.batchlog")
+# The archived reference's files, fetched for the verdict here: the jobs never read them.
+LOCAL_ONLY = ("reference-fetched",)
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -71,11 +73,13 @@ GenerateFn = Callable[..., Workflow]
 
 
 def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = None,
-                      reference_release: str | None = None) -> Workflow:
-    """Generate every chain of the campaign into out_dir with the Makeflow generator."""
+                      reference_release: str | None = None, archive: str | None = None) -> Workflow:
+    """Generate every chain of the campaign into out_dir with the Makeflow generator; with
+    an `archive` URL holding a compatible run of the reference release, there is no
+    reference chain (the verdict takes it from the archive, `judge_workdir(archive=)`)."""
     from relval.workflows.run import prepare
 
-    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release)
+    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release, archive)
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
                     campaign.retries,
@@ -378,16 +382,17 @@ def submit(campaign_file: Path, stack: str, batch: str = "condor",
            generate: GenerateFn = generate_workflow,
            progress: Callable[[str], None] = lambda message: None,
            transport: SshTransport | None = None, release: str | None = None,
-           reference_release: str | None = None) -> SubmitResult:
+           reference_release: str | None = None, archive: str | None = None) -> SubmitResult:
     """Submit (or resume) a campaign on the stack's head; see the module doc.
-    `release` and `reference_release` override the campaign file's."""
+    `release` and `reference_release` override the campaign file's; `archive` lets an
+    archived reference stand in for the reference chain."""
     check_batch(batch)
     if not STACK_NAME.match(stack):
         raise RelvalError(f"stack name {stack!r} is not valid (letters, digits, '_', '.', '-')")
     with tempfile.TemporaryDirectory(prefix="relval-submit-") as tmp:
         # Generate first: a campaign error must not need the network.
         progress("generating the workflow")
-        workflow = generate(Path(campaign_file), Path(tmp) / "workdir", release, reference_release)
+        workflow = generate(Path(campaign_file), Path(tmp) / "workdir", release, reference_release, archive)
         own = transport is None
         ssh = transport or SshTransport(head_target(stack, head))
         try:
@@ -436,7 +441,7 @@ def _submit_over(ssh: SshTransport, workflow: Workflow, directory: str, stack: s
                              graph, fingerprints):
                 progress(f"the {name} chain changed: stale outputs removed, unchanged rules kept")
     progress(f"uploading to {directory}")
-    ssh.upload(workflow.directory, directory, exclude=REMOTE_ONLY)
+    ssh.upload(workflow.directory, directory, exclude=REMOTE_ONLY + LOCAL_ONLY)
     record = {"campaign": workflow.campaign, "stack": stack, "batch": batch,
               "submitted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     ssh.check(f"cat > {quote_path(directory)}/{SUBMIT_RECORD} <<'RELVAL_EOF'\n"

@@ -27,6 +27,7 @@ import shlex
 
 from relval.workflows.campaign import WRAPPER_NAME, Campaign, render_shell
 from relval.workflows.graph import Job
+from relval.workflows.resources import MONITOR
 from relval.workflows.shell import encode_words
 
 # From ALICE's log validation of the 2014 benchmark, plus ROOT's signal handler banner.
@@ -93,6 +94,7 @@ def wrapper_script(campaign: Campaign) -> str:
     exports = "".join(f"  export {name}={shlex.quote(value)}\n" for name, value in campaign.variables)
     grep_args = " ".join(f"-e {shlex.quote(p)}" for p in crash_patterns(campaign))
     setup_lines = setup_block(setup)
+    assert "'" not in MONITOR  # it goes into the script between single quotes
     return f"""#!/bin/sh
 # relval job wrapper: campaign {campaign.name}, release {campaign.release} (generated; do not edit).
 # usage: sh {WRAPPER_NAME} LOG WALL_TIME_S -o N OUTPUT... -i N INPUT...|-i @LIST -c ENCODED-WORD...|-f COMMAND-FILE
@@ -124,7 +126,7 @@ while :; do
 done
 mode="$1"; shift
 if [ "$mode" = -f ]; then
-  set -- /bin/sh "$top/$1"; cmd="(the command in $1)"
+  cmd="(the command in $1)"; set -- /bin/sh "$top/$1"  # name the file before $1 is replaced
 else
   # Words of [A-Za-z0-9_@+=:,./-]; any other byte is %ooo (octal), because makeflow's
   # parser rewrites backslashes and quotes; a word starting with %_ continues the last.
@@ -135,6 +137,21 @@ else
   cmd=$(printf '%b' "$(printf '%s' "$enc" | sed 's/%\\([0-7][0-7][0-7]\\)/\\\\0\\1/g')")
   set -- /bin/sh -c "$cmd"
 fi
+
+# One line `relval-job: metrics ...` (relval.workflows.resources.parse_metrics reads it).
+metrics_line() {{
+  cpu=$(awk 'NR == 2 {{ t = 0; for (i = 1; i <= NF; i++) {{ v = $i; sub(/s$/, "", v); split(v, p, "m");
+          t += p[1] * 60 + p[2] }}; printf "%.2f", t }}' "$log.times" 2>/dev/null)
+  set -- $(cat "$log.rss" 2>/dev/null) ""
+  written=$(awk '$1 == "wchar:" {{ print $2 }}' /proc/$$/io 2>/dev/null)
+  rm -f "$log.times" "$log.rss"
+  printf 'relval-job: metrics'
+  [ -n "$cpu" ] && printf ' cpu_s=%s' "$cpu"
+  printf ' wall_s=%s' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {{ printf "%.2f", b - a }}')"
+  [ "${{1:-0}}" != 0 ] && printf ' max_rss_kb=%s' "$1"  # 0: gone before the first sample
+  [ -n "$written" ] && printf ' bytes_written=%s' "$written"
+  echo
+}}
 
 if [ -n "$accept" ]; then  # inputs may have been left out upstream (min_success_fraction)
   set -f; i=0; good=""; missing=""; rest=""
@@ -178,6 +195,7 @@ stop() {{
   exit 143
 }}
 start=$(date +%s)
+t0=$(date +%s.%N)
 cd "$box" || exit 96
 if command -v setsid >/dev/null 2>&1; then
   setsid /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
@@ -185,10 +203,18 @@ else
   /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
 fi
 pid=$!
-trap stop TERM INT HUP
+# Memory is sampled only in jobs that outlive a second, so a short job pays a `sleep`, not
+# a Python start (relval.workflows.resources reads the figures).
+( sleep 1; kill -0 "$pid" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
+  exec python3 -c '{MONITOR}' "$pid" ) > "$top/$log.rss" 2>/dev/null < /dev/null &
+mon=$!
+trap 'kill "$mon" 2>/dev/null; stop' TERM INT HUP
 wait "$pid"
 rc=$?
 trap - TERM INT HUP
+kill "$mon" 2>/dev/null
+wait "$mon" 2>/dev/null
+times > "$top/$log.times" 2>/dev/null  # line 2: the CPU time of the waited-for payload tree
 cd "$top" || exit 96
 log="$top/$log"
 # Only the payload's own output is searched: the lines below are appended afterwards.
@@ -197,6 +223,7 @@ if [ -n "$match" ]; then
   echo "relval-job: crash pattern in log line ${{match%%:*}}: ${{match#*:}}" >> "$log"
   [ "$rc" -eq 0 ] && rc={EXIT_CRASH_PATTERN}
 fi
+metrics_line >> "$log"
 [ "$rc" -eq 124 ] && echo "relval-job: wall time of $wall s exceeded" >> "$log"
 [ -n "$notes" ] && echo "$notes" >> "$log"
 set -f

@@ -15,7 +15,9 @@ qa    fills histograms in the directory `QA`: TH1D vz, ntracks, pt, eta, phi, de
 Releases: `toy/v1` is the baseline. `toy/v2` carries a deliberate regression for the
 demo: the simulated vertex z is shifted by +1.5 cm and the cluster charge is broadened
 (sigma x1.6), so the QA histograms `vz` and `dedx` (and `dedx_vs_p`) differ from toy/v1
-while every other histogram is identical. Any other release behaves like toy/v1.
+while every other histogram is identical. `toy/v3` has identical physics but a memory
+regression: its `rec` step holds 60% more peak memory than toy/v1's (a leak the resource
+comparison must catch). Any other release behaves like toy/v1.
 Needs numpy and uproot only.
 """
 
@@ -28,6 +30,7 @@ import numpy as np
 import uproot
 
 REGRESSIONS = {"toy/v2": {"vz_shift_cm": 1.5, "charge_broadening": 1.6}}
+MEMORY_REGRESSIONS = {"toy/v3": 0.6}   # extra peak memory of `rec`, relative to its own peak
 PT_RESOLUTION = 0.02
 
 
@@ -88,6 +91,20 @@ def qa_histograms(tracks: dict[str, np.ndarray]) -> dict[str, tuple]:
     return hists
 
 
+def hold_extra_memory(fraction: float) -> int:
+    """Touch `fraction` x this process's peak RSS of extra memory (the planted leak)."""
+    if fraction <= 0:
+        return 0
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    ballast = np.ones(int(peak * fraction), dtype=np.uint8)  # ones: every page really touched
+    import time
+
+    time.sleep(2.0)  # held long enough for the sampling monitor (from 1 s on) to see it
+    return int(ballast.size)
+
+
 def _read(path: str, tree: str) -> dict[str, np.ndarray]:
     with uproot.open(path) as f:
         return {k: np.asarray(v) for k, v in f[tree].arrays(library="np").items()}
@@ -104,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("rec", help="reconstruct tracks from a sim file")
     rec.add_argument("input")
     rec.add_argument("-o", "--output", required=True)
+    rec.add_argument("--release", default="", help="only toy/v3 changes anything (memory)")
     qa = sub.add_parser("qa", help="fill QA histograms from a rec file")
     qa.add_argument("input")
     qa.add_argument("-o", "--output", required=True)
@@ -119,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         data = reconstruct(_read(args.input, "events"))
         with uproot.recreate(args.output) as f:
             f["tracks"] = data
-        print(f"toy rec: {len(data['pt'])} tracks -> {args.output}")
+        leak = hold_extra_memory(MEMORY_REGRESSIONS.get(args.release, 0.0))
+        print(f"toy rec: {len(data['pt'])} tracks -> {args.output}"
+              + (f" (release {args.release} held {leak // 2**20} MB more)" if leak else ""))
     else:
         hists = qa_histograms(_read(args.input, "tracks"))
         with uproot.recreate(args.output) as f:

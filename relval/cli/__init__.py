@@ -11,8 +11,8 @@ import sys
 
 import typer
 
-from relval.cli import (autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
-                        workflow)
+from relval.cli import (archive, autoscale, cloudinit_cmd, console, lifecycle, plan, qa, rehearse, submit,
+                        trends, workflow)
 from relval.errors import RelvalError
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ submit.register(app)
 cloudinit_cmd.register(app)
 lifecycle.register(app)
 rehearse.register(app)
+archive.register(app)
+trends.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from relval.cli.console import err, out
-from relval.cli.submit import (IDENTITY_OPTION, REFERENCE_RELEASE_OPTION, RELEASE_OPTION,
+from relval.cli.submit import (ARCHIVE_OPTION, IDENTITY_OPTION, REFERENCE_RELEASE_OPTION, RELEASE_OPTION,
                                REMOTE_BASE_OPTION, SSH_CONFIG_OPTION, SSH_PORT_OPTION,
                                SSH_USER_OPTION, head_options)
 
@@ -125,16 +125,20 @@ def register(app: typer.Typer) -> None:
         stall_timeout: float = typer.Option(7200, "--stall-timeout", help="Stop following (exit 3) "
                                             "when no job starts or ends for this many seconds; "
                                             "make it longer than the longest job."),
+        archive: Optional[str] = ARCHIVE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     ) -> None:
         """The whole validation: up, wait for the head, submit, follow, fetch the report and
-        QA outputs into reports/<stack>/<campaign>/, verdict, then down (unless --keep, and
+        QA outputs into reports/<stack>/<campaign>/, verdict, archive, then down (unless --keep, and
         also after a failure). Exit code: 0 PASS (or JOBS_PASSED without compare:), 1 FAIL,
-        2 bad input, 3 no verdict (reference missing, a step broke, nothing compared)."""
+        2 bad input, 3 no verdict (reference missing, a step broke, nothing compared,
+        archiving failed)."""
         from relval.campaign import preflight, run_campaign
         from relval.campaign_steps import ClusterSteps
         from relval.infra.automation import require_cli
         from relval.infra.config_source import load_stack
+        from relval.workflows.archive import resolve_url
+        from relval.workflows.archive.store import store_outcome
         from relval.workflows.submit import check_batch
 
         # Bad input and a missing reference stop here, before anything is created.
@@ -144,8 +148,11 @@ def register(app: typer.Typer) -> None:
         require_cli()
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
                              batch=batch, remote_base=remote_base, say=_stream, release=release,
-                             reference_release=reference_release, stall_timeout_s=stall_timeout)
+                             reference_release=reference_release, stall_timeout_s=stall_timeout,
+                             archive=resolve_url(archive))
+        archive_url = steps.archive
         result = run_campaign(campaign, name, stack, steps, keep=keep,
+                              archive=lambda fetched: store_outcome(fetched["result"], archive_url),
                               announce=lambda message: err.print(f"[bold]relval campaign[/]: "
                                                                  f"{escape(message)}", highlight=False))
         if as_json:
@@ -157,4 +164,9 @@ def register(app: typer.Typer) -> None:
                       + (f"  report: {result.report}" if result.report else ""), highlight=False)
             if result.error:
                 err.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
+            if result.archive and result.archive.get("error"):
+                err.print(f"[bold red]archive failed[/] (the verdict stands, exit 3): "
+                          f"{escape(result.archive['error'])}", highlight=False)
+            elif result.archive:
+                out.print("archived: " + ", ".join(result.archive["runs"]), highlight=False)
         raise SystemExit(result.exit_code)

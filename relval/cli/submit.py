@@ -40,6 +40,10 @@ RELEASE_OPTION = typer.Option(None, "--release", help="Validate this release ins
                               "campaign file's `release`.")
 REFERENCE_RELEASE_OPTION = typer.Option(None, "--reference-release", help="Compare with this "
                                         "reference release instead of the file's `reference`.")
+# Where results are archived, shared by run and campaign.
+ARCHIVE_OPTION = typer.Option(None, "--archive", help="Archive URL: a directory or file://, "
+                              "s3://BUCKET/PREFIX[?endpoint=URL], root://HOST//PATH; default "
+                              "$RELVAL_ARCHIVE, else ./relval-archive.")
 REMOTE_BASE_OPTION = typer.Option("~/relval", "--remote-base",
                                   help="Directory on the head that holds one folder per campaign.")
 

@@ -85,6 +85,17 @@ def print_verdict(outcome, document: dict) -> None:
     out.print(f"report: {escape(str(outcome.report))}", highlight=False, soft_wrap=True)
 
 
+def print_archive(stored) -> None:
+    """Where the results went, or why they did not (the exit code is then 3)."""
+    if stored.ok:
+        for path in stored.runs:
+            out.print(f"archived: {escape(stored.url.rstrip('/'))}/{escape(path)}", highlight=False,
+                      soft_wrap=True)
+    else:
+        err.print(f"[bold red]archive failed[/] (the verdict stands, exit 3): {escape(stored.error)}",
+                  highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(workflow_app, name="workflow")
 
@@ -121,14 +132,17 @@ def register(app: typer.Typer) -> None:
                                                     "rerunning on it resumes."),
         release: Optional[str] = submit_cli.RELEASE_OPTION,
         reference_release: Optional[str] = submit_cli.REFERENCE_RELEASE_OPTION,
+        archive: Optional[str] = submit_cli.ARCHIVE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
     ) -> None:
-        """Run a campaign and its reference chain, compare, and give the verdict.
+        """Run a campaign and its reference chain, compare, give the verdict, archive the results.
 
         Exit 0 PASS (or JOBS_PASSED: no compare: section, all jobs done), 1 FAIL (a QA
         regression or failed jobs), 2 bad input, 3 no verdict (reference missing or
-        failed, nothing compared, the run stopped early, a tool missing).
+        failed, nothing compared, the run stopped early, a tool missing, archiving failed).
         """
+        from relval.workflows.archive import resolve_url
+        from relval.workflows.archive.store import exit_code, store_outcome
         from relval.workflows.run import run_local
 
         if not local:
@@ -145,15 +159,19 @@ def register(app: typer.Typer) -> None:
                                description=f"{release} {stage}" + (f" [red]{counts.failed} failed[/]"
                                                                    if counts.failed else ""))
 
+            archive_url = resolve_url(archive)
             try:
                 outcome = run_local(campaign, workdir, on_status=on_status, release=release,
-                                    reference_release=reference_release,
+                                    reference_release=reference_release, archive=archive_url,
                                     on_stage=lambda msg: err.print(escape(msg), highlight=False))
             except KeyboardInterrupt:
                 bar.stop()
                 err.print(escape(resume_hint(campaign, workdir)), highlight=False, soft_wrap=True)
                 sys.exit(3)  # no verdict
-        document = outcome.to_json()
+        err.print(f"archiving the results to {escape(archive_url)}", highlight=False)
+        stored = store_outcome(outcome, archive_url)
+        document = {**outcome.to_json(), "archive": stored.to_json()}
+        document["exit_code"] = exit_code(outcome.verdict.exit_code, stored)
         if as_json:
             print(json.dumps(document, indent=2))
         else:
@@ -163,8 +181,9 @@ def register(app: typer.Typer) -> None:
             for note in document["notes"]:
                 err.print(f"note: {escape(note)}", highlight=False)
             print_verdict(outcome, document)
+            print_archive(stored)
         # sys.exit, not typer.Exit: main() runs click without standalone mode.
-        sys.exit(outcome.verdict.exit_code)
+        sys.exit(document["exit_code"])
 
     @app.command("status")
     def status_command(
