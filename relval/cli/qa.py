@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from relval.cli.console import err, out, progress_bar
+from relval.cli.console import err, out, progress_bar, report_problems
 
 _COLOURS = {"BAD": "red", "WARNING": "yellow", "GOOD": "green", "NOT_COMPARED": "dim"}
 _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --json
@@ -50,13 +50,14 @@ def _print_summary(summary) -> None:
 
 
 def _finish(summary, as_json: bool) -> None:
-    """Warnings on stderr, the summary on stdout, and the verdict's exit code."""
+    """Warnings on stderr, the summary on stdout, errors last, and the exit code."""
     for warning in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=1))
     else:
         _print_summary(summary)
+    report_problems(summary.errors)  # bad input found after grading: exit 2, results kept
     if summary.exit_code:
         # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
         # which turns typer.Exit into a return value that is then dropped.

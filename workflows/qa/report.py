@@ -47,6 +47,7 @@ tr.WARNING td.grade,.count.WARNING,.t-WARNING{background:#f7dc8b}
 tr.GOOD td.grade,.count.GOOD{background:#b7e4b0}
 tr.NOT_COMPARED td.grade,.count.NOT_COMPARED{background:#ddd}
 .count{padding:0 4px;border-radius:3px}
+ul.errors{color:#b00;font-weight:bold}
 img.overlay{max-width:100%;width:864px}
 #overview{display:flex;flex-wrap:wrap;gap:8px}
 figure.card{margin:0;border:2px solid #ddd;padding:2px}
@@ -97,6 +98,7 @@ def render_html(summary) -> str:
     boxes = "".join(f'<label><input type="checkbox" id="grade-{g}" checked> {g} ({counts[g]})</label>'
                     for g in counts)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in getattr(summary, "warnings", []))
+    errors = "".join(f"<li>error: {html.escape(e)}</li>" for e in getattr(summary, "errors", []))
     script = resources.files("relval.workflows.qa").joinpath("report.js").read_text()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -109,6 +111,7 @@ def render_html(summary) -> str:
 <p class="inputs">new: <code>{html.escape(summary.new)}</code> &middot; reference: <code>{html.escape(summary.ref)}</code></p>
 <p class="verdict {html.escape(summary.verdict)}">verdict: {html.escape(summary.verdict)}</p>
 <p>{count_html}</p>
+{f'<ul class="errors">{errors}</ul>' if errors else ''}
 {f'<ul class="warnings">{warnings}</ul>' if warnings else ''}
 <noscript><p>This report needs JavaScript; every result is also in Summary.json.</p></noscript>
 <div class="controls">

@@ -95,9 +95,8 @@ def regrade(summary: Summary, thresholds: Path | dict | Thresholds | None) -> Su
     results = [_regrade_one(r, limits, problems) for r in summary.results]
     for result in results:
         result.plot = None
-    warnings = problems + limits.unmatched([(r.name, r.path) for r in results])
     return Summary(new=summary.new, ref=summary.ref, results=results, thresholds=limits, labels=summary.labels,
-                   warnings=warnings)
+                   warnings=problems, errors=limits.unmatched([(r.name, r.path) for r in results]))
 
 
 def regrade_results(results: Path, thresholds: Path | dict | Thresholds | None,

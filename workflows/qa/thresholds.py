@@ -45,8 +45,10 @@ looks like this, every key optional (README.md, "Thresholds", has the details):
 A glob matches an object when it matches either the name shown in the report
 (`pp.QAmerged.root:QA/vz` when directories are compared, `QA/vz` for two
 files) or the object's path inside its file (`QA/vz`), so `match: QA/vz` works
-in both. An override that matches no compared object is reported as a warning
-with the closest names: it is most likely a typo.
+in both. An override that matches no compared object is an error (exit 2) that
+names the pattern and the closest names: it is most likely a typo, and the
+grades it was meant to change are wrong. The comparison still writes its
+results, so nothing computed is lost. examples/README.md documents the format.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,8 @@ class Thresholds:
 
     tests: dict
     overrides: tuple = ()
+    # Prefix of messages about an override: "t.yaml: " or "smoke.yaml: compare.thresholds."
+    origin: str = "thresholds: "
 
     def for_name(self, name: str, path: str | None = None) -> dict[str, dict[str, Any]]:
         """The settings for one object (shared and read-only when no override matches).
@@ -95,16 +99,20 @@ class Thresholds:
         return settings
 
     def unmatched(self, names: list[tuple[str, str | None]]) -> list[str]:
-        """One warning per override glob that matches none of (name, path); names the closest."""
-        warnings = []
-        for glob in dict.fromkeys(g for g, _ in self.overrides):
+        """One error per override glob that matches none of (name, path), naming the closest names."""
+        errors = []
+        candidates = None
+        for index, (glob, _) in enumerate(self.overrides):
+            if glob in (g for g, _ in self.overrides[:index]):
+                continue  # a repeated glob is reported once
             if any(matches(glob, name, path) for name, path in names):
                 continue
-            candidates = sorted({n for name, path in names for n in (name, path) if n})
+            if candidates is None:
+                candidates = sorted({n for name, path in names for n in (name, path) if n})
             close = difflib.get_close_matches(glob, candidates, n=3, cutoff=0.5)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            warnings.append(f"thresholds override {glob!r} matches no compared object{hint}")
-        return warnings
+            hint = f"; closest: {', '.join(close)}" if close else "; nothing close"
+            errors.append(f"{self.origin}overrides[{index}].match {glob!r} matches no compared object{hint}")
+        return errors
 
     def to_dict(self) -> dict:
         return {"tests": self.tests,
@@ -155,7 +163,13 @@ def parse_thresholds(data: Any, source: str = "thresholds") -> Thresholds:
     thresholds = read_thresholds(Field(data if data is not None else {}, "", problems))
     if problems:
         raise RelvalError(problems.messages)
-    return thresholds
+    return replace(thresholds, origin=f"{source}: ")
+
+
+def campaign_thresholds(data: Any, campaign_source: str) -> Thresholds:
+    """A campaign's `compare.thresholds`, whose messages name the campaign file and the key."""
+    return replace(parse_thresholds(data, f"{campaign_source}: compare.thresholds"),
+                   origin=f"{campaign_source}: compare.thresholds.")
 
 
 def read_thresholds(root: Field) -> Thresholds:
