@@ -118,13 +118,13 @@ def render_html(summary) -> str:
 <label>search <input type="search" id="search" placeholder="name, or a glob such as */tpc/*"></label>
 {boxes}
 <label>failing test <select id="test"><option value="any">any</option><option value="chi2">chi2</option>
-<option value="ks">KS</option><option value="entries">entries</option></select></label>
+<option value="ks">KS</option><option value="width">width</option><option value="entries">entries</option></select></label>
 <label>group by <select id="group"><option value="dir">file and directory</option>
 <option value="file">file</option><option value="none">nothing</option></select></label>
 <span id="shown"></span>
 </div>
 <table id="results"><thead><tr><th>grade</th><th>object</th><th>status</th><th>chi2 p</th><th>KS p</th>
-<th>entries diff</th><th>reason</th></tr></thead></table>
+<th>width p</th><th>entries diff</th><th>reason</th></tr></thead></table>
 <h2>overview of the objects shown</h2>
 <p>Shapes as densities, new in red, reference in black; y from zero.
 <button id="prev">&larr; previous</button> <span id="page"></span> <button id="next">next &rarr;</button></p>
