@@ -151,10 +151,10 @@ def speed(count: int, keep: Path | None) -> None:
         load = os.getloadavg()[0]
         if load > (os.cpu_count() or 1):
             print(f"[speed] note: load average {load:.1f} on {os.cpu_count()} CPUs; the CPU time is the fairer figure")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         compare_paths(new, ref)
-        bare = time.perf_counter() - start
-        print(f"[speed] relval statistics only (no outputs, no plots): {bare:.2f} s")
+        bare, cpu = time.perf_counter() - start, time.process_time() - cpu
+        print(f"[speed] relval statistics only (no outputs, no plots): {bare:.2f} s wall, {cpu:.2f} s CPU")
         baseline = root_baseline(new, ref)
         if baseline is not None:
             print(f"[speed] ROOT Chi2Test+KolmogorovTest loop (statistics only, no outputs): {baseline:.2f} s; "

@@ -151,16 +151,16 @@ def mood_scores(pooled: np.ndarray) -> np.ndarray:
     return np.where(pooled > 0, centre * centre + spread, 0.0)
 
 
-def mood_moments(pooled: np.ndarray, n1: float) -> tuple[float, float, float]:
+def mood_moments(pooled: np.ndarray, n1: float, scores: np.ndarray | None = None) -> tuple[float, float, float]:
     """Mean, variance and third central moment of T = the scores of n1 entries drawn without
     replacement from the pooled ones (the null law of the new sample's score sum)."""
-    scores = mood_scores(pooled)
+    scores = mood_scores(pooled) if scores is None else scores
     total = float(pooled.sum())
     weights = pooled / total
     mu = float(np.dot(weights, scores))
     deviation = scores - mu
     sigma2 = float(np.dot(weights, deviation * deviation))
-    mu3 = float(np.dot(weights, deviation * deviation * deviation))
+    mu3 = float(np.dot(weights * deviation, deviation * deviation))
     n2 = total - n1
     variance = n1 * n2 / (total - 1.0) * sigma2 if total > 1 else 0.0
     third = n1 * n2 * (n2 - n1) / ((total - 1.0) * (total - 2.0)) * mu3 if total > 2 else 0.0
@@ -169,15 +169,17 @@ def mood_moments(pooled: np.ndarray, n1: float) -> tuple[float, float, float]:
 
 def _mood(a: np.ndarray, b: np.ndarray, n1: float, n2: float) -> tuple[float, float]:
     """(z, two-sided p) of Mood's test on two 1D count arrays with n1, n2 effective entries."""
-    a, b = np.clip(a, 0.0, None), np.clip(b, 0.0, None)  # a negative weighted bin holds no entries
-    if a.sum() <= 0 or b.sum() <= 0 or n1 <= 0 or n2 <= 0:
+    a, b = np.maximum(a, 0.0), np.maximum(b, 0.0)  # a negative weighted bin holds no entries
+    sum_a, sum_b = float(a.sum()), float(b.sum())
+    if sum_a <= 0 or sum_b <= 0 or n1 <= 0 or n2 <= 0:
         return 0.0, 1.0
-    shape_a = a / a.sum()
-    pooled = n1 * shape_a + n2 * (b / b.sum())  # in effective entries
-    mean, variance, third = mood_moments(pooled, n1)
+    shape_a = a / sum_a
+    pooled = n1 * shape_a + (n2 / sum_b) * b  # in effective entries
+    scores = mood_scores(pooled)
+    mean, variance, third = mood_moments(pooled, n1, scores)
     if not variance > 1e-300:
         return 0.0, 1.0  # every entry in one bin: no spread to compare
-    observed = n1 * float(np.dot(shape_a, mood_scores(pooled)))
+    observed = n1 * float(np.dot(shape_a, scores))
     z = (observed - mean) / math.sqrt(variance)
     return z, pearson3_two_sided(z, third / variance ** 1.5)
 

@@ -11,7 +11,7 @@ Matplotlib's Agg canvas is used directly (no pyplot, no display), at 120 dpi
 with 9-10 pt text, readable at 100% zoom. One figure per layout is built once
 and its artists are updated for each histogram: building and laying out a
 figure costs more than drawing it. With the static part of each layout cached
-(see `_Blitted`), an overlay costs about 10 ms.
+(see `_Blitted`) and a plain PNG encoder, an overlay costs about 20 ms of CPU.
 
 The GOOD histograms are not drawn here: the report draws them in the browser
 from `report_data.js` (see overview.py), all of them, in well under a second.
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -49,22 +51,35 @@ def bin_sizes(h) -> np.ndarray:
     return widths[0] if len(widths) == 1 else np.multiply.outer(widths[0], widths[1])
 
 
-def density(h) -> tuple[np.ndarray, np.ndarray]:
-    """(values, errors) normalized to unit area per unit of x (and y); profiles unchanged."""
-    values = np.nan_to_num(h.values, nan=0.0, posinf=0.0, neginf=0.0)
-    errors = np.sqrt(np.clip(np.nan_to_num(h.variances, nan=0.0, posinf=0.0), 0, None))
+def _finite(a: np.ndarray) -> np.ndarray:
+    """NaN and infinities as 0 (a copy only when there are any: most histograms have none)."""
+    return a if np.isfinite(a).all() else np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def density(h, errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values, errors) normalized to unit area per unit of x (and y); profiles unchanged.
+    With `errors=False` only the values are computed (the overview needs no more)."""
+    values = _finite(h.values)
+    err = np.sqrt(np.clip(_finite(h.variances), 0, None)) if errors else None
     if h.is_profile:
-        return values, errors
+        return values, err
     total = values.sum()
     if not total > 0:
-        return values, errors
+        return values, err
     sizes = bin_sizes(h)
-    sizes = np.where(sizes > 0, sizes, 1.0)
-    return values / (total * sizes), errors / (total * sizes)
+    scale = total * np.where(sizes > 0, sizes, 1.0)
+    return values / scale, (err / scale if errors else None)
+
+
+def uniform(edges: np.ndarray) -> bool:
+    """Equal bin widths (to 1e-6)? Cheaper than np.allclose for the thousands of axes of a report."""
+    widths = np.diff(edges)
+    return widths.size > 0 and float(widths.max() - widths.min()) <= 1e-6 * abs(float(widths[0]))
 
 
 def _same_edges(a, b) -> bool:
-    return a.ndim == b.ndim and all(x.shape == y.shape and np.allclose(x, y) for x, y in zip(a.edges, b.edges))
+    return a.ndim == b.ndim and all(x.shape == y.shape and (np.array_equal(x, y) or np.allclose(x, y))
+                                    for x, y in zip(a.edges, b.edges))
 
 
 def _steps(edges: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,12 +112,29 @@ def off_scale(ratio: np.ndarray, low: float, high: float) -> tuple[np.ndarray, n
     return known & (ratio > high), known & (ratio < low)
 
 
-def _save_rgba(canvas, path: Path) -> None:
-    from PIL import Image
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
-    width, height = canvas.get_width_height()
-    Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1) \
-        .convert("RGB").save(path, format="png", compress_level=1)
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """An RGB PNG of an (height, width, 4) uint8 array, alpha dropped.
+
+    Rows are stored unfiltered and deflated at level 1: a plot is mostly flat
+    colour, so this is about 30% larger than Pillow's adaptive filtering and
+    2.5 times faster (6 ms against 13 ms for an overlay), half an overlay's cost.
+    """
+    height, width = rgba.shape[:2]
+    rows = np.empty((height, 1 + 3 * width), np.uint8)
+    rows[:, 0] = 0  # filter type "None" for every row
+    pixels = rows[:, 1:].reshape(height, width, 3)  # a view: numpy can split a contiguous row
+    pixels[...] = rgba[:, :, :3]  # one strided copy, alpha left out
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _png_chunk(b"IEND", b""))
+
+
+def _save_rgba(canvas, path: Path) -> None:
+    path.write_bytes(png_bytes(np.asarray(canvas.buffer_rgba())))
 
 
 class _Blitted:
@@ -281,9 +313,9 @@ class Overlay2D(_Blitted):
         ranges = []
         for ax, image, h, values in zip(self.axes, self.images, (new, ref, new), (vn / high, vr / high, ratio)):
             x, y = h.edges
-            uniform = all(np.allclose(np.diff(e), e[1] - e[0]) for e in (x, y))
-            image.set_visible(uniform)
-            if uniform:
+            regular = uniform(x) and uniform(y)
+            image.set_visible(regular)
+            if regular:
                 image.set_data(values.T)
                 image.set_extent((x[0], x[-1], y[0], y[-1]))
             else:
