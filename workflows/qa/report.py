@@ -48,6 +48,7 @@ tr.GOOD td.grade,.count.GOOD{background:#b7e4b0}
 tr.NOT_COMPARED td.grade,.count.NOT_COMPARED{background:#ddd}
 .count{padding:0 4px;border-radius:3px}
 ul.errors{color:#b00;font-weight:bold}
+p.why{margin-bottom:0;color:#808}ul.no-verdict{color:#808;margin-top:.2em}
 img.overlay{max-width:100%;width:864px}
 #overview{display:flex;flex-wrap:wrap;gap:8px}
 figure.card{margin:0;border:2px solid #ddd;padding:2px}
@@ -99,6 +100,9 @@ def render_html(summary) -> str:
                     for g in counts)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in getattr(summary, "warnings", []))
     errors = "".join(f"<li>error: {html.escape(e)}</li>" for e in getattr(summary, "errors", []))
+    incomplete = "".join(f"<li>{html.escape(r)}</li>" for r in getattr(summary, "no_verdict", []))
+    # A BAD still fails an incomplete comparison: then the reasons say what is missing, not why no verdict.
+    why = "why there is no verdict:" if summary.verdict == "NO_VERDICT" else "the comparison is incomplete:"
     script = resources.files("relval.workflows.qa").joinpath("report.js").read_text()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -112,6 +116,7 @@ def render_html(summary) -> str:
 <p class="verdict {html.escape(summary.verdict)}">verdict: {html.escape(summary.verdict)}</p>
 <p>{count_html}</p>
 {f'<ul class="errors">{errors}</ul>' if errors else ''}
+{f'<p class="why">{why}</p><ul class="no-verdict">{incomplete}</ul>' if incomplete else ''}
 {f'<ul class="warnings">{warnings}</ul>' if warnings else ''}
 <noscript><p>This report needs JavaScript; every result is also in Summary.json.</p></noscript>
 <div class="controls">
