@@ -145,15 +145,18 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "--output", "-o", help="The merged ROOT file (overwritten)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was merged as JSON."),
     ) -> None:
-        """Sum histograms with the same path across files, like hadd (counts and sumw2)."""
+        """Sum histograms with the same path across files, like hadd (counts and sumw2); concatenate trees
+        of numbers; QC files object by object. What is not merged is listed, one line each."""
         from relval.workflows.qa import merge_files
 
         result = merge_files(list(inputs), output)
         if as_json:
             print(json.dumps(result.to_dict(), indent=1))
             return
-        out.print(f"merged {len(result.merged)} histograms from {len(result.inputs)} files into "
+        out.print(f"merged {len(result.merged)} object(s) from {len(result.inputs)} files into "
                   f"{escape(str(result.output))}", highlight=False)
-        for path, classname in result.skipped:
-            err.print(f"[yellow]warning:[/] {escape(path)} ({escape(classname)}) not merged: "
-                      "only histograms and profiles are", highlight=False)
+        for note in result.notes:
+            err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+        for path, classname in result.skipped:  # one line each, never silently
+            err.print(f"[yellow]warning:[/] {escape(path)}: {escape(result.reason(path, classname))}",
+                      highlight=False, soft_wrap=True)
