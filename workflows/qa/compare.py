@@ -215,6 +215,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 seen.append((name, path))
                 if selection.keeps(name, path):
                     listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
+        if sink is not None:
+            sink.parallel_for(len(listed))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
             if path == "missing_file":
@@ -242,6 +244,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     finally:
         for handle in files.values():
             handle.close()
+        if sink is not None:
+            sink.close()  # the plot worker, when the comparison stopped early
     if out_dir is not None:
         write_outputs(summary, Path(out_dir))
     return summary

@@ -20,6 +20,7 @@ from `report_data.js` (see overview.py), all of them, in well under a second.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import struct
 import zlib
@@ -348,12 +349,29 @@ class Plotter:
         return path
 
 
+PARALLEL_FROM = 1000  # objects in a comparison from which a second process draws the overlays
+
+
+def _draw(new, ref, title: str, path: Path, subtitle: str) -> None:
+    """Draw one overlay in the worker process, with that process's own reused figures."""
+    if not _WORKER_PLOTTER:
+        _WORKER_PLOTTER.append(Plotter())
+    _WORKER_PLOTTER[0].overlay(new, ref, title, path, subtitle)
+
+
+_WORKER_PLOTTER: list = []
+
+
 class PlotSink:
     """Collects the plots of a comparison while it runs.
 
-    Overlays of WARNING/BAD pairs are drawn as they are graded (about 10 ms
-    each with the reused figures). With `overview`, every drawable pair is also
-    kept, compactly, for the report's in-browser overview (see overview.py).
+    Overlays of WARNING/BAD pairs are drawn as they are graded (about 20 ms of
+    CPU each with the reused figures): in this process, or, for comparisons of
+    `PARALLEL_FROM` objects or more on a machine with several cores, in one worker
+    process (started with `spawn`: no fork of a process that may run threads),
+    so that grading and drawing overlap. With `overview`, every drawable pair is
+    also kept, compactly, for the report's in-browser overview (see overview.py).
+    A plot that fails is logged and loses its link; it never changes a grade.
     """
 
     def __init__(self, out_dir: Path, overview: bool = True):
@@ -364,10 +382,11 @@ class PlotSink:
         self.plotter = Plotter()
         self.overview = Overview() if overview else None
         self.written: list[Path] = []
+        self.parallel = False
+        self._pool = None
+        self._pending: list = []  # (result, target, future) drawn by the worker
 
     def add(self, result, new, ref) -> None:
-        import logging
-
         if new.ndim != ref.ndim:
             return
         if self.overview is not None:
@@ -380,13 +399,51 @@ class PlotSink:
         title = result.name if len(result.name) <= 90 else "..." + result.name[-87:]
         try:
             self.plot_dir.mkdir(parents=True, exist_ok=True)
+            if self.parallel:
+                self._pending.append((result, target, self._worker().submit(_draw, new, ref, title, target, subtitle)))
+                result.plot = target.relative_to(self.out_dir).as_posix()  # unset in finish() if it fails
+                return
             self.plotter.overlay(new, ref, title, target, subtitle)
         except Exception as error:  # noqa: BLE001 - a failed plot must not lose the verdict
-            logging.getLogger(__name__).warning("plot of %s failed: %s", result.name, error)
+            _plot_failed(result, error)
             return
         result.plot = target.relative_to(self.out_dir).as_posix()
         self.written.append(target)
 
+    def parallel_for(self, objects: int) -> None:
+        """Decide, once the objects are listed, whether a worker process draws the overlays."""
+        self.parallel = objects >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+
+    def _worker(self):
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
     def finish(self) -> list[Path]:
-        """Every file written."""
+        """Every file written (waits for the worker)."""
+        for result, target, future in self._pending:
+            try:
+                future.result()
+            except Exception as error:  # noqa: BLE001 - the worker's error, or a broken worker
+                result.plot = None
+                _plot_failed(result, error)
+                continue
+            self.written.append(target)
+        self._pending = []
+        self.close()
         return self.written
+
+    def close(self) -> None:
+        """Stop the worker (after finish, or when the comparison stopped early)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _plot_failed(result, error: Exception) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning("plot of %s failed: %s", result.name, error)
