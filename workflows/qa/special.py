@@ -96,17 +96,22 @@ def pearson3_two_sided(z: float, skewness: float) -> float:
     moments: Z = (G - k) / sqrt(k), G ~ Gamma(k = 4 / skewness^2), mirrored for a
     negative skewness; skewness 0 is the normal law. A sum of a few large terms
     (unbalanced samples, the spread held by few entries) is skewed, and a normal
-    tail would then be far too small.
+    tail would then be far too small on the long side. On each side the larger of
+    the Pearson and the normal tail is kept: the curve's short side ends at
+    -2/skewness, where the real law need not end, so a value beyond it is rare,
+    not impossible.
     """
     if not math.isfinite(z):
         return 0.0 if math.isinf(z) else 1.0
+    normal_lower, normal_upper = 0.5 * math.erfc(-z / math.sqrt(2.0)), 0.5 * math.erfc(z / math.sqrt(2.0))
     if abs(skewness) < 1e-9:
-        return min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))
-    if skewness < 0:
-        z, skewness = -z, -skewness
+        return min(1.0, 2.0 * min(normal_lower, normal_upper))
+    sign = 1.0 if skewness > 0 else -1.0
     k = 4.0 / (skewness * skewness)
-    lower, upper = _gamma_tails(k, k + z * math.sqrt(k))
-    return min(1.0, 2.0 * min(lower, upper))
+    lower, upper = _gamma_tails(k, k + sign * z * math.sqrt(k))
+    if sign < 0:
+        lower, upper = upper, lower
+    return min(1.0, 2.0 * min(max(lower, normal_lower), max(upper, normal_upper)))
 
 
 def chi2_sf(x: float, ndf: int | float) -> float:
