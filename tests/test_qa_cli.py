@@ -84,8 +84,8 @@ def test_merge_command(tmp_path: Path, run):
     b = write_root(tmp_path / "b.root", {"qa/h": gaus_counts(rng, n=50)})
     result = run("qa", "merge", "-o", tmp_path / "m.root", a, b)
     assert result.returncode == 0, result.stderr
-    assert "merged 1 histograms from 2 files" in result.stdout
-    assert "s (TObjString) not merged" in result.stderr
+    assert "merged 1 object(s) from 2 files" in result.stdout
+    assert "s: TObjString not merged" in result.stderr
     with uproot.open(tmp_path / "m.root") as merged, uproot.open(a) as fa, uproot.open(b) as fb:
         assert np.array_equal(merged["qa/h"].values(), fa["qa/h"].values() + fb["qa/h"].values())
     error = run("qa", "merge", "-o", tmp_path / "m2.root", a, tmp_path / "none.root")

@@ -70,3 +70,21 @@ def test_cli_exits_3_and_says_why(run, tmp_path):
     result = run("qa", "compare", new, ref, "--json")
     assert result.returncode == 3
     assert json.loads(result.stdout)["verdict"] == "NO_VERDICT"
+
+
+def test_the_report_says_why_there_is_no_verdict(tmp_path, rng):
+    """Before: the page said NO_VERDICT and nothing else; the reasons were only in Summary.json."""
+    import html
+
+    for side in ("new", "ref"):
+        (tmp_path / side).mkdir()
+        write_root(tmp_path / side / "qa.root", {"h": gaus_counts(np.random.default_rng(1))})
+        write_root(tmp_path / side / "meta<1>.root", {"note": side})
+    write_root(tmp_path / "ref" / "QC.root", {"a": gaus_counts(rng)})
+    summary = compare_paths(tmp_path / "new", tmp_path / "ref", out_dir=tmp_path / "out")
+    assert summary.verdict == "NO_VERDICT" and len(summary.no_verdict) == 2
+    page = (tmp_path / "out" / "index.html").read_text()
+    section = page.split('<ul class="no-verdict">', 1)[1].split("</ul>", 1)[0]
+    for reason in summary.no_verdict:
+        assert f"<li>{html.escape(reason)}</li>" in section
+    assert "meta&lt;1&gt;.root: no comparable object" in section  # escaped, not markup

@@ -143,3 +143,33 @@ def test_a_qc_key_that_cannot_be_unwrapped_is_bad_not_skipped():
     result = compare_entries("int/TPC/Clusters", entry, entry, load_thresholds(None))
     assert result.grade == "BAD" and result.status == "unreadable"
     assert "cursor moved" in result.reason
+
+
+def test_qc_files_merge_object_by_object_and_say_the_output_is_not_a_qc_file(qc_files, tmp_path):
+    """`relval qa merge` on QC files: each MonitorObject's histogram summed under its QC path."""
+    import numpy as np
+    import uproot
+
+    from relval.workflows.qa import merge_files
+
+    inputs = [qc_files / "ref" / "QC.root", qc_files / "redrawn" / "QC.root"]
+    result = merge_files(inputs, tmp_path / "merged" / "QC.root")
+    assert sorted(result.merged) == ["int/ITS/Tracks/hNClusters", "int/TPC/Clusters/hEta",
+                                     "int/TPC/Clusters/hOccupancy", "int/TPC/Clusters/hPt"]
+    assert result.skipped == []
+    (note,) = result.notes
+    assert "4 QC MonitorObject(s)" in note and "not one" in note
+    sources = [open_root(p) for p in inputs]
+    expected = sum(list_objects(f)["int/TPC/Clusters/hPt"].hist().values for f in sources)
+    with uproot.open(tmp_path / "merged" / "QC.root") as merged:
+        assert np.array_equal(merged["int/TPC/Clusters/hPt"].values(), expected)
+        assert merged["int/TPC/Clusters/hPt"].member("fEntries") == 40000
+    for f in sources:
+        f.close()
+    # named as in a QC file, so the merged file compares with one (entries doubled, so that test is off)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "QC.root").symlink_to(qc_files / "ref" / "QC.root")
+    summary = compare_paths(tmp_path / "merged", tmp_path / "ref", thresholds={"tests": {"entries": {"enabled": False}}})
+    assert {r.name: r.grade for r in summary.results} == {
+        "QC.root:int/TPC/Clusters/hPt": "GOOD", "QC.root:int/TPC/Clusters/hEta": "GOOD",
+        "QC.root:int/TPC/Clusters/hOccupancy": "GOOD", "QC.root:int/ITS/Tracks/hNClusters": "GOOD"}

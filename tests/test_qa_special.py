@@ -63,3 +63,32 @@ def test_kolmogorov_sf_is_continuous_where_the_series_switch():
     assert kolmogorov_sf(1.0) == pytest.approx(0.26999967, abs=1e-7)
     values = [kolmogorov_sf(z) for z in np.linspace(0.1, 4, 200)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_pearson3_two_sided_matches_the_exponential_law_and_wilson_hilferty_the_series():
+    """Skewness 2 is the exponential law: Z = G - 1 with P(G >= x) = exp(-x); above k = 1000 the
+    cube-root approximation must agree with the incomplete gamma series."""
+    import math
+
+    from relval.workflows.qa.special import _gamma_tails, gamma_p, gamma_q, pearson3_two_sided
+
+    for z in (4.0, 9.0):  # in the tail, where the exponential is above the normal law
+        assert pearson3_two_sided(z, 2.0) == pytest.approx(2 * math.exp(-(1 + z)), rel=1e-10)
+        assert pearson3_two_sided(-z, -2.0) == pytest.approx(2 * math.exp(-(1 + z)), rel=1e-10)
+    assert pearson3_two_sided(5.0, 0.0) == pytest.approx(math.erfc(5 / math.sqrt(2)), rel=1e-12)
+    k = 1500.0
+    for z in (-5.0, -3.0, 3.0, 5.0):
+        x = k + z * math.sqrt(k)
+        lower, upper = _gamma_tails(k, x)
+        exact = gamma_p(k, x) if z < 0 else gamma_q(k, x)
+        assert (lower if z < 0 else upper) == pytest.approx(exact, rel=0.02)
+
+
+def test_pearson3_beyond_the_end_of_its_short_side_is_rare_not_impossible():
+    """Skewness 2 ends at z = -1: below, the curve says p = 0, which would grade BAD; the normal tail is kept."""
+    import math
+
+    from relval.workflows.qa.special import pearson3_two_sided
+
+    for z, skew in ((-3.0, 2.0), (3.0, -2.0)):
+        assert pearson3_two_sided(z, skew) == pytest.approx(math.erfc(3 / math.sqrt(2)), rel=1e-12)

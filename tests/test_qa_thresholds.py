@@ -65,25 +65,90 @@ def test_override_matches_the_path_inside_the_file_and_the_full_name(tmp_path, g
     assert [w for w in summary.warnings if "override" in w] == []
 
 
-def test_an_override_that_matches_nothing_is_reported_with_the_closest_names(tmp_path, run):
+_TYPO = "overrides:\n  - match: QA/vx\n    ks: {enabled: false}\n  - match: QA/pt\n    ks: {enabled: false}\n"
+
+
+def test_an_override_that_matches_nothing_is_an_error_and_the_report_is_still_written(tmp_path, run):
+    """Before: a warning and exit 1; the override silently never applied."""
     new_dir, ref_dir = _pair(tmp_path)
     limits = tmp_path / "t.yaml"
-    limits.write_text("overrides:\n  - match: QA/vx\n    ks: {enabled: false}\n"
-                      "  - match: QA/pt\n    ks: {enabled: false}\n")
-    result = run("qa", "compare", new_dir, ref_dir, "--thresholds", limits, "--json")
-    assert result.returncode == 1
+    limits.write_text(_TYPO)
+    out = tmp_path / "out"
+    result = run("qa", "compare", new_dir, ref_dir, "--thresholds", limits, "-o", out, "--json")
+    assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
-    overrides = [w for w in document["warnings"] if "override" in w]
-    assert len(overrides) == 1
-    warning = overrides[0]
-    assert "QA/vx" in warning and "matches no compared object" in warning and "QA/vz" in warning
-    assert "QA/vx" in result.stderr and "QA/pt'" not in result.stderr
+    assert len(document["errors"]) == 1
+    error = document["errors"][0]
+    assert str(limits) in error and "overrides[0].match" in error and "'QA/vx'" in error
+    assert "matches no compared object" in error and "closest" in error and "QA/vz" in error
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "'QA/vx'" in lines[0] and "QA/pt'" not in result.stderr
+    # Nothing computed is lost: the grades and the report are written, with the error in them.
+    saved = json.loads((out / "Summary.json").read_text())
+    assert saved["errors"] == document["errors"] and saved["counts"]["BAD"] == 1
+    assert "matches no compared object" in (out / "index.html").read_text()
 
 
-def test_thresholds_format_is_documented_in_the_readme():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## QA comparison", 1)[1].split("\n## ", 1)[0]
-    for key in ("overrides:", "match:", "enabled:", "warning:", "bad:", "pp.QAmerged.root:QA/vz"):
+def test_the_library_reports_an_unmatched_override_as_an_error_with_exit_code_2(tmp_path):
+    from relval.workflows.qa import compare_paths
+
+    new_dir, ref_dir = _pair(tmp_path)
+    summary = compare_paths(new_dir, ref_dir, thresholds={"overrides": [{"match": "QA/pz", "ks": {"enabled": False}}]})
+    assert summary.exit_code == 2 and summary.verdict == "FAIL"
+    assert len(summary.errors) == 1 and "'QA/pz'" in summary.errors[0] and "QA/pt" in summary.errors[0]
+    assert not [w for w in summary.warnings if "override" in w]
+
+
+def test_regrade_with_an_unmatched_override_is_an_error_too(tmp_path, run):
+    new_dir, ref_dir = _pair(tmp_path)
+    assert run("qa", "compare", new_dir, ref_dir, "-o", tmp_path / "first").returncode == 1
+    limits = tmp_path / "t.yaml"
+    limits.write_text(_TYPO)
+    result = run("qa", "regrade", tmp_path / "first", "--thresholds", limits, "-o", tmp_path / "second")
+    assert result.returncode == 2, result.stderr
+    assert "'QA/vx'" in result.stderr and "matches no compared object" in result.stderr
+    assert json.loads((tmp_path / "second" / "Summary.json").read_text())["errors"]
+
+
+def test_a_campaign_whose_override_matches_nothing_has_no_verdict_naming_it():
+    from relval.workflows.verdict import decide, ChainResult
+
+    qa = {"verdict": "PASS", "tested": 3, "counts": {"GOOD": 3, "WARNING": 0, "BAD": 0, "NOT_COMPARED": 0},
+          "errors": ["compare.thresholds: overrides[0].match 'QA/vx' matches no compared object"]}
+    done = ChainResult("candidate", "v2", total=3, done=3, failed=0)
+    verdict = decide(done, ChainResult("reference", "v1", total=3, done=3, failed=0), qa)
+    assert verdict.verdict == "NO_VERDICT" and verdict.exit_code == 3
+    assert any("'QA/vx'" in reason for reason in verdict.reasons)
+
+
+def test_a_campaign_with_reference_outputs_checks_its_overrides_before_any_job(tmp_path):
+    """The reference outputs exist before the run: an override matching none of their objects stops it."""
+    from dataclasses import replace
+
+    from relval.workflows.makeflow import generate
+    from relval.workflows.run import check_reference
+
+    workflow = generate(Path(__file__).resolve().parent.parent / "examples" / "smoke.yaml", tmp_path / "c")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    rng = np.random.default_rng(5)
+    write_root(ref / "pp.QAmerged.root", {"QA/vz": gaus_counts(rng), "QA/pt": gaus_counts(rng)})
+    campaign = replace(workflow.campaign, reference_release=None, reference_outputs=str(ref),
+                       thresholds={"overrides": [{"match": "QA/vz", "ks": {"enabled": False}}]})
+    check_reference(campaign)
+    typo = replace(campaign, thresholds={"overrides": [{"match": "QA/vx", "ks": {"enabled": False}}]})
+    with pytest.raises(RelvalError) as caught:
+        check_reference(typo)
+    assert caught.value.exit_code == 2
+    (problem,) = caught.value.problems
+    assert "compare.thresholds.overrides[0].match 'QA/vx'" in problem and "QA/vz" in problem
+
+
+def test_thresholds_format_is_documented_in_the_examples_readme():
+    examples = (Path(__file__).resolve().parent.parent / "examples" / "README.md").read_text()
+    section = examples.split("## QA thresholds", 1)[1].split("\n## ", 1)[0]
+    for key in ("overrides:", "match:", "enabled:", "warning:", "bad:", "pp.QAmerged.root:QA/vz",
+                "compare:", "thresholds:", "matches no compared object", "exit 2"):
         assert key in section, key
 
 

@@ -216,6 +216,32 @@ def check_reference(campaign: Campaign) -> None:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise NoVerdictError(f"{campaign.source}: reference.outputs: {where} lacks the compared "
                              f"file(s) {shown}")
+    check_overrides(campaign, directory)
+
+
+def check_overrides(campaign: Campaign, directory: Path) -> None:
+    """Every `compare.thresholds` override must match an object of the reference outputs.
+
+    They exist before the run, so a typo in a glob stops it before any job (exit 2)
+    rather than after all of them; an unreadable reference file is no verdict (exit 3)."""
+    if not (campaign.thresholds or {}).get("overrides"):
+        return
+    from relval.workflows.qa.reader import list_objects, open_root
+    from relval.workflows.qa.thresholds import campaign_thresholds
+
+    names: list[tuple[str, str]] = []
+    for name in reference_files(campaign):
+        try:
+            handle = open_root(directory / name)
+        except RelvalError as error:
+            raise NoVerdictError(f"{campaign.source}: reference.outputs: {error}") from None
+        try:  # the names compare_paths gives a directory's objects: `<file>:<path>`
+            names += [(f"{name}:{path}", path) for path in list_objects(handle)]
+        finally:
+            handle.close()
+    errors = campaign_thresholds(campaign.thresholds, campaign.source).unmatched(names)
+    if errors:
+        raise RelvalError(errors)
 
 
 def job_environment() -> dict[str, str]:
@@ -392,10 +418,12 @@ def run_qa(campaign: Campaign, chains: list[Chain], out_dir: Path) -> tuple[Any,
             # Relative, so the work directory still resolves when copied whole (a CI artifact).
             real = (source / name).resolve()
             (target / name).symlink_to(os.path.relpath(real, (target / name).parent.resolve()))
+    from relval.workflows.qa.thresholds import campaign_thresholds
+
     labels = (campaign.release, campaign.reference_release or str(ref_dir))
     try:
-        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir,
-                                thresholds=campaign.thresholds, labels=labels)
+        summary = compare_paths(links / "new", links / "ref", out_dir=out_dir, labels=labels,
+                                thresholds=campaign_thresholds(campaign.thresholds, campaign.source))
     except RelvalError as error:  # after the jobs ran, an unreadable comparison is no verdict
         return None, f"the QA comparison could not run: {error}"
     return summary, None

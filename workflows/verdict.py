@@ -124,6 +124,7 @@ def decide(candidate: ChainResult | None, reference: ChainResult | None = None, 
     - no `compare:` in the campaign: JOBS_PASSED (exit 0, and said to be no comparison);
     - the reference chain failed or did not finish: NO_VERDICT (nothing to compare with);
     - no QA summary (`qa_problem` says why), or one that graded nothing: NO_VERDICT;
+    - a QA summary with `errors` (a thresholds override that matched nothing): NO_VERDICT;
     - otherwise the QA decides: FAIL on BAD, else PASS.
     """
     if candidate is None:
@@ -142,6 +143,9 @@ def decide(candidate: ChainResult | None, reference: ChainResult | None = None, 
             "the reference chain did not finish: nothing to compare with",))
     if qa is None:
         return Verdict(NO_VERDICT, (qa_problem or "the QA comparison did not run",))
+    if _get(qa, "errors"):  # e.g. a thresholds override that matched nothing: grades not as meant
+        return Verdict(NO_VERDICT, tuple(f"the QA comparison's input is wrong: {e}" for e in _get(qa, "errors")),
+                       qa_used=True)
     if str(_get(qa, "verdict") or "").upper() == "NO_VERDICT" or _get(qa, "tested") == 0:
         return Verdict(NO_VERDICT, ("the QA comparison tested nothing (no object went through a "
                                     "statistical test)",), qa_used=True)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from relval.cli.console import err, out, progress_bar
+from relval.cli.console import err, out, progress_bar, report_problems
 
 _COLOURS = {"BAD": "red", "WARNING": "yellow", "GOOD": "green", "NOT_COMPARED": "dim"}
 _SHOWN = 30  # rows of the terminal table; everything is in Summary.json / --json
@@ -50,13 +50,14 @@ def _print_summary(summary) -> None:
 
 
 def _finish(summary, as_json: bool) -> None:
-    """Warnings on stderr, the summary on stdout, and the verdict's exit code."""
+    """Warnings on stderr, the summary on stdout, errors last, and the exit code."""
     for warning in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=1))
     else:
         _print_summary(summary)
+    report_problems(summary.errors)  # bad input found after grading: exit 2, results kept
     if summary.exit_code:
         # SystemExit, not typer.Exit: main() runs click with standalone_mode=False,
         # which turns typer.Exit into a return value that is then dropped.
@@ -144,15 +145,18 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "--output", "-o", help="The merged ROOT file (overwritten)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was merged as JSON."),
     ) -> None:
-        """Sum histograms with the same path across files, like hadd (counts and sumw2)."""
+        """Sum histograms with the same path across files, like hadd (counts and sumw2); concatenate trees
+        of numbers; QC files object by object. What is not merged is listed, one line each."""
         from relval.workflows.qa import merge_files
 
         result = merge_files(list(inputs), output)
         if as_json:
             print(json.dumps(result.to_dict(), indent=1))
             return
-        out.print(f"merged {len(result.merged)} histograms from {len(result.inputs)} files into "
+        out.print(f"merged {len(result.merged)} object(s) from {len(result.inputs)} files into "
                   f"{escape(str(result.output))}", highlight=False)
-        for path, classname in result.skipped:
-            err.print(f"[yellow]warning:[/] {escape(path)} ({escape(classname)}) not merged: "
-                      "only histograms and profiles are", highlight=False)
+        for note in result.notes:
+            err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+        for path, classname in result.skipped:  # one line each, never silently
+            err.print(f"[yellow]warning:[/] {escape(path)}: {escape(result.reason(path, classname))}",
+                      highlight=False, soft_wrap=True)

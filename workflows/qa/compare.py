@@ -9,6 +9,8 @@ The verdict of a comparison:
 - `NO_VERDICT` when no object went through a statistical test (nothing
   comparable, everything empty or every test disabled): exit 3, never a PASS;
 - `PASS` otherwise.
+A thresholds override that matches no compared object makes the exit code 2
+(bad input) whatever the verdict, after every output is written.
 Objects that are not compared are listed as NOT_COMPARED and do not change it.
 """
 
@@ -21,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from relval.errors import RelvalError
+from relval.errors import EXIT_BAD_INPUT, RelvalError
 from relval.workflows.qa.grading import (GRADES, NOT_COMPARED, ObjectResult, grade_pair, not_compared,
                                          one_sided, worst)
 from relval.workflows.qa.hist import for_plot, kind_of
@@ -53,6 +55,9 @@ class Summary:
     labels: tuple[str, str] | None = None  # names of the releases compared, for the report
     overview: dict | None = None  # drawing data per object name for the report (overview.py)
     no_verdict: list[str] = field(default_factory=list)  # why the comparison is incomplete
+    # Bad input found only once the objects are known (an override that matches none):
+    # exit 2, with every result still written.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -86,7 +91,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return EXIT_BAD_INPUT if self.errors else EXIT_CODES[self.verdict]
 
     def sorted_results(self) -> list[ObjectResult]:
         """BAD first, then WARNING, GOOD, NOT_COMPARED; by name within a grade."""
@@ -100,6 +105,7 @@ class Summary:
             "labels": list(self.labels) if self.labels else None,
             "verdict": self.verdict,
             "no_verdict": list(self.no_verdict),
+            "errors": list(self.errors),
             "counts": self.counts,
             "tested": self.tested,
             "warnings": self.warnings,
@@ -209,6 +215,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 seen.append((name, path))
                 if selection.keeps(name, path):
                     listed.append((label, name, new_objs.get(path), ref_objs.get(path), path))
+        if sink is not None:
+            sink.parallel_for(len(listed))
         results: list[ObjectResult] = []
         for index, (label, name, e_new, e_ref, path) in enumerate(listed):
             if path == "missing_file":
@@ -225,8 +233,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
                 progress(index + 1, len(listed))
         summary = Summary(new=str(new), ref=str(ref), results=results, thresholds=limits,
                           out_dir=Path(out_dir) if out_dir is not None else None, labels=labels,
-                          warnings=selection.unmatched(seen) + limits.unmatched([(r.name, r.path) for r in results])
-                          + identical_warning(results),
+                          warnings=selection.unmatched(seen) + identical_warning(results),
+                          errors=limits.unmatched([(r.name, r.path) for r in results]),
                           no_verdict=incomplete(pairs, results))
         if sink is not None:
             summary.plots = sink.finish()
@@ -236,6 +244,8 @@ def compare_paths(new: Path, ref: Path, out_dir: Path | None = None,
     finally:
         for handle in files.values():
             handle.close()
+        if sink is not None:
+            sink.close()  # the plot worker, when the comparison stopped early
     if out_dir is not None:
         write_outputs(summary, Path(out_dir))
     return summary

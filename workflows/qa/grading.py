@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from relval.workflows.qa.checks import chi2_test, entries_test, ks_test
+from relval.workflows.qa.checks import chi2_test, entries_test, ks_test, width_test
 from relval.workflows.qa.hist import Hist
 from relval.workflows.qa.thresholds import grade_value
 
@@ -144,14 +144,14 @@ def grade_pair(name: str, new: Hist, ref: Hist, settings: dict[str, dict[str, An
         grades.append("WARNING")
         result.flags.append("nonpositive")
         result.reason = "sum of weights <= 0 on a side: shape tests skipped"
-    for test, run in (("chi2", chi2_test), ("ks", ks_test), ("entries", entries_test)):
+    for test, run in (("chi2", chi2_test), ("ks", ks_test), ("width", width_test), ("entries", entries_test)):
         setting = settings[test]
         if not setting.get("enabled", True):
             continue
         if test != "entries" and not shape_ok:
             continue
-        if test == "ks" and new.is_profile:
-            continue  # a cumulative of bin means is meaningless
+        if test in ("ks", "width") and new.is_profile:
+            continue  # a cumulative (or ranks) of bin means is meaningless
         values = run(new, ref) if test == "entries" else run(new, ref, None)
         graded_on = values["rel_diff"] if test == "entries" else values["p"]
         values["grade"] = grade_value(test, graded_on, setting)
@@ -172,6 +172,9 @@ def _describe(test: str, values: dict[str, Any]) -> str:
         return f"chi2/ndf {values['chi2_ndf']:.3g} (ndf {values['ndf']}, {_p(values['p'])})"
     if test == "ks":
         return f"KS distance {values['distance']:.3g} ({_p(values['p'])})"
+    if test == "width":
+        wider = "wider" if values["z"] > 0 else "narrower"
+        return f"width differs: new is {wider} in {values['axis']} (Mood z {values['z']:+.1f}, {_p(values['p'])})"
     return f"entries differ by {values['rel_diff']:.1%} ({values['new']:g} vs {values['ref']:g})"
 
 

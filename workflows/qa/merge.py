@@ -13,9 +13,15 @@ added, and the scalars are summed with math.fsum, so the output does not depend
 on the order of the inputs down to the last bit. Titles and axis titles come
 from the first input (in the order given) that has the path.
 
-TH1, TH2, TH3, TProfile and TProfile2D are merged. Other objects (TGraph,
-TTree, ...) are listed in `MergeResult.skipped` and not written: uproot cannot
-write back arbitrary classes it has read.
+TH1, TH2, TH3, TProfile and TProfile2D are merged, and so are TTrees of
+numbers (row after row, treemerge.py). QualityControl files are merged object
+by object: each MonitorObject's histogram is summed and written, as a plain
+histogram, under its QC path (`int/TPC/Clusters/hPt`), so `relval qa compare`
+names it as in the QC file; the output is not a QC file (`o2-qc-file-merger`
+makes those), which `MergeResult.notes` says. Other objects (TGraph, trees of
+strings or variable-size arrays, ...) are listed in `MergeResult.skipped`, one
+line each with the reason, and not written: uproot cannot write back arbitrary
+classes it has read.
 Histograms inside TList/TObjArray collections are written into directories of
 the same name, so their full paths (`list/hist`) are unchanged for
 `relval qa compare`.
@@ -34,6 +40,7 @@ from relval.errors import RelvalError
 from relval.workflows.qa.hist import kind_of
 from relval.workflows.qa.output import os_reason
 from relval.workflows.qa.reader import list_objects, one_line, open_root
+from relval.workflows.qa.treemerge import TreePlan, plan_trees, write_tree
 
 _STATS = {
     "TH1": ("fTsumw", "fTsumw2", "fTsumwx", "fTsumwx2"),
@@ -52,11 +59,17 @@ class MergeResult:
     inputs: list[Path]
     merged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, classname)
+    reasons: dict[str, str] = field(default_factory=dict)  # path -> why it was skipped
+    notes: list[str] = field(default_factory=list)  # what the output is, where it differs from the inputs
+
+    def reason(self, path: str, classname: str) -> str:
+        return self.reasons.get(path, f"{classname} not merged: only histograms, profiles and trees of "
+                                      "numbers are")
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": str(self.output), "inputs": [str(p) for p in self.inputs],
-                "merged": self.merged,
-                "skipped": [{"path": p, "class": c} for p, c in self.skipped]}
+                "merged": self.merged, "notes": self.notes,
+                "skipped": [{"path": p, "class": c, "reason": self.reason(p, c)} for p, c in self.skipped]}
 
 
 def _raw_array(obj) -> np.ndarray:
@@ -254,8 +267,16 @@ def merge_files(inputs: list[Path], output: Path) -> MergeResult:
                 problems.extend(error.problems)
         if problems:
             raise RelvalError(problems)
-        listings = [list_objects(h) for h in handles]
+        # Trees are merged whole (treemerge.py); list_objects' per-column entries are left out.
+        listings = [{path: entry for path, entry in list_objects(h).items() if not _tree_column(entry.classname)}
+                    for h in handles]
         result = MergeResult(output=output, inputs=inputs)
+        trees, tree_skips, tree_problems = plan_trees(handles, inputs)
+        problems.extend(tree_problems)
+        for path, why in tree_skips.items():
+            result.skipped.append((path, "TTree"))
+            result.reasons[path] = why
+        qc_keys = sorted({key for h in handles for key in _qc_keys(h)})
         merged: dict[str, Any] = {}
         seen_skipped = set()
         all_paths = sorted(set().union(*listings))
@@ -286,25 +307,64 @@ def merge_files(inputs: list[Path], output: Path) -> MergeResult:
     finally:
         for handle in handles:
             handle.close()
-    _write(output, merged)
-    result.merged = list(merged)
+    _write(output, merged, trees)
+    result.merged = list(merged) + [plan.path for plan in trees]
+    result.notes = _notes(merged, trees, qc_keys)
     return result
 
 
-def _write(output: Path, merged: dict[str, Any]) -> None:
-    """Write the merged models; an unwritable output is one line, and no partial file stays."""
+def _tree_column(classname: str) -> bool:
+    from relval.workflows.qa.trees import COLUMN
+
+    return classname == COLUMN or classname.startswith("TBranch (")
+
+
+def _qc_keys(handle) -> list[str]:
+    from relval.workflows.qa.qcfile import is_qc_class
+
+    return [key.rpartition(";")[0] for key, classname in handle.classnames(recursive=True).items()
+            if is_qc_class(classname)]
+
+
+def _notes(merged: dict[str, Any], trees: list[TreePlan], qc_keys: list[str]) -> list[str]:
+    """One line per way the output differs in form from its inputs."""
+    notes = []
+    from_qc = [path for path in merged if any(path.startswith(key + "/") or path == key for key in qc_keys)]
+    if from_qc:
+        notes.append(f"{len(from_qc)} QC MonitorObject(s) merged and written as plain objects under their QC "
+                     f"paths (e.g. {from_qc[0]}): the output compares with QC files, but is not one "
+                     "(o2-qc-file-merger writes those)")
+    stacked = [plan.path for plan in trees if len(plan.sources) > 1 and plan.path.startswith("DF_")]
+    if stacked:
+        notes.append(f"{len(stacked)} AO2D table(s) in DF_ folders of several inputs were concatenated "
+                     f"(e.g. {stacked[0]}); their index columns are not offset, so the output is for "
+                     "comparison, not analysis (o2-aod-merger writes those)")
+    return notes
+
+
+def _write(output: Path, merged: dict[str, Any], trees: list[TreePlan] = ()) -> None:
+    """Write the merged models and trees; an unwritable output is one line, and no partial file stays."""
     import uproot
 
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with uproot.recreate(output) as sink:
-            for path, model in merged.items():
-                *directories, name = path.split("/")
+            directories: dict[tuple[str, ...], Any] = {(): sink}
+
+            def directory_of(path: str):
+                *parts, name = path.split("/")
                 # mkdir one name at a time: uproot's path syntax would read ':' as a TTree branch.
-                target = sink
-                for directory in directories:
-                    target = target.mkdir(directory)
+                for depth in range(1, len(parts) + 1):
+                    if tuple(parts[:depth]) not in directories:
+                        directories[tuple(parts[:depth])] = directories[tuple(parts[:depth - 1])].mkdir(
+                            parts[depth - 1])
+                return directories[tuple(parts)], name
+
+            for path, model in merged.items():
+                target, name = directory_of(path)
                 target[name] = model
+            for plan in trees:
+                write_tree(*directory_of(plan.path), plan)
     except OSError as error:
         if output.is_file():
             output.unlink()

@@ -75,14 +75,14 @@
       el("td", {cls: "grade", text: o.g}),
       el("td", {cls: "name", text: o.p || o.n, title: o.n}),
       el("td", {text: o.s}),
-      testCell(o, "chi2", "p"), testCell(o, "ks", "p"), testCell(o, "entries", "d"),
+      testCell(o, "chi2", "p"), testCell(o, "ks", "p"), testCell(o, "width", "p"), testCell(o, "entries", "d"),
       el("td", {cls: "reason", text: o.r})
     ]);
     return tr;
   }
 
   function plotRow(o) {
-    var cell = el("td", {colspan: "7", cls: "plotcell"});
+    var cell = el("td", {colspan: "8", cls: "plotcell"});
     if (o.plot) {
       cell.appendChild(el("a", {href: o.plot}, [el("img", {cls: "overlay", src: o.plot, loading: "lazy",
                                                            alt: "overlay of " + o.n})]));
@@ -120,7 +120,7 @@
       var members = groups[key];
       var flagged = members.some(function (o) { return o.g === "BAD" || o.g === "WARNING"; });
       var open = key in state.open ? state.open[key] : (flagged || searching || order.length <= 3);
-      var head = el("tr", {cls: "grouphead"}, [el("th", {colspan: "7"})]);
+      var head = el("tr", {cls: "grouphead"}, [el("th", {colspan: "8"})]);
       head.firstChild.innerHTML = '<span class="toggle">' + (open ? "&#9662;" : "&#9656;") + "</span> ";
       head.firstChild.appendChild(document.createTextNode(key + " "));
       head.firstChild.insertAdjacentHTML("beforeend", '<span class="groupcounts">(' + members.length +

@@ -47,6 +47,8 @@ tr.WARNING td.grade,.count.WARNING,.t-WARNING{background:#f7dc8b}
 tr.GOOD td.grade,.count.GOOD{background:#b7e4b0}
 tr.NOT_COMPARED td.grade,.count.NOT_COMPARED{background:#ddd}
 .count{padding:0 4px;border-radius:3px}
+ul.errors{color:#b00;font-weight:bold}
+p.why{margin-bottom:0;color:#808}ul.no-verdict{color:#808;margin-top:.2em}
 img.overlay{max-width:100%;width:864px}
 #overview{display:flex;flex-wrap:wrap;gap:8px}
 figure.card{margin:0;border:2px solid #ddd;padding:2px}
@@ -97,6 +99,10 @@ def render_html(summary) -> str:
     boxes = "".join(f'<label><input type="checkbox" id="grade-{g}" checked> {g} ({counts[g]})</label>'
                     for g in counts)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in getattr(summary, "warnings", []))
+    errors = "".join(f"<li>error: {html.escape(e)}</li>" for e in getattr(summary, "errors", []))
+    incomplete = "".join(f"<li>{html.escape(r)}</li>" for r in getattr(summary, "no_verdict", []))
+    # A BAD still fails an incomplete comparison: then the reasons say what is missing, not why no verdict.
+    why = "why there is no verdict:" if summary.verdict == "NO_VERDICT" else "the comparison is incomplete:"
     script = resources.files("relval.workflows.qa").joinpath("report.js").read_text()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -109,19 +115,21 @@ def render_html(summary) -> str:
 <p class="inputs">new: <code>{html.escape(summary.new)}</code> &middot; reference: <code>{html.escape(summary.ref)}</code></p>
 <p class="verdict {html.escape(summary.verdict)}">verdict: {html.escape(summary.verdict)}</p>
 <p>{count_html}</p>
+{f'<ul class="errors">{errors}</ul>' if errors else ''}
+{f'<p class="why">{why}</p><ul class="no-verdict">{incomplete}</ul>' if incomplete else ''}
 {f'<ul class="warnings">{warnings}</ul>' if warnings else ''}
 <noscript><p>This report needs JavaScript; every result is also in Summary.json.</p></noscript>
 <div class="controls">
 <label>search <input type="search" id="search" placeholder="name, or a glob such as */tpc/*"></label>
 {boxes}
 <label>failing test <select id="test"><option value="any">any</option><option value="chi2">chi2</option>
-<option value="ks">KS</option><option value="entries">entries</option></select></label>
+<option value="ks">KS</option><option value="width">width</option><option value="entries">entries</option></select></label>
 <label>group by <select id="group"><option value="dir">file and directory</option>
 <option value="file">file</option><option value="none">nothing</option></select></label>
 <span id="shown"></span>
 </div>
 <table id="results"><thead><tr><th>grade</th><th>object</th><th>status</th><th>chi2 p</th><th>KS p</th>
-<th>entries diff</th><th>reason</th></tr></thead></table>
+<th>width p</th><th>entries diff</th><th>reason</th></tr></thead></table>
 <h2>overview of the objects shown</h2>
 <p>Shapes as densities, new in red, reference in black; y from zero.
 <button id="prev">&larr; previous</button> <span id="page"></span> <button id="next">next &rarr;</button></p>

@@ -20,7 +20,7 @@ from relval.workflows.qa.compare import Summary
 from relval.workflows.qa.grading import ObjectResult, _describe, worst
 from relval.workflows.qa.thresholds import TESTS, Thresholds, grade_value, load_thresholds
 
-GRADED_ON = {"chi2": "p", "ks": "p", "entries": "rel_diff"}
+GRADED_ON = {"chi2": "p", "ks": "p", "width": "p", "entries": "rel_diff"}
 
 
 def _summary_file(path: Path) -> Path:
@@ -65,7 +65,7 @@ def _regrade_one(result: ObjectResult, limits: Thresholds, problems: list[str]) 
         if not settings[test].get("enabled", True):
             continue
         if saved is None:
-            skipped_by_design = ((test == "ks" and result.kind in ("TProfile", "TProfile2D"))
+            skipped_by_design = ((test in ("ks", "width") and result.kind in ("TProfile", "TProfile2D"))
                                  or (test != "entries" and "nonpositive" in result.flags))
             if not skipped_by_design:
                 problems.append(f"{result.name}: test {test} was not run; rerun the comparison to grade it")
@@ -95,9 +95,8 @@ def regrade(summary: Summary, thresholds: Path | dict | Thresholds | None) -> Su
     results = [_regrade_one(r, limits, problems) for r in summary.results]
     for result in results:
         result.plot = None
-    warnings = problems + limits.unmatched([(r.name, r.path) for r in results])
     return Summary(new=summary.new, ref=summary.ref, results=results, thresholds=limits, labels=summary.labels,
-                   warnings=warnings)
+                   warnings=problems, errors=limits.unmatched([(r.name, r.path) for r in results]))
 
 
 def regrade_results(results: Path, thresholds: Path | dict | Thresholds | None,
