@@ -13,7 +13,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from relval.infra.config import StackConfig
+    from relval.stackconfig import StackConfig
 
     from .render import NodeFacts
 

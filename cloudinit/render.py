@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from relval.errors import RelvalError
-from relval.infra.config import StackConfig
+from relval.stackconfig import StackConfig
 
 from . import fragments
 from .fragments import Fragment

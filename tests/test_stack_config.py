@@ -161,3 +161,52 @@ def test_required_keys_are_the_documented_ones():
     messages = problems_of(raw)
     assert {m.split()[0] for m in messages if m.endswith("is required")} == {
         f"relval:{k}" for k in required}
+
+
+# --- layering: contextualization does not depend on the Pulumi program ---------------------
+
+def _imports_of(folder: str) -> dict[str, set[str]]:
+    import ast
+    from pathlib import Path
+
+    found: dict[str, set[str]] = {}
+    for path in (Path(__file__).resolve().parent.parent / folder).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+        found[str(path)] = names
+    return found
+
+
+@pytest.mark.parametrize("folder, forbidden", [
+    ("cloudinit", ("relval.infra", "pulumi")),
+    ("relval/stackconfig", ("relval.infra", "relval.cloudinit", "pulumi")),
+])
+def test_layering_cloudinit_and_the_model_import_nothing_from_infra(folder, forbidden):
+    offenders = {path: sorted(n for n in names if n.split(".")[0] in forbidden
+                              or any(n == f or n.startswith(f + ".") for f in forbidden))
+                 for path, names in _imports_of(folder).items()}
+    assert _imports_of(folder), f"no modules found under {folder}"
+    assert not {p: n for p, n in offenders.items() if n}
+
+
+def test_rendering_loads_no_pulumi_module():
+    import subprocess
+    import sys
+
+    probe = ("import sys, relval.cloudinit, relval.stackconfig; "
+             "print(sorted(m for m in sys.modules if m.startswith(('relval.infra', 'pulumi'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_old_import_path_still_works():
+    from relval.infra import config as old
+    from relval import stackconfig
+
+    assert old.parse_stack_config is stackconfig.parse_stack_config
+    assert old.StackConfig is stackconfig.StackConfig
