@@ -24,8 +24,9 @@ from relval.fields import Field, Problems
 from relval.autoscaler.config import (AUTOSCALER_KEYS, Ec2Settings, ScalerConfig,
                                       parse_stack_autoscaler)
 
-from .nodes import (NODE_KEYS, Condor, Cvmfs, Eos, parse_condor, parse_cvmfs, parse_eos,
-                           parse_image_family)
+from .nodes import (DEFAULT_IMAGE_FAMILY, NODE_KEYS, Condor, Cvmfs, Eos, Makeflow,
+                    family_problems, parse_condor, parse_cvmfs, parse_eos, parse_image_family,
+                    parse_makeflow)
 
 NAMESPACE = "relval"
 
@@ -90,9 +91,11 @@ class StackConfig:
     ssh_user: str = "relval"
     workers: Workers = field(default_factory=Workers)
     volumes: tuple[Volume, ...] = ()
-    availability_zone: str | None = None
+    availability_zone: str | None = None          # Nova's zone, for instances
+    volume_availability_zone: str | None = None   # Cinder's zone: its names often differ
     server_group_policy: str = "soft-anti-affinity"
-    image_family: str = "cernvm"
+    image_family: str = DEFAULT_IMAGE_FAMILY
+    makeflow: Makeflow | None = None
     cvmfs: Cvmfs = field(default_factory=Cvmfs)
     eos: Eos = field(default_factory=Eos)
     condor: Condor = field(default_factory=Condor)
@@ -120,6 +123,7 @@ KEYS: dict[str, Any] = {
     "workers": {"initial": 1, "min": 1, "max": 20},
     "volumes": [],
     "availabilityZone": None,
+    "volumeAvailabilityZone": None,
     "serverGroupPolicy": "soft-anti-affinity",
     **NODE_KEYS,
     # Absent or enabled: false means no scaler; the object's own defaults are below.
@@ -169,6 +173,7 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None =
         "network": root["network"].string(required=True),
         "floating_ip_pool": root["floatingIpPool"].string(),
         "availability_zone": root["availabilityZone"].string(),
+        "volume_availability_zone": root["volumeAvailabilityZone"].string(),
         "server_group_policy": root["serverGroupPolicy"].string(
             default="soft-anti-affinity", choices=SERVER_GROUP_POLICIES),
         "ssh_user": _ssh_user(root["sshUser"]),
@@ -182,6 +187,12 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None =
     values["cvmfs"] = parse_cvmfs(root["cvmfs"])
     values["eos"] = parse_eos(root["eos"])
     values["condor"] = parse_condor(root["condor"])
+    values["makeflow"] = parse_makeflow(root["makeflow"])
+    for keys, message in family_problems(values["image_family"], values["eos"], values["image"]):
+        target = root
+        for key in keys:
+            target = target[key]
+        target.error(message)
     values["autoscaler"] = _autoscaler(root["autoscaler"], values["workers"])
 
     if problems:

@@ -8,7 +8,18 @@ from dataclasses import dataclass
 
 from relval.fields import Field
 
-IMAGE_FAMILIES = ("cernvm", "el9")
+# Named for what they are. cernvm5 (EL9-based CernVM) must bring HTCondor >= 9 itself, which
+# relval checks at boot; el9 (AlmaLinux or Rocky 9) gets everything installed at boot.
+IMAGE_FAMILIES = ("cernvm5", "el9")
+DEFAULT_IMAGE_FAMILY = "cernvm5"
+# Families that once existed and cannot run a relval node: refused with the reason.
+RETIRED_FAMILIES = {
+    "cernvm": "is ambiguous: CernVM 4 is EL7, which has no HTCondor >= 9 (IDTOKENS, "
+              "recommended_v9_0, condor_token_create); use cernvm5 or el9",
+    "cernvm4": "is EL7, which has no HTCondor >= 9 (IDTOKENS, recommended_v9_0, "
+               "condor_token_create); use cernvm5 or el9",
+}
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 EOS_MODES = ("none", "xrootd", "fuse")
 REPOSITORY_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 HOSTPORT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$")
@@ -35,13 +46,24 @@ class Eos:
 
 
 @dataclass(frozen=True)
+class Makeflow:
+    """A CCTools binary release for the head: downloaded, checked against sha256, unpacked."""
+
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Condor:
-    channel: str = "24.x"
+    # HTCondor's long-term-support series (N.0); N.x is the feature series.
+    channel: str = "24.0"
     extra_config: tuple[tuple[str, str], ...] = ()
 
 
 NODE_KEYS = {
-    "imageFamily": "cernvm",
+    "imageFamily": DEFAULT_IMAGE_FAMILY,
+    # Optional {url, sha256}: CCTools' binary release for the head (EPEL 9 has no makeflow).
+    "makeflow": None,
     "cvmfs": {"repositories": list(Cvmfs.repositories), "httpProxy": Cvmfs.http_proxy,
               "quotaMb": Cvmfs.quota_mb},
     "eos": {"mode": Eos.mode, "instance": Eos.instance, "mountPoint": Eos.mount_point,
@@ -122,4 +144,35 @@ def parse_condor(f: Field) -> Condor:
 
 
 def parse_image_family(f: Field) -> str:
-    return f.string(default="cernvm", choices=IMAGE_FAMILIES) or "cernvm"
+    value = f.string(default=DEFAULT_IMAGE_FAMILY)
+    if value in RETIRED_FAMILIES:
+        f.error(f"{value!r} {RETIRED_FAMILIES[value]}")
+        return DEFAULT_IMAGE_FAMILY
+    if value is not None and value not in IMAGE_FAMILIES:
+        f.error(f"must be one of {', '.join(IMAGE_FAMILIES)} (got {value!r})")
+    return value if value in IMAGE_FAMILIES else DEFAULT_IMAGE_FAMILY
+
+
+def parse_makeflow(f: Field) -> Makeflow | None:
+    if f.value is None or not f.mapping(allowed=("url", "sha256")):
+        return None
+    url, sha256 = f["url"].string(required=True), f["sha256"].string(required=True)
+    if url is not None and not re.match(r"^https://[^\s'\"]+\.tar\.gz$", url):
+        f["url"].error(f"must be an https URL of a .tar.gz CCTools release (got {url!r})")
+    if sha256 is not None and not SHA256_RE.match(sha256):
+        f["sha256"].error("must be the release's sha256: 64 lowercase hex digits")
+    if url is None or sha256 is None:
+        return None
+    return Makeflow(url, sha256)
+
+
+def family_problems(family: str, eos: Eos, image: str | None) -> list[tuple[tuple[str, ...], str]]:
+    """(key path, message) for what the image family cannot run."""
+    problems = []
+    if family == "cernvm5" and eos.mode == "fuse":
+        problems.append((("eos", "mode"), "fuse needs relval:imageFamily el9: relval installs "
+                                "eos-fusex only on el9, and CernVM 5 does not ship it"))
+    if image is not None and re.search(r"cernvm-?4", image, re.I):
+        problems.append((("image",), f"names a CernVM 4 image ({image!r}), which is EL7 and has no "
+                                  "HTCondor >= 9; use a CernVM 5 or EL9 image"))
+    return problems
