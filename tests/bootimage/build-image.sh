@@ -1,0 +1,42 @@
+#!/bin/sh
+# relval boot test: a small bootable Debian image from Debian's own packages (debootstrap),
+# with systemd, cloud-init, openssh-server, nftables and iptables, and stand-ins for
+# HTCondor, CVMFS and makeflow that record their calls. Writes into OUT:
+#   vmlinuz, initrd.img, root.raw (ext4, the whole disk is the root filesystem).
+# Usage: build-image.sh OUT MIRROR WHEELHOUSE
+set -eu
+OUT=$1
+MIRROR=$2
+WHEELS=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$OUT/rootfs
+rm -rf "$ROOT"
+mkdir -p "$ROOT"
+debootstrap --variant=minbase \
+  --include=linux-image-cloud-amd64,systemd-sysv,udev,kmod,cloud-init,openssh-server,nftables,iptables,sudo,ifupdown,isc-dhcp-client,e2fsprogs,python3,python3-venv,procps,iproute2,util-linux,ca-certificates \
+  bookworm "$ROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1
+# Stand-ins for what package repositories would install (no network in the VM).
+for tool in condor_version condor_token_create cvmfs_config makeflow eosxd; do
+  install -m 0755 "$HERE/standin.sh" "$ROOT/usr/bin/$tool"
+done
+install -m 0755 "$HERE/standin.sh" "$ROOT/usr/sbin/condor_master"
+install -m 0644 "$HERE/condor.service" "$ROOT/etc/systemd/system/condor.service"
+chroot "$ROOT" groupadd --system condor
+chroot "$ROOT" useradd --system -g condor -d /var/lib/condor -s /usr/sbin/nologin condor
+mkdir -p "$ROOT/etc/condor/config.d" "$ROOT/var/lib/condor"
+# The autoscaler's pinned requirements from a local wheelhouse (pip's own index format).
+mkdir -p "$ROOT/opt/wheels"
+cp "$WHEELS"/*.whl "$ROOT/opt/wheels/"
+printf '[global]\nno-index = true\nfind-links = /opt/wheels\n' > "$ROOT/etc/pip.conf"
+# Only the NoCloud seed; no network datasource probing.
+printf 'datasource_list: [NoCloud, None]\n' > "$ROOT/etc/cloud/cloud.cfg.d/90-relval-boot-test.cfg"
+printf '/dev/vda / ext4 defaults 0 1\n' > "$ROOT/etc/fstab"
+printf 'relval-boot-test\n' > "$ROOT/etc/hostname"
+: > "$ROOT/etc/machine-id"
+rm -f "$ROOT"/etc/ssh/ssh_host_*
+chroot "$ROOT" apt-get clean
+cp -L "$ROOT/vmlinuz" "$OUT/vmlinuz"
+cp -L "$ROOT/initrd.img" "$OUT/initrd.img"
+rm -f "$OUT/root.raw"
+mkfs.ext4 -q -L root -d "$ROOT" "$OUT/root.raw" 3G
+rm -rf "$ROOT"
