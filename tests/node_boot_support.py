@@ -94,13 +94,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def kvm_usable() -> bool:
+_KVM: list[bool] = []
+
+
+def kvm_usable(image: Path, workdir: Path) -> bool:
+    """Whether a guest kernel really runs under KVM here (probed once per process).
+
+    Opening /dev/kvm is not enough: under some nested hosts the guest hangs right after
+    the boot loader, so boot the kernel alone and wait for its first console line.
+    """
+    if _KVM:
+        return _KVM[0]
     try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
+        os.close(os.open("/dev/kvm", os.O_RDWR))
     except OSError:
+        _KVM.append(False)
         return False
-    os.close(fd)
-    return True
+    log = workdir / "kvm-probe.log"
+    probe = subprocess.Popen(
+        ["qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-nographic", "-no-reboot",
+         "-serial", f"file:{log}", "-monitor", "none", "-kernel", str(image / "vmlinuz"),
+         "-append", "console=ttyS0 panic=-1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    works = False
+    while time.monotonic() < deadline and probe.poll() is None:
+        if log.exists() and "Linux version" in log.read_text(errors="replace"):
+            works = True
+            break
+        time.sleep(0.5)
+    probe.kill()
+    probe.wait(timeout=30)
+    _KVM.append(works)
+    return works
 
 
 @dataclass
@@ -125,6 +150,7 @@ class Vm:
     key: Path | None = None
     user: str = "relval"
     boot_seconds: float = 0.0
+    accel: str = ""
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +164,9 @@ class Vm:
         subprocess.run(["cloud-localds", str(seed), str(self.workdir / "user-data"),
                         str(self.workdir / "meta-data")], check=True)
         self.port = free_port()
-        accel = ["-accel", "kvm", "-cpu", "host"] if kvm_usable() else ["-accel", "tcg"]
+        self.accel = "kvm" if kvm_usable(self.image, self.workdir) else "tcg"
+        accel = (["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm"
+                 else ["-accel", "tcg,thread=multi"])
         command = ["qemu-system-x86_64", *accel, "-m", str(self.memory_mb), "-smp", "2",
                    "-nographic", "-no-reboot", "-serial", f"file:{self.workdir / 'console.log'}",
                    "-monitor", "none",
@@ -162,7 +190,7 @@ class Vm:
             raise NoVm(f"qemu exited at once: {(self.workdir / 'qemu.err').read_text()[-500:]}")
         self._started = started
 
-    def wait_for_cloud_init(self, timeout: float = 600) -> dict:
+    def wait_for_cloud_init(self, timeout: float = 1500) -> dict:
         """Wait until cloud-init has finished; returns its result.json (v1)."""
         import json
 

@@ -219,7 +219,7 @@ def booted(image, tmp_path_factory):
     try:
         results = {role: vm.wait_for_cloud_init() for role, vm in vms.items()}
         for role, vm in vms.items():
-            print(f"{role} booted and contextualized in {vm.boot_seconds:.1f} s "
+            print(f"{role} booted and contextualized in {vm.boot_seconds:.1f} s ({vm.accel}) "
                   f"(image built in {(image / 'build-seconds').read_text().strip()} s)")
         yield cluster, docs, vms, results
     finally:

@@ -12,9 +12,24 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$OUT/rootfs
 rm -rf "$ROOT"
 mkdir -p "$ROOT"
-debootstrap --variant=minbase \
-  --include=linux-image-cloud-amd64,systemd-sysv,udev,kmod,cloud-init,openssh-server,nftables,iptables,sudo,ifupdown,isc-dhcp-client,e2fsprogs,python3,python3-venv,procps,iproute2,util-linux,ca-certificates \
-  bookworm "$ROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1
+debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$OUT/debootstrap.log" 2>&1
+# The rest through apt inside the image (it resolves virtual packages; debootstrap does not).
+cleanup() { for m in dev/pts dev proc sys; do umount "$ROOT/$m" 2>/dev/null || true; done; }
+trap cleanup EXIT
+mount -t proc proc "$ROOT/proc"
+mount -t sysfs sys "$ROOT/sys"
+mount --bind /dev "$ROOT/dev"
+mount --bind /dev/pts "$ROOT/dev/pts"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"   # start no service in the chroot
+chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  linux-image-cloud-amd64 initramfs-tools systemd-sysv udev kmod cloud-init openssh-server \
+  nftables iptables sudo ifupdown isc-dhcp-client e2fsprogs python3 python3-venv procps \
+  iproute2 util-linux ca-certificates >>"$OUT/debootstrap.log" 2>&1
+rm -f "$ROOT/usr/sbin/policy-rc.d"
+cleanup
+trap - EXIT
 # Stand-ins for what package repositories would install (no network in the VM).
 for tool in condor_version condor_token_create cvmfs_config makeflow eosxd; do
   install -m 0755 "$HERE/standin.sh" "$ROOT/usr/bin/$tool"
