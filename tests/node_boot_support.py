@@ -145,6 +145,7 @@ class Vm:
     hostname: str
     disks: list[Disk] = field(default_factory=list)
     memory_mb: int = 1024
+    cpus: int = 1
     port: int = 0
     process: subprocess.Popen | None = None
     key: Path | None = None
@@ -167,13 +168,17 @@ class Vm:
         self.accel = "kvm" if kvm_usable(self.image, self.workdir) else "tcg"
         accel = (["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm"
                  else ["-accel", "tcg,thread=multi"])
-        command = ["qemu-system-x86_64", *accel, "-m", str(self.memory_mb), "-smp", "2",
+        command = ["qemu-system-x86_64", *accel, "-m", str(self.memory_mb), "-smp", str(self.cpus),
                    "-nographic", "-no-reboot", "-serial", f"file:{self.workdir / 'console.log'}",
                    "-monitor", "none",
                    "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd.img"),
                    "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1",
-                   "-drive", f"file={overlay},if=virtio,format=qcow2",
-                   "-drive", f"file={seed},if=virtio,format=raw,readonly=on",
+                   # Every disk as an explicit -device, in this order, so the root disk is
+                   # /dev/vda (if=virtio drives would be enumerated after the -device ones).
+                   "-drive", f"file={overlay},if=none,id=root,format=qcow2",
+                   "-device", "virtio-blk-pci,drive=root",
+                   "-drive", f"file={seed},if=none,id=seed,format=raw,readonly=on",
+                   "-device", "virtio-blk-pci,drive=seed",
                    "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
                    "-device", "virtio-net-pci,netdev=n0"]
         for index, disk in enumerate(self.disks):
@@ -211,7 +216,7 @@ class Vm:
                 "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", *options,
                 f"{user or self.user}@127.0.0.1"]
 
-    def ssh(self, command: str, check: bool = True, timeout: float = 120,
+    def ssh(self, command: str, check: bool = True, timeout: float = 300,
             user: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([*self.ssh_command(user), command], capture_output=True,
                                 text=True, timeout=timeout)

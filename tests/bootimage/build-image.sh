@@ -26,7 +26,7 @@ chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
   linux-image-cloud-amd64 initramfs-tools systemd-sysv udev kmod cloud-init openssh-server \
   nftables iptables sudo ifupdown isc-dhcp-client e2fsprogs python3 python3-venv procps \
-  iproute2 util-linux ca-certificates >>"$OUT/debootstrap.log" 2>&1
+  iproute2 util-linux ca-certificates locales >>"$OUT/debootstrap.log" 2>&1
 rm -f "$ROOT/usr/sbin/policy-rc.d"
 cleanup
 trap - EXIT
