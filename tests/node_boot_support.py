@@ -203,7 +203,10 @@ class Vm:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the VM stopped: {self.console()[-3000:]}")
-            result = self.ssh("sudo cat /run/cloud-init/result.json", check=False, timeout=20)
+            try:
+                result = self.ssh("sudo cat /run/cloud-init/result.json", check=False, timeout=60)
+            except subprocess.TimeoutExpired:
+                continue   # sshd is up but slow (software emulation): ask again
             if result.returncode == 0 and result.stdout.strip():
                 self.boot_seconds = time.monotonic() - self._started
                 return json.loads(result.stdout)["v1"]

@@ -44,7 +44,8 @@ mkdir -p "$ROOT/opt/wheels"
 cp "$WHEELS"/*.whl "$ROOT/opt/wheels/"
 printf '[global]\nno-index = true\nfind-links = /opt/wheels\n' > "$ROOT/etc/pip.conf"
 # Only the NoCloud seed; no network datasource probing.
-printf 'datasource_list: [NoCloud, None]\n' > "$ROOT/etc/cloud/cloud.cfg.d/90-relval-boot-test.cfg"
+# The guest has no DNS: its own name goes into /etc/hosts (else every sudo waits on DNS).
+printf 'datasource_list: [NoCloud, None]\nmanage_etc_hosts: localhost\n' > "$ROOT/etc/cloud/cloud.cfg.d/90-relval-boot-test.cfg"
 printf '/dev/vda / ext4 defaults 0 1\n' > "$ROOT/etc/fstab"
 printf 'relval-boot-test\n' > "$ROOT/etc/hostname"
 : > "$ROOT/etc/machine-id"
