@@ -3,7 +3,8 @@
 #   make test   set up, then run the test suite
 VENV       ?= venv
 PYTHON     ?= python3
-APT_PACKAGES ?= coop-computing-tools cloud-init openssh-server openssh-client rsync chromium chromium-driver xrootd-server xrootd-client
+APT_PACKAGES ?= coop-computing-tools cloud-init openssh-server openssh-client rsync chromium chromium-driver \
+                xrootd-server xrootd-client qemu-system-x86 qemu-utils debootstrap cloud-image-utils e2fsprogs
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 STAMP      := $(VENV)/.relval-installed
 # gitlab-ci-local 4.75 needs Node 22; 4.60.1 runs on Node 20.

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from relval.infra.config import StackConfig
+    from relval.stackconfig import StackConfig
 
     from .render import NodeFacts
 
@@ -83,18 +83,27 @@ def access(role: str, cfg: "StackConfig", facts: "NodeFacts") -> Fragment:
 
 # --- metadata guard: jobs must not read user-data (it holds the pool key) ---------------------
 
+GUARD = f"{SBIN}/relval-metadata-guard"
+
+
 def metadata_guard() -> Fragment:
+    """The rule, and the proof it is in place: the script exits 1 unless the rule is loaded.
+
+    condor cannot start without it: its unit runs the guard as ExecStartPre (see `condor`).
+    """
     script = "\n".join([
         "#!/bin/sh",
         "# relval: only root may talk to the metadata service; jobs run unprivileged.",
+        "# Exits 0 only when the rule is loaded; condor's unit runs this as ExecStartPre.",
         "set -eu",
-        "if command -v iptables >/dev/null 2>&1; then",
+        "if command -v iptables >/dev/null 2>&1 && iptables -L OUTPUT -n >/dev/null 2>&1; then",
         f"  iptables -C OUTPUT -d {METADATA_V4} -m owner ! --uid-owner 0 -j REJECT 2>/dev/null ||",
         f"    iptables -I OUTPUT 1 -d {METADATA_V4} -m owner ! --uid-owner 0 -j REJECT",
         "  if command -v ip6tables >/dev/null 2>&1; then",
         f"    ip6tables -C OUTPUT -d {METADATA_V6} -m owner ! --uid-owner 0 -j REJECT 2>/dev/null ||",
         f"      ip6tables -I OUTPUT 1 -d {METADATA_V6} -m owner ! --uid-owner 0 -j REJECT",
         "  fi",
+        f"  iptables -C OUTPUT -d {METADATA_V4} -m owner ! --uid-owner 0 -j REJECT",
         "elif command -v nft >/dev/null 2>&1; then",
         "  nft list table inet relval_guard >/dev/null 2>&1 || nft -f - <<'NFT'",
         "table inet relval_guard {",
@@ -105,33 +114,46 @@ def metadata_guard() -> Fragment:
         "  }",
         "}",
         "NFT",
+        f"  nft list chain inet relval_guard output | grep -q '{METADATA_V4}'",
         "else",
         "  echo 'relval: no iptables or nft: refusing to continue without the metadata guard' >&2",
         "  exit 1",
         "fi",
         "",
     ])
-    path = f"{SBIN}/relval-metadata-guard"
     return {
-        "write_files": [write_file(path, script, "0700")],
-        # Every later boot applies it before anything else; the first boot in runcmd,
-        # since write_files runs after bootcmd.
-        "bootcmd": [f"[ -x {path} ] && {path} || true"],
-        "runcmd": [[path]],
+        "write_files": [write_file(GUARD, script, "0700")],
+        # Every later boot applies it before anything else (bootcmd runs before write_files,
+        # so on the first boot condor's ExecStartPre is what applies it).
+        "bootcmd": [f"[ -x {GUARD} ] && {GUARD} || true"],
     }
 
 
 # --- packages of the image family -----------------------------------------------------------
 
-def packages(role: str, cfg: "StackConfig") -> Fragment:
-    if cfg.image_family == "cernvm":
-        return {}  # CernVM ships HTCondor, CVMFS, Makeflow and the XRootD client
+HTCONDOR_REPO = "https://research.cs.wisc.edu/htcondor/repo"
+EOS_REPO = "https://storage-ci.web.cern.ch/storage-ci/eos"
+# HTCondor's EL9 packages need CRB (and EPEL). cloud-init installs every package in one
+# transaction, after bootcmd: one unresolvable dependency and nothing is installed.
+ENABLE_CRB = ("command -v dnf >/dev/null 2>&1 && { dnf config-manager --help >/dev/null 2>&1 || "
+              "dnf -y -q install dnf-plugins-core; } && dnf config-manager --set-enabled crb")
+
+
+def family_packages(role: str, cfg: "StackConfig") -> Fragment:
+    """Everything the image family installs from package repositories (and nothing else).
+
+    cernvm5 installs nothing: the image brings CVMFS and must bring HTCondor >= 9, which
+    `node_check` verifies at boot. The boot test leaves this fragment out (it needs the
+    network) and checks that nothing else is left out.
+    """
+    if cfg.image_family != "el9":
+        return {}
     channel = cfg.condor.channel
     repos = {
         "htcondor": {
             "name": f"HTCondor {channel}",
-            "baseurl": f"https://research.cs.wisc.edu/htcondor/repo/{channel}/el9/$basearch/release",
-            "gpgkey": f"https://research.cs.wisc.edu/htcondor/repo/keys/HTCondor-{channel}-Key",
+            "baseurl": f"{HTCONDOR_REPO}/{channel}/el9/$basearch/release",
+            "gpgkey": f"{HTCONDOR_REPO}/keys/HTCondor-{channel}-Key",
             "gpgcheck": True, "enabled": True,
         },
         "cernvm": {
@@ -147,19 +169,55 @@ def packages(role: str, cfg: "StackConfig") -> Fragment:
             "gpgcheck": True, "enabled": True,
         },
     }
-    names = ["condor", "cvmfs", "cvmfs-config-default", "nftables", "python3"]
+    # makeflow is not here: EPEL 9 has no cctools, and one unknown name would abort the
+    # whole transaction. It comes from CCTools' own release (see `makeflow`).
+    names = ["condor", "cvmfs", "cvmfs-config-default", "nftables", "python3", "curl", "tar"]
     if role == "head":
-        names += ["cctools", "rsync"]  # makeflow, and what `relval submit` uploads with
+        names += ["rsync"]  # what `relval submit` uploads with
     if cfg.eos.mode == "xrootd":
         names.append("xrootd-client")
     if cfg.eos.mode == "fuse":
+        # EOS publishes unsigned packages (its own instructions set gpgcheck=0): the two
+        # repositories are limited to EOS's packages and their dependencies, over https.
         repos["eos"] = {
             "name": "EOS diopside",
-            "baseurl": "https://storage-ci.web.cern.ch/storage-ci/eos/diopside/tag/testing/el-9/$basearch/",
-            "gpgcheck": False, "enabled": True,
+            "baseurl": f"{EOS_REPO}/diopside/tag/testing/el-9/$basearch/",
+            "gpgcheck": False, "sslverify": True, "enabled": True, "includepkgs": "eos-*",
+        }
+        repos["eos-depend"] = {
+            "name": "EOS diopside dependencies",
+            "baseurl": f"{EOS_REPO}/diopside-depend/el-9/$basearch/",
+            "gpgcheck": False, "sslverify": True, "enabled": True,
         }
         names += ["eos-fusex", "xrootd-client"]
-    return {"yum_repos": repos, "packages": names}
+    return {"bootcmd": [ENABLE_CRB], "yum_repos": repos, "packages": names}
+
+
+# --- makeflow on the head, and the checks of what the image family must bring ----------------
+
+MAKEFLOW_HOME = "/opt/cctools"
+NODE_CHECK = f"{SBIN}/relval-node-check"
+
+
+def makeflow_install(role: str, cfg: "StackConfig") -> Fragment:
+    """CCTools' binary release on the head, when relval:makeflow names one (download step)."""
+    if role != "head" or cfg.makeflow is None:
+        return {}
+    path = f"{SBIN}/relval-makeflow-install"
+    script = template("relval-makeflow-install.sh", url=cfg.makeflow.url,
+                      sha256=cfg.makeflow.sha256, home=MAKEFLOW_HOME)
+    return {"write_files": [write_file(path, script, "0700")], "runcmd": [[path]]}
+
+
+def node_check(role: str) -> Fragment:
+    """HTCondor >= 9 with condor_token_create (checked again by relval-condor-init, which
+    refuses to start condor without it); makeflow on the head, reported loudly."""
+    fragment: Fragment = {
+        "write_files": [write_file(NODE_CHECK, template("relval-node-check.sh"), "0700")],
+    }
+    if role == "head":
+        fragment["runcmd"] = [[NODE_CHECK, "makeflow"]]
+    return fragment
 
 
 # --- volumes ------------------------------------------------------------------------------
@@ -177,10 +235,19 @@ def volumes(role: str, cfg: "StackConfig", facts: "NodeFacts") -> Fragment:
         return {}
     path = f"{SBIN}/relval-volumes"
     owner = cfg.ssh_user if role == "head" else ""
-    return {
+    fragment: Fragment = {
         "write_files": [write_file(path, template("relval-volumes.sh", owner=owner), "0700")],
         "runcmd": [[path, *specs]],
     }
+    if role == "head":
+        # `relval submit` uploads campaigns to ~/relval: on the head volume, not the root disk.
+        data = cfg.volumes_for("head")[0].mount_point
+        user = shlex.quote(cfg.ssh_user)
+        fragment["runcmd"].append(
+            f"install -d -o {user} -g {user} -m 0755 {data}/relval && "
+            f"home=$(getent passwd {user} | cut -d: -f6) && "
+            f"{{ [ -e \"$home/relval\" ] || ln -s {data}/relval \"$home/relval\"; }}")
+    return fragment
 
 
 # --- CVMFS ----------------------------------------------------------------------------------
@@ -194,7 +261,7 @@ def cvmfs(cfg: "StackConfig") -> Fragment:
         f"CVMFS_QUOTA_LIMIT={settings.quota_mb}",
         "",
     ])
-    setup = "cvmfs_config reload" if cfg.image_family == "cernvm" else "cvmfs_config setup"
+    setup = "cvmfs_config setup" if cfg.image_family == "el9" else "cvmfs_config reload"
     return {
         "write_files": [write_file("/etc/cvmfs/default.local", local)],
         "runcmd": [setup, "cvmfs_config probe || echo 'relval: CVMFS probe failed' >&2"],
@@ -221,19 +288,39 @@ def eos(cfg: "StackConfig") -> Fragment:
 
 # --- HTCondor -------------------------------------------------------------------------------
 
+def execute_dir(role: str, cfg: "StackConfig", facts: "NodeFacts") -> str:
+    """Where jobs run: on the worker's first volume when it has one, else condor's default."""
+    worker_volumes = cfg.volumes_for("worker") if facts.attach_volumes else ()
+    if role != "worker" or not worker_volumes:
+        return ""
+    return f"{worker_volumes[0].mount_point}/condor-execute"
+
+
+CONDOR_DROPIN = "/etc/systemd/system/condor.service.d/10-relval.conf"
+
+
 def condor(role: str, cfg: "StackConfig", facts: "NodeFacts", domain: str) -> Fragment:
+    execute = execute_dir(role, cfg, facts)
     values = {"stack": facts.stack, "stack_classad": facts.stack, "release_classad": cfg.release,
-              "trust_domain": domain, "head_address": facts.head_address, "role": role}
+              "trust_domain": domain, "head_address": facts.head_address, "role": role,
+              "execute": execute, "node_check": NODE_CHECK,
+              "execute_knob": f"EXECUTE = {execute}\n" if execute else ""}
     config_dir = "/etc/condor/config.d"
+    dropin = "\n".join([
+        "# relval: condor cannot start unless the metadata guard is in place (fail closed).",
+        "[Unit]",
+        "After=cloud-init.service",
+        "[Service]",
+        f"ExecStartPre={GUARD}",
+        "",
+    ])
     files = [
         write_file(f"{config_dir}/10-relval-security.conf", template("condor-security.conf", **values)),
         write_file(f"{config_dir}/20-relval-{role}.conf", template(f"condor-{role}.conf", **values)),
         # The pool signing key: root-only, never readable by jobs (they run unprivileged).
         write_file("/etc/condor/passwords.d/POOL", facts.signing_key, "0600"),
         write_file(f"{SBIN}/relval-condor-init", template("relval-condor-init.sh", **values), "0700"),
-        # Start condor only after cloud-init's first stage, which holds the metadata guard.
-        write_file("/etc/systemd/system/condor.service.d/10-relval.conf",
-                   "[Unit]\nAfter=cloud-init.service\n"),
+        write_file(CONDOR_DROPIN, dropin),
     ]
     if cfg.condor.extra_config:
         extra = "# relval: relval:condor.extraConfig\n" + "".join(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from relval.errors import RelvalError
-from relval.infra.config import StackConfig
+from relval.stackconfig import StackConfig
 
 from . import fragments
 from .fragments import Fragment
@@ -60,14 +60,20 @@ def trust_domain(stack: str) -> str:
     return f"relval-{stack}"
 
 
-def render(role: str, cfg: StackConfig, facts: NodeFacts) -> str:
-    """The cloud-config document of `role` as text."""
+def document(role: str, cfg: StackConfig, facts: NodeFacts, offline: bool = False) -> dict:
+    """The cloud-config of `role` as a mapping.
+
+    `offline` leaves out the image family's package steps (repositories, packages, CRB,
+    the makeflow download), which need the network: the boot test boots that.
+    """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     parts: list[Fragment] = [
         fragments.access(role, cfg, facts),
         fragments.metadata_guard(),
-        fragments.packages(role, cfg),
+        *(() if offline else (fragments.family_packages(role, cfg),
+                              fragments.makeflow_install(role, cfg))),
+        fragments.node_check(role),
         fragments.volumes(role, cfg, facts),
         fragments.cvmfs(cfg),
         fragments.eos(cfg),
@@ -75,8 +81,16 @@ def render(role: str, cfg: StackConfig, facts: NodeFacts) -> str:
     ]
     if role == "head" and facts.autoscaler is not None:
         parts.append(fragments.autoscaler(facts.autoscaler))
-    document = fragments.merge(parts)
-    return "#cloud-config\n" + yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=4096)
+    return fragments.merge(parts)
+
+
+def to_text(doc: dict) -> str:
+    return "#cloud-config\n" + yaml.dump(doc, Dumper=_BlockDumper, sort_keys=False, width=4096)
+
+
+def render(role: str, cfg: StackConfig, facts: NodeFacts, offline: bool = False) -> str:
+    """The cloud-config document of `role` as text."""
+    return to_text(document(role, cfg, facts, offline))
 
 
 def encode_user_data(text: str, role: str = "node") -> str:

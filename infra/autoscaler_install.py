@@ -29,14 +29,17 @@ def _bundle_b64() -> str:
 
 def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server_group_id: str,
                      key_name: str, credential_id: str | None,
-                     credential_secret: str | None, security_group_id: str) -> AutoscalerFacts:
+                     credential_secret: str | None, security_group_id: str,
+                     image_id: str | None = None) -> AutoscalerFacts:
     settings = cfg.autoscaler
     assert settings is not None
     # The server group id is the stack's unique identity (`relval-stack-id`).
     scaler = replace(settings.scaler, stack=stack, stack_id=server_group_id)
     if scaler.driver == "openstack":
         openstack = OpenStackSettings(
-            cloud=CLOUD_ENTRY, clouds_yaml=CLOUDS_YAML, image=cfg.image, flavor=cfg.worker_flavor,
+            # The id the stack's own instances boot from, not the name resolved again.
+            cloud=CLOUD_ENTRY, clouds_yaml=CLOUDS_YAML, image=image_id or cfg.image,
+            flavor=cfg.worker_flavor,
             network=cfg.network, server_group=server_group_id,
             availability_zone=cfg.availability_zone, keypair=key_name,
             security_groups=(security_group_id,))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import pulumi
+import pulumi_openstack as openstack
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -42,6 +44,24 @@ def resource_tags(stack: str) -> list[str]:
     return ["relval", f"relval-stack={stack}"]
 
 
-def image_args(image: str) -> dict[str, str]:
-    """Nova takes either an image id or a name; pass whichever the config holds."""
-    return {"image_id": image} if UUID_RE.match(image) else {"image_name": image}
+def image_id(image: str, parent: pulumi.Resource) -> pulumi.Input[str]:
+    """The Glance id of `relval:image`, resolved once for the whole stack.
+
+    Instances take it by id, never by name: a rotated image of the same name would make
+    the provider rebuild an instance in place, wiping its root disk. Head, workers and the
+    elastic scaler all get this one id.
+    """
+    if UUID_RE.match(image):
+        return image
+    return openstack.images.get_image_output(
+        name=image, most_recent=True, opts=pulumi.InvokeOutputOptions(parent=parent)).id
+
+
+def first_ipv4(addresses: list[str], what: str) -> str:
+    """The IPv4 address among a port's fixed ips: condor's 9618 rules are IPv4-only, and on a
+    dual-stack network the first fixed ip may be IPv6."""
+    for address in addresses or ():
+        if ipaddress.ip_address(address).version == 4:
+            return address
+    raise ValueError(f"{what} has no IPv4 fixed address (got {list(addresses or ())}); "
+                     "relval needs an IPv4 subnet on relval:network")

@@ -7,6 +7,7 @@ import pulumi_openstack as openstack
 
 from .config import StackConfig
 from .credentials import Credentials
+from .base import image_id
 from .nodes import HeadNode, WorkerPool, fixed_address, head_port
 from .security import Security
 from .userdata import ScalerInputs, user_data
@@ -23,6 +24,8 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         network = openstack.networking.get_network_output(
             name=cfg.network, opts=pulumi.InvokeOutputOptions(parent=self))
+        # One image id for head, workers and the scaler, resolved once here.
+        image = image_id(cfg.image, self)
         security = Security("security", cfg, stack, opts=child)
         credentials = Credentials("credentials", cfg, stack, opts=child)
         port = head_port(stack, network.id, security.group.id, opts=child)
@@ -32,19 +35,19 @@ class Cluster(pulumi.ComponentResource):
         workers = WorkerPool(
             "worker", cfg, stack, network.id, security.group.id, security.key_name,
             lambda volume_ids: user_data(cfg, stack, "worker", volume_ids=volume_ids, **facts),
-            opts=child)
+            image, opts=child)
         host_key = (credentials.head_host_key.private_key_openssh,
                     credentials.head_host_key.public_key_openssh)
         scaler = None
         if cfg.autoscaler is not None:
             scaler = ScalerInputs(workers.server_group.id, security.key_name,
                                   credentials.scaler_credential_id,
-                                  credentials.scaler_credential_secret, security.group.id)
+                                  credentials.scaler_credential_secret, security.group.id, image)
         head = HeadNode(
             "head", cfg, stack, port, security.key_name,
             lambda volume_ids: user_data(cfg, stack, "head", volume_ids=volume_ids,
                                          host_key=host_key, scaler=scaler, **facts),
-            opts=child, stack_id=workers.server_group.id)
+            image, opts=child, stack_id=workers.server_group.id)
 
         self.outputs: dict[str, pulumi.Input] = {
             "release": cfg.release,
@@ -53,6 +56,7 @@ class Cluster(pulumi.ComponentResource):
             "headPrivateAddress": head.private_address,
             "workerNames": workers.names,
             "securityGroupId": security.group.id,
+            "imageId": image,
             # The stack's unique identity on its instances (`relval-stack-id`): the
             # workers' server group id. `relval down` sweeps by it, not by name alone.
             "stackId": workers.server_group.id,

@@ -7,7 +7,7 @@ from typing import Callable
 import pulumi
 import pulumi_openstack as openstack
 
-from .base import RelvalComponent, image_args, instance_metadata, resource_tags
+from .base import RelvalComponent, first_ipv4, instance_metadata, resource_tags
 from .config import StackConfig
 from .volumes import Volumes
 
@@ -27,12 +27,13 @@ def _port(name: str, stack: str, network_id: pulumi.Input[str], security_group_i
 
 def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name: str,
               flavor: str, port: openstack.networking.Port, key_name: pulumi.Input[str],
-              user_data: pulumi.Input[str], opts: pulumi.ResourceOptions,
+              user_data: pulumi.Input[str], opts: pulumi.ResourceOptions, image: pulumi.Input[str],
               server_group_id: pulumi.Input[str] | None = None,
               stack_id: pulumi.Input[str] | None = None) -> openstack.compute.Instance:
     return openstack.compute.Instance(
         name,
         name=physical_name,
+        image_id=image,
         flavor_name=flavor,
         key_pair=key_name,
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
@@ -42,12 +43,12 @@ def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name:
         scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group_id)]
         if server_group_id is not None else None,
         opts=opts,
-        **image_args(cfg.image),
     )
 
 
-def fixed_address(port: openstack.networking.Port) -> pulumi.Output[str]:
-    return port.all_fixed_ips.apply(lambda ips: ips[0])
+def fixed_address(port: openstack.networking.Port, what: str = "the head's port") -> pulumi.Output[str]:
+    """The port's IPv4 fixed address, chosen explicitly (never simply the first fixed ip)."""
+    return port.all_fixed_ips.apply(lambda ips: first_ipv4(ips, what))
 
 
 def head_port(stack: str, network_id: pulumi.Input[str], security_group_id: pulumi.Input[str],
@@ -63,8 +64,9 @@ def _volumes(name: str, cfg: StackConfig, stack: str, role: str, physical: str,
              parent: RelvalComponent) -> Volumes | None:
     if not cfg.volumes_for(role):
         return None
+    # Cinder's zone, not Nova's: the two services name their zones independently.
     return Volumes(name, cfg.volumes_for(role), physical, instance_metadata(stack, cfg.release, role),
-                   cfg.availability_zone, opts=parent.child())
+                   cfg.volume_availability_zone, opts=parent.child())
 
 
 class HeadNode(RelvalComponent):
@@ -77,7 +79,7 @@ class HeadNode(RelvalComponent):
     kind = "HeadNode"
 
     def __init__(self, name: str, cfg: StackConfig, stack: str, port: openstack.networking.Port,
-                 key_name: pulumi.Input[str], user_data_for: UserDataFor,
+                 key_name: pulumi.Input[str], user_data_for: UserDataFor, image: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None,
                  stack_id: pulumi.Input[str] | None = None):
         super().__init__(name, opts)
@@ -86,7 +88,7 @@ class HeadNode(RelvalComponent):
         self.instance = _instance(f"{name}-instance", cfg, stack, "head", self.instance_name,
                                   cfg.head_flavor, port, key_name,
                                   user_data_for(volumes.ids if volumes else {}), self.child(),
-                                  stack_id=stack_id)
+                                  image, stack_id=stack_id)
         if volumes:
             volumes.attach(self.instance)
         self.private_address = fixed_address(port)
@@ -115,7 +117,8 @@ class WorkerPool(RelvalComponent):
 
     def __init__(self, name: str, cfg: StackConfig, stack: str, network_id: pulumi.Input[str],
                  security_group_id: pulumi.Input[str], key_name: pulumi.Input[str],
-                 user_data_for: UserDataFor, opts: pulumi.ResourceOptions | None = None):
+                 user_data_for: UserDataFor, image: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, opts)
         self.server_group = openstack.compute.ServerGroup(
             f"{name}-group", name=f"{stack}-workers", policies=cfg.server_group_policy,
@@ -131,7 +134,7 @@ class WorkerPool(RelvalComponent):
             volumes = _volumes(f"{label}-volumes", cfg, stack, "worker", physical, self)
             instance = _instance(label, cfg, stack, "worker", physical, cfg.worker_flavor, port,
                                  key_name, shared_user_data or user_data_for(volumes.ids),
-                                 self.child(), server_group_id=self.server_group.id,
+                                 self.child(), image, server_group_id=self.server_group.id,
                                  stack_id=self.server_group.id)
             if volumes:
                 volumes.attach(instance)

@@ -123,9 +123,13 @@ def _stable_id(*parts: str) -> str:
 class OfflineCloud(pulumi.runtime.Mocks):
     """Answers like OpenStack would: uuids, addresses from a tenant subnet, a floating IP."""
 
-    def __init__(self, subnet: str = "10.0.0.0/8", floating: str = "203.0.113.0/24"):
+    def __init__(self, subnet: str = "10.0.0.0/8", floating: str = "203.0.113.0/24",
+                 ipv6_subnet: str | None = None):
         self._subnets = {"fixed": ipaddress.ip_network(subnet),
                          "floating": ipaddress.ip_network(floating)}
+        # Dual stack: ports then list their IPv6 fixed ip first, as Neutron may.
+        if ipv6_subnet is not None:
+            self._subnets["fixed6"] = ipaddress.ip_network(ipv6_subnet)
         self._taken: set[str] = set()
         # Stand-ins for generated secrets, by resource name, so plans can redact them.
         self.secrets: dict[str, str] = {}
@@ -135,7 +139,7 @@ class OfflineCloud(pulumi.runtime.Mocks):
         network = self._subnets[pool]
         offset = int(hashlib.sha1(name.encode()).hexdigest(), 16)
         for probe in range(network.num_addresses):
-            host = network.network_address + 2 + (offset + probe) % (network.num_addresses - 3)
+            host = network.network_address + 2 + (offset + probe) % min(network.num_addresses - 3, 2**32)
             if str(host) not in self._taken:
                 self._taken.add(str(host))
                 return str(host)
@@ -146,6 +150,8 @@ class OfflineCloud(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ == "openstack:networking/port:Port":
             state["allFixedIps"] = [self._address("fixed", args.name)]
+            if "fixed6" in self._subnets:
+                state["allFixedIps"].insert(0, self._address("fixed6", args.name))
         elif args.typ == "openstack:networking/floatingIp:FloatingIp":
             state["address"] = self._address("floating", args.name)
         elif args.typ == "openstack:compute/instance:Instance":
@@ -168,6 +174,9 @@ class OfflineCloud(pulumi.runtime.Mocks):
         if args.token == "openstack:networking/getNetwork:getNetwork":
             name = args.args.get("name", "network")
             return {"id": _stable_id("network", name), "name": name, "mtu": 1450}
+        if args.token == "openstack:images/getImage:getImage":
+            name = args.args.get("name", "image")
+            return {"id": _stable_id("image", name), "name": name}
         if args.token == "openstack:compute/getKeypair:getKeypair":
             name = args.args.get("name")
             return {"id": name, "name": name, "fingerprint": "offline-plan",
@@ -229,7 +238,7 @@ def run_offline(program: Callable[[], Any], stack: str,
     return monitor, result.get("value")
 
 
-def plan(cfg: StackConfig, stack: str) -> Plan:
+def plan(cfg: StackConfig, stack: str, cloud: OfflineCloud | None = None) -> Plan:
     """Declare the stack's resources offline and resolve its outputs."""
 
     def program() -> tuple[dict[str, Any], set[str]]:
@@ -241,7 +250,8 @@ def plan(cfg: StackConfig, stack: str) -> Plan:
                 secrets.add(key)
         return values, secrets
 
-    monitor, (values, secrets) = run_offline(program, stack)
+    monitor, (values, secrets) = run_offline(program, stack,
+                                             RecordingMonitor(cloud) if cloud else None)
     return Plan(stack=stack, resources=_tree_order(monitor.planned), outputs=_plain(values),
                 secret_outputs=frozenset(secrets), secrets=dict(monitor.mocks.secrets))
 

@@ -22,6 +22,7 @@ class ScalerInputs:
     credential_id: pulumi.Input[str] | None
     credential_secret: pulumi.Input[str] | None
     security_group_id: pulumi.Input[str]   # by id: two groups may share a name (409)
+    image_id: pulumi.Input[str]            # the stack's one resolved image id
 
 
 def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Input[str],
@@ -36,7 +37,7 @@ def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Inp
     volume_ids = dict(volume_ids or {})
     host_private, host_public = host_key if host_key is not None else (None, None)
     scaler_inputs = ([scaler.server_group_id, scaler.key_name, scaler.credential_id,
-                      scaler.credential_secret, scaler.security_group_id]
+                      scaler.credential_secret, scaler.security_group_id, scaler.image_id]
                      if scaler is not None else [])
 
     def build(args: list) -> str:

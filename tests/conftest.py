@@ -19,7 +19,7 @@ VALID_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFB
 
 BASE_CONFIG = {
     "release": "O2PDPSuite::nightly-20261120-1",
-    "image": "cernvm4-micro-2020.07-1",
+    "image": "cernvm5-x86_64-2025.05",
     "headFlavor": "m2.large",
     "workerFlavor": "m2.xlarge",
     "network": "alice-relval-net",

@@ -65,7 +65,8 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     assert config.scaler.stack == "rv-scale" and config.release == BASE_CONFIG["release"]
     assert (config.scaler.min, config.scaler.max) == (1, 20)
     assert config.scaler.idle_timeout == 900
-    assert config.openstack.image == "ALMA9 - x86_64"
+    # The id the stack's own instances boot from, resolved once, never the name again.
+    assert config.openstack.image == scaled_plan.outputs["imageId"] == worker.inputs["imageId"]
     assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
     assert config.openstack.network == BASE_CONFIG["network"]
     # By id: a second group of the same name would make nova refuse the boot (409).

@@ -61,13 +61,15 @@ def files_of(doc: dict) -> dict[str, dict]:
     return {f["path"]: f for f in doc.get("write_files", [])}
 
 
+MAKEFLOW = {"url": "https://example.org/cctools-7.15.0-x86_64-almalinux9.tar.gz",
+            "sha256": "ab" * 32}
 VARIANTS = {
-    "cernvm": dict(),
-    "cernvm-full": dict(volumes=VOLUMES, eos={"mode": "fuse", "mountPoint": "/eos/alice",
-                                              "remotePath": "/eos/experiment/alice/"},
-                        condor={"extraConfig": {"MAX_JOBS_RUNNING": 5000}}),
+    "cernvm5": dict(),
+    "cernvm5-full": dict(volumes=VOLUMES, condor={"extraConfig": {"MAX_JOBS_RUNNING": 5000}}),
     "el9": dict(imageFamily="el9"),
-    "el9-full": dict(imageFamily="el9", volumes=VOLUMES, eos={"mode": "fuse"}),
+    "el9-full": dict(imageFamily="el9", volumes=VOLUMES, makeflow=MAKEFLOW,
+                     eos={"mode": "fuse", "mountPoint": "/eos/alice",
+                          "remotePath": "/eos/experiment/alice/"}),
     "el9-no-eos": dict(imageFamily="el9", eos={"mode": "none"}),
 }
 
@@ -146,7 +148,7 @@ def condor_params(doc: dict, tmp_path: Path, *knobs: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.fixture(params=["cernvm", "el9"])
+@pytest.fixture(params=["cernvm5", "el9"])
 def family(request):
     return request.param
 
@@ -240,13 +242,61 @@ def test_metadata_service_is_blocked_for_non_root_before_condor_starts(role):
     guard = files_of(doc)["/usr/local/sbin/relval-metadata-guard"]["content"]
     assert "169.254.169.254 -m owner ! --uid-owner 0 -j REJECT" in guard
     assert "meta skuid != 0 reject" in guard
-    runcmd = [c if isinstance(c, str) else " ".join(c) for c in doc["runcmd"]]
-    guard_at = runcmd.index("/usr/local/sbin/relval-metadata-guard")
-    condor_at = runcmd.index("/usr/local/sbin/relval-condor-init")
-    assert guard_at < condor_at
     assert any("relval-metadata-guard" in c for c in doc["bootcmd"])
-    assert "After=cloud-init.service" in files_of(doc)[
+
+
+@pytest.mark.parametrize("role", ["head", "worker"])
+def test_condor_cannot_start_unless_the_guard_succeeds(role, tmp_path):
+    # Fail closed: the guard is condor's ExecStartPre, so a failing guard stops the start
+    # (runcmd is a plain script without `set -e`: a guard there protects nothing).
+    dropin = files_of(document(role, config()))[
         "/etc/systemd/system/condor.service.d/10-relval.conf"]["content"]
+    parsed = systemd_sections(dropin)
+    assert parsed["Service"]["ExecStartPre"] == ["/usr/local/sbin/relval-metadata-guard"]
+    assert "cloud-init.service" in parsed["Unit"]["After"][0]
+
+
+def systemd_sections(text: str) -> dict[str, dict[str, list[str]]]:
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        else:
+            key, _, value = line.partition("=")
+            current.setdefault(key, []).append(value)
+    return sections
+
+
+def fake_bin(tmp_path: Path, tools: dict[str, str], keep=("sh", "sed", "head", "date", "cat",
+                                                          "grep")) -> Path:
+    """A PATH with only `keep` from the system and `tools` as shell stand-ins."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    for name in keep:
+        (folder / name).symlink_to(shutil.which(name))
+    for name, body in tools.items():
+        (folder / name).write_text(f"#!/bin/sh\n{body}\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("tools, verdict", [
+    ({"iptables": "case \"$1\" in -L) exit 0;; -C) exit 1;; *) exit 0;; esac"}, 1),  # rule never lands
+    ({"iptables": "exit 0"}, 0),
+    ({"nft": "case \"$*\" in 'list table'*) exit 1;; 'list chain'*) echo nothing;; esac; cat >/dev/null"}, 1),
+    ({"nft": "case \"$*\" in 'list table'*) exit 1;; 'list chain'*) echo 'ip daddr 169.254.169.254';; esac; cat >/dev/null"}, 0),
+])
+def test_guard_succeeds_only_when_the_rule_is_loaded(tmp_path, tools, verdict):
+    guard = files_of(document("worker", config()))["/usr/local/sbin/relval-metadata-guard"]["content"]
+    script = tmp_path / "guard"
+    script.write_text(guard)
+    result = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True,
+                            env={"PATH": str(fake_bin(tmp_path, tools))})
+    assert result.returncode == verdict, result.stderr
 
 
 def test_guard_script_refuses_to_run_without_a_firewall(tmp_path):
@@ -274,6 +324,45 @@ def test_workers_never_receive_cloud_credentials():
     assert "clouds" not in worker and "autoscale" not in worker
 
 
+@pytest.mark.parametrize("role", ["head", "worker"])
+def test_jobs_run_as_the_submitting_user(tmp_path, role):
+    # Without TRUST_UID_DOMAIN the shadow wants UID_DOMAIN to be a suffix of the submit
+    # host's name; relval-<stack> never is, so jobs would run as nobody.
+    params = condor_params(document(role, config()), tmp_path, "UID_DOMAIN", "TRUST_UID_DOMAIN")
+    assert params["UID_DOMAIN"] == "relval-rv-test"
+    assert str(params["TRUST_UID_DOMAIN"]).lower() == "true"
+
+
+def test_jobs_run_on_the_worker_volume(tmp_path):
+    doc = document("worker", config(volumes=VOLUMES))
+    params = condor_params(doc, tmp_path, "EXECUTE")
+    assert params["EXECUTE"] == "/scratch/condor-execute"
+    init = files_of(doc)["/usr/local/sbin/relval-condor-init"]["content"]
+    assert "EXECUTE=/scratch/condor-execute" in init
+    assert 'install -d -m 0755 -o condor -g condor "$EXECUTE"' in init
+    runcmd = [c[0] if isinstance(c, list) else c for c in doc["runcmd"]]
+    assert runcmd.index("/usr/local/sbin/relval-volumes") < runcmd.index(
+        "/usr/local/sbin/relval-condor-init")
+
+
+def test_workers_without_a_volume_keep_condors_execute(tmp_path):
+    # The scaler's workers have no volume: condor's default EXECUTE under LOCAL_DIR.
+    plain = NodeFacts(stack="rv-test", head_address=HEAD, signing_key=SIGNING_KEY,
+                      attach_volumes=False)
+    doc = yaml.safe_load(render("worker", config(volumes=VOLUMES), plain))
+    assert condor_params(doc, tmp_path, "EXECUTE")["EXECUTE"] == f"{tmp_path}/local/execute"
+    assert "condor-execute" not in yaml.safe_dump(doc)
+
+
+def test_head_campaigns_go_on_the_head_volume():
+    doc = document("head", config(volumes=VOLUMES))
+    link = [c for c in doc["runcmd"] if isinstance(c, str) and "/data/relval" in c]
+    assert link, "the head must put ~/relval on its volume"
+    assert 'ln -s /data/relval "$home/relval"' in link[0]
+    assert not [c for c in document("head", config())["runcmd"]
+                if isinstance(c, str) and "ln -s" in c]
+
+
 def test_tokens_minted_at_boot_for_the_stack_identity():
     init = files_of(document("worker", config()))["/usr/local/sbin/relval-condor-init"]["content"]
     assert 'condor_token_create -identity "condor@$TRUST_DOMAIN" -key POOL' in init
@@ -296,21 +385,113 @@ def test_el9_installs_condor_and_cvmfs_from_their_repositories():
     doc = document("worker", config(imageFamily="el9"))
     assert {"htcondor", "cernvm", "epel"} <= set(doc["yum_repos"])
     assert {"condor", "cvmfs", "xrootd-client"} <= set(doc["packages"])
-    assert "24.x" in doc["yum_repos"]["htcondor"]["baseurl"]
+    htcondor = doc["yum_repos"]["htcondor"]
+    assert htcondor["baseurl"] == "https://research.cs.wisc.edu/htcondor/repo/24.0/el9/$basearch/release"
+    assert htcondor["gpgkey"].endswith("/HTCondor-24.0-Key") and htcondor["gpgcheck"] is True
     assert "cvmfs_config setup" in doc["runcmd"]
-    assert "cctools" not in doc["packages"]
-    assert {"cctools", "rsync"} <= set(document("head", config(imageFamily="el9"))["packages"])
+    assert "rsync" in document("head", config(imageFamily="el9"))["packages"]
 
 
-def test_cernvm_installs_nothing():
-    doc = document("worker", config())
+def cloud_init_stage_of(module: str) -> tuple[str, int]:
+    """(stage, position) of a module in Debian's cloud-init's own /etc/cloud/cloud.cfg."""
+    cfg = yaml.safe_load(Path("/etc/cloud/cloud.cfg").read_text())
+    for stage in ("cloud_init_modules", "cloud_config_modules", "cloud_final_modules"):
+        names = [m if isinstance(m, str) else m[0] for m in cfg[stage]]
+        names = [n.replace("-", "_") for n in names]
+        if module in names:
+            return stage, names.index(module)
+    raise AssertionError(f"{module} not in cloud.cfg")
+
+
+def test_el9_enables_crb_before_the_package_transaction():
+    # HTCondor's EL9 packages need CRB; cloud-init installs every package in one transaction
+    # (final stage), so CRB must be on before it: bootcmd runs in the first stage.
+    doc = document("head", config(imageFamily="el9"))
+    crb = [c for c in doc["bootcmd"] if "crb" in c]
+    assert crb and "dnf config-manager --set-enabled crb" in crb[0]
+    assert cloud_init_stage_of("bootcmd")[0] == "cloud_init_modules"
+    assert cloud_init_stage_of("package_update_upgrade_install")[0] == "cloud_final_modules"
+
+
+@pytest.mark.parametrize("role", ["head", "worker"])
+def test_el9_transaction_names_no_package_its_repositories_lack(role):
+    # EPEL 9 has no cctools: one unknown name and cloud-init installs nothing at all.
+    doc = document(role, config(imageFamily="el9", eos={"mode": "fuse"}))
+    assert "cctools" not in doc["packages"] and "makeflow" not in doc["packages"]
+
+
+def test_makeflow_comes_from_a_checked_cctools_release(tmp_path):
+    doc = document("head", config(imageFamily="el9", makeflow=MAKEFLOW))
+    script = files_of(doc)["/usr/local/sbin/relval-makeflow-install"]["content"]
+    assert f"URL='{MAKEFLOW['url']}'" in script and f"SHA256={MAKEFLOW['sha256']}" in script
+    assert ["/usr/local/sbin/relval-makeflow-install"] in doc["runcmd"]
+    assert "relval-makeflow-install" not in yaml.safe_dump(document("worker", config(
+        imageFamily="el9", makeflow=MAKEFLOW)))
+    # Run it against a tarball served from a file: a wrong checksum installs nothing.
+    release = tmp_path / "cctools-1.0-x86_64.tar.gz"
+    (tmp_path / "src" / "cctools-1.0" / "bin").mkdir(parents=True)
+    (tmp_path / "src" / "cctools-1.0" / "bin" / "makeflow").write_text("#!/bin/sh\n")
+    subprocess.run(["tar", "-czf", str(release), "-C", str(tmp_path / "src"), "cctools-1.0"],
+                   check=True)
+    import hashlib
+    good = hashlib.sha256(release.read_bytes()).hexdigest()
+    for sha, verdict in (("0" * 64, 1), (good, 0)):
+        home = tmp_path / f"opt-{verdict}"
+        text = (script.replace(MAKEFLOW["url"], f"file://{release}")
+                .replace(MAKEFLOW["sha256"], sha).replace("/opt/cctools", str(home))
+                .replace("ln -sf", "echo ln -sf"))
+        (tmp_path / "install").write_text(text)
+        result = subprocess.run(["/bin/sh", str(tmp_path / "install")], capture_output=True,
+                                text=True)
+        assert result.returncode == verdict, result.stderr
+        assert (home / "bin" / "makeflow").exists() == (verdict == 0)
+
+
+def test_eos_fuse_brings_its_dependency_repository():
+    doc = document("worker", config(imageFamily="el9", eos={"mode": "fuse"}))
+    repos = doc["yum_repos"]
+    assert "eos-depend" in repos and "/diopside-depend/el-9/" in repos["eos-depend"]["baseurl"]
+    # Unsigned upstream: only these two, over https, the main one limited to EOS's packages.
+    unsigned = {name for name, repo in repos.items() if not repo.get("gpgcheck")}
+    assert unsigned == {"eos", "eos-depend"}
+    assert repos["eos"]["includepkgs"] == "eos-*"
+    assert all(repos[n]["baseurl"].startswith("https://") and repos[n]["sslverify"]
+               for n in unsigned)
+
+
+def test_cernvm5_installs_nothing_and_checks_what_it_must_bring():
+    doc = document("head", config())
     assert "packages" not in doc and "yum_repos" not in doc
+    assert not [c for c in doc.get("bootcmd", []) if "crb" in c]
     assert "cvmfs_config reload" in doc["runcmd"]
+    init = files_of(doc)["/usr/local/sbin/relval-condor-init"]["content"]
+    assert "/usr/local/sbin/relval-node-check condor" in init
+    assert ["/usr/local/sbin/relval-node-check", "makeflow"] in doc["runcmd"]
+
+
+@pytest.mark.parametrize("tools, checks, verdict, says", [
+    ({"condor_version": "echo '$CondorVersion: 24.0.1 2024-10-31 BuildID: 1 $'",
+      "condor_token_create": "exit 0", "makeflow": "exit 0"}, ["condor", "makeflow"], 0, ""),
+    ({"condor_version": "echo '$CondorVersion: 8.6.13 Oct 30 2018 BuildID: 1 $'",
+      "condor_token_create": "exit 0"}, ["condor"], 1, "older than 9"),
+    ({"condor_version": "echo '$CondorVersion: 24.0.1 2024-10-31 BuildID: 1 $'"}, ["condor"], 1,
+     "condor_token_create is missing"),
+    ({}, ["condor"], 1, "HTCondor is not installed"),
+    ({}, ["makeflow"], 1, "makeflow is missing on the head"),
+])
+def test_node_check(tmp_path, tools, checks, verdict, says):
+    script = tmp_path / "check"
+    script.write_text(files_of(document("head", config()))["/usr/local/sbin/relval-node-check"]["content"])
+    result = subprocess.run(["/bin/sh", str(script), *checks], capture_output=True, text=True,
+                            env={"PATH": str(fake_bin(tmp_path, tools)),
+                                 "RELVAL_CHECK_LOG": str(tmp_path / "log")})
+    assert result.returncode == verdict, result.stderr
+    assert says in result.stderr
 
 
 @pytest.mark.parametrize("mode", ["none", "xrootd", "fuse"])
 def test_eos_modes(mode):
-    doc = document("worker", config(eos={"mode": mode, "mountPoint": "/eos/alice"}))
+    doc = document("worker", config(imageFamily="el9", eos={"mode": mode, "mountPoint": "/eos/alice"}))
     files = files_of(doc)
     assert ("/etc/profile.d/relval-eos.sh" in files) == (mode != "none")
     assert ("/usr/local/sbin/relval-eos-fuse" in files) == (mode == "fuse")

@@ -59,7 +59,7 @@ VARIANTS = {
     "autoscaler-app-credential": variant(autoscaler={
         "enabled": True, "authUrl": "https://keystone.example.org:5000/v3",
         "createApplicationCredential": True}),
-    "cernvm-no-volumes": variant(imageFamily="cernvm", image="cernvm5-micro", volumes=[]),
+    "cernvm-no-volumes": variant(imageFamily="cernvm5", image="cernvm5-micro", volumes=[]),
     "zero-workers": variant(workers={"initial": 0, "min": 0, "max": 5}, volumes=[
         {"name": "spool", "sizeGb": 50, "mountPoint": "/data", "role": "head"}]),
     "worker-volumes-only": variant(volumes=[

@@ -286,7 +286,8 @@ def test_outputs(raw_config):
     plan = make_plan(raw_config, stack="rel-1")
     out = plan.outputs
     assert set(out) == {"release", "headName", "headAddress", "headPrivateAddress", "workerNames",
-                        "securityGroupId", "stackId", "sshCommand", "headHostPublicKey", "sshUser"}
+                        "securityGroupId", "stackId", "sshCommand", "headHostPublicKey", "sshUser",
+                        "imageId"}
     assert out["sshUser"] == "relval"
     assert out["headHostPublicKey"].startswith("ssh-ed25519 ")
     assert out["release"] == raw_config["release"]
@@ -314,3 +315,59 @@ def test_every_output_is_documented_and_rehearsed(raw_config):
 def test_plans_are_reproducible(raw_config):
     first, second = make_plan(raw_config).to_json(), make_plan(raw_config).to_json()
     assert first == second
+
+
+# --- addressing: IPv4 chosen explicitly, one image id, Cinder's own zone ---------------------
+
+def test_dual_stack_picks_the_ipv4_fixed_address(raw_config):
+    import yaml
+
+    from relval.infra.config import parse_stack_config
+    from relval.infra.plan import OfflineCloud, plan, user_data_of
+
+    cloud = OfflineCloud(ipv6_subnet="2001:db8:42::/64")
+    dual = plan(parse_stack_config(raw_config), "ds", cloud)
+    ports = dual.of_type(PORT)
+    assert ports, "the plan has ports"
+    address = ipaddress.ip_address(dual.outputs["headPrivateAddress"])
+    assert address.version == 4
+    worker = yaml.safe_load(user_data_of(dual, "worker"))
+    security = next(f["content"] for f in worker["write_files"]
+                    if f["path"].endswith("10-relval-security.conf"))
+    assert f"CONDOR_HOST = {address}\n" in security
+
+
+def test_a_port_without_ipv4_is_a_clear_error():
+    from relval.infra.base import first_ipv4
+
+    with pytest.raises(ValueError, match="has no IPv4 fixed address"):
+        first_ipv4(["2001:db8::5"], "the head's port")
+    assert first_ipv4(["2001:db8::5", "10.1.2.3"], "x") == "10.1.2.3"
+
+
+def test_image_name_is_resolved_once_and_shared_with_the_scaler(raw_config):
+    import yaml
+
+    from relval.infra.plan import user_data_of
+
+    raw = {**raw_config, "autoscaler": {"enabled": True, "authUrl": "https://keystone.example/v3",
+                                        "createApplicationCredential": True}}
+    plan = make_plan(raw)
+    image_id = plan.outputs["imageId"]
+    assert image_id != raw["image"] and len(image_id) == 36
+    for instance in plan.of_type(INSTANCE):
+        assert instance.inputs["imageId"] == image_id
+        assert "imageName" not in instance.inputs
+    head = yaml.safe_load(user_data_of(plan, "head", show_secrets=True))
+    scaler = next(f["content"] for f in head["write_files"]
+                  if f["path"] == "/etc/relval/autoscaler.yaml")
+    assert yaml.safe_load(scaler)["openstack"]["image"] == image_id
+
+
+def test_volumes_use_cinders_zone_not_novas(raw_config):
+    raw = {**raw_config, "volumes": VOLUMES, "availabilityZone": "cern-geneva-a"}
+    plan = make_plan(raw)
+    assert {i.inputs["availabilityZone"] for i in plan.of_type(INSTANCE)} == {"cern-geneva-a"}
+    assert all("availabilityZone" not in v.inputs for v in plan.of_type(VOLUME))
+    plan = make_plan({**raw, "volumeAvailabilityZone": "nova"})
+    assert {v.inputs["availabilityZone"] for v in plan.of_type(VOLUME)} == {"nova"}

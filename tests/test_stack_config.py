@@ -161,3 +161,106 @@ def test_required_keys_are_the_documented_ones():
     messages = problems_of(raw)
     assert {m.split()[0] for m in messages if m.endswith("is required")} == {
         f"relval:{k}" for k in required}
+
+
+# --- layering: contextualization does not depend on the Pulumi program ---------------------
+
+def _imports_of(folder: str) -> dict[str, set[str]]:
+    import ast
+    from pathlib import Path
+
+    found: dict[str, set[str]] = {}
+    for path in (Path(__file__).resolve().parent.parent / folder).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+        found[str(path)] = names
+    return found
+
+
+@pytest.mark.parametrize("folder, forbidden", [
+    ("cloudinit", ("relval.infra", "pulumi")),
+    ("relval/stackconfig", ("relval.infra", "relval.cloudinit", "pulumi")),
+])
+def test_layering_cloudinit_and_the_model_import_nothing_from_infra(folder, forbidden):
+    offenders = {path: sorted(n for n in names if n.split(".")[0] in forbidden
+                              or any(n == f or n.startswith(f + ".") for f in forbidden))
+                 for path, names in _imports_of(folder).items()}
+    assert _imports_of(folder), f"no modules found under {folder}"
+    assert not {p: n for p, n in offenders.items() if n}
+
+
+def test_rendering_loads_no_pulumi_module():
+    import subprocess
+    import sys
+
+    probe = ("import sys, relval.cloudinit, relval.stackconfig; "
+             "print(sorted(m for m in sys.modules if m.startswith(('relval.infra', 'pulumi'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_old_import_path_still_works():
+    from relval.infra import config as old
+    from relval import stackconfig
+
+    assert old.parse_stack_config is stackconfig.parse_stack_config
+    assert old.StackConfig is stackconfig.StackConfig
+
+
+# --- image families and what they can run -----------------------------------------------------
+
+@pytest.mark.parametrize("family", ["cernvm", "cernvm4"])
+def test_el7_cernvm_families_are_refused_with_the_reason(family):
+    [problem] = problems_of(with_changes(imageFamily=family))
+    assert problem.startswith(f"relval:imageFamily '{family}' ")
+    assert "EL7" in problem and "HTCondor >= 9" in problem and "cernvm5 or el9" in problem
+
+
+def test_a_cernvm4_image_is_refused():
+    [problem] = problems_of(with_changes(image="cernvm4-micro-2020.07-1"))
+    assert problem.startswith("relval:image names a CernVM 4 image") and "EL7" in problem
+
+
+def test_cernvm5_cannot_mount_eos_with_fuse():
+    assert problems_of(with_changes(eos={"mode": "fuse"})) == [
+        "relval:eos.mode fuse needs relval:imageFamily el9: relval installs eos-fusex only on "
+        "el9, and CernVM 5 does not ship it"]
+    assert parse_stack_config(with_changes(eos={"mode": "fuse"}, imageFamily="el9")).eos.mode == "fuse"
+
+
+def test_families_are_named_for_what_they_are():
+    assert parse_stack_config(with_changes()).image_family == "cernvm5"
+    assert parse_stack_config(with_changes(imageFamily="el9")).image_family == "el9"
+    assert problems_of(with_changes(imageFamily="centos7")) == [
+        "relval:imageFamily must be one of cernvm5, el9 (got 'centos7')"]
+
+
+def test_condor_defaults_to_the_lts_series():
+    assert parse_stack_config(with_changes()).condor.channel == "24.0"
+
+
+SHA = "0" * 63 + "1"
+
+
+def test_makeflow_release_is_url_and_checksum():
+    cfg = parse_stack_config(with_changes(makeflow={
+        "url": "https://example.org/cctools-7.15.0-x86_64-almalinux9.tar.gz", "sha256": SHA}))
+    assert cfg.makeflow.sha256 == SHA and cfg.makeflow.url.endswith("almalinux9.tar.gz")
+    assert parse_stack_config(with_changes()).makeflow is None
+    assert problems_of(with_changes(makeflow={"url": "http://x/c.tar.gz", "sha256": "abc"})) == [
+        "relval:makeflow.url must be an https URL of a .tar.gz CCTools release (got 'http://x/c.tar.gz')",
+        "relval:makeflow.sha256 must be the release's sha256: 64 lowercase hex digits"]
+    assert problems_of(with_changes(makeflow={"url": "https://x/c.tar.gz"})) == [
+        "relval:makeflow.sha256 is required"]
+
+
+def test_volume_zone_is_separate_from_the_instance_zone():
+    cfg = parse_stack_config(with_changes(availabilityZone="cern-geneva-a",
+                                          volumeAvailabilityZone="nova"))
+    assert (cfg.availability_zone, cfg.volume_availability_zone) == ("cern-geneva-a", "nova")
+    assert parse_stack_config(with_changes(availabilityZone="a")).volume_availability_zone is None

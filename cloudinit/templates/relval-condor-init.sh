@@ -1,12 +1,16 @@
 #!/bin/sh
 # relval: finish the HTCondor setup at first boot, as root.
+# 0. refuse unless HTCondor >= 9 with condor_token_create is installed;
 # 1. record this VM's id in the startd ClassAd (RelvalInstanceId);
 # 2. mint this node's IDTOKEN from the pool signing key;
-# 3. start condor.
+# 3. start condor (its unit applies the metadata guard first, see ExecStartPre).
 set -eu
 umask 077
 ROLE={{role}}
 TRUST_DOMAIN={{trust_domain}}
+EXECUTE={{execute}}
+
+{{node_check}} condor
 
 install -d -m 0700 -o root -g root /etc/condor/passwords.d /etc/condor/tokens.d
 chmod 0600 /etc/condor/passwords.d/POOL
@@ -29,6 +33,11 @@ fi
 if [ ! -s /etc/condor/tokens.d/relval-node ]; then
   condor_token_create -identity "condor@$TRUST_DOMAIN" -key POOL > /etc/condor/tokens.d/relval-node.new
   mv /etc/condor/tokens.d/relval-node.new /etc/condor/tokens.d/relval-node
+fi
+
+if [ -n "$EXECUTE" ]; then
+  # On the worker volume, mounted by relval-volumes before this runs.
+  install -d -m 0755 -o condor -g condor "$EXECUTE"
 fi
 
 systemctl enable condor
