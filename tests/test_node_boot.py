@@ -202,13 +202,17 @@ def guard_failure_blocks_condor(vm: Vm) -> list[str]:
     start = vm.ssh("sudo systemctl start condor", check=False)
     active = vm.ssh("systemctl is-active condor", check=False).stdout.strip()
     after = len([c for c in standin_calls(vm) if c["name"] == "condor_master"])
-    vm.ssh(f"sudo chmod a+x {tools} && sudo systemctl start condor")
+    restart = vm.ssh(f"sudo chmod a+x {tools} && sudo systemctl reset-failed condor; "
+                     "sudo systemctl start condor", check=False)
     problems = []
     if start.returncode == 0 or active == "active" or after != before:
         problems.append(f"condor started although the guard failed ({active}, "
                         f"{after - before} new master starts)")
     if vm.ssh("systemctl is-active condor", check=False).stdout.strip() != "active":
-        problems.append("condor does not start again once the guard works")
+        status = vm.ssh("sudo systemctl status condor --no-pager -l; sudo journalctl -u condor "
+                        "--no-pager -n 20", check=False).stdout
+        problems.append(f"condor does not start again once the guard works: {restart.stderr} "
+                        f"{status}")
     return problems
 
 
@@ -260,10 +264,15 @@ def test_head_boots_with_its_user_data(booted):
         problems.append("the scaler's venv lacks its pinned packages")
     if vm.ssh("systemctl is-enabled relval-autoscaler", check=False).stdout.strip() != "enabled":
         problems.append("relval-autoscaler.service is not enabled")
-    calls = {c["name"]: c["args"] for c in standin_calls(vm)}
-    if calls.get("cvmfs_config") is None or "makeflow" not in vm.ssh(
-            "sudo cat /var/log/relval-standins.log").stdout:
-        problems.append(f"CVMFS setup or the makeflow check did not run: {calls}")
+    calls = [(c["name"], c["args"]) for c in standin_calls(vm)]
+    if ("cvmfs_config", "setup") not in calls:
+        problems.append(f"CVMFS was not set up: {calls}")
+    if ("condor_version", "") not in calls:
+        problems.append("the HTCondor version was not checked")
+    # The node check found makeflow (the stand-in) and reported nothing.
+    report = vm.ssh("sudo cat /var/log/relval-node-check.log", check=False).stdout
+    if report.strip():
+        problems.append(f"the node check reported: {report}")
     problems += guard_failure_blocks_condor(vm)
     assert not problems, "\n".join(problems)
 

@@ -28,6 +28,9 @@ chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-ins
   nftables iptables sudo ifupdown isc-dhcp-client e2fsprogs python3 python3-venv procps \
   iproute2 util-linux ca-certificates locales >>"$OUT/debootstrap.log" 2>&1
 rm -f "$ROOT/usr/sbin/policy-rc.d"
+# cloud-init's locale module sets en_US.UTF-8, as on Debian's own cloud images.
+sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' "$ROOT/etc/locale.gen"
+chroot "$ROOT" locale-gen >>"$OUT/debootstrap.log" 2>&1
 cleanup
 trap - EXIT
 # Stand-ins for what package repositories would install (no network in the VM).
