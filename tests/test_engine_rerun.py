@@ -41,7 +41,7 @@ def test_reuse_updates_in_place_and_replace_redeploys(engine):
     document["config"]["relval:volumes"] = []
     with session(stack, document) as (workspace, cloud):
         def teardown(name):
-            return down(name, on_output=lines.append, workspace=workspace, timeout_s=120, poll_s=0.5,
+            return down(name, on_output=lines.append, workspace=workspace, timeout_s=120, poll_s=0.5, stop_timeout_s=2,
                         settle_s=1, resources_factory=lambda s: OpenStackStackResources(connect(cloud), s))
 
         lines: list[str] = []
