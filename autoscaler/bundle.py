@@ -43,13 +43,23 @@ def bundle_daemon() -> bytes:
         files[f"relval/{module}.py"] = _strip_docstrings(_read("relval", module))
     for module in DAEMON_MODULES:
         files[f"relval/autoscaler/{module}.py"] = _strip_docstrings(_read("relval.autoscaler", module))
+    # Stored, not deflated: the user-data gzips the whole zip in one stream
+    # (`bundle_gzip_b64`), which compresses across modules and keeps the head's
+    # user-data under Nova's 64 KiB.
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name])
     return buffer.getvalue()
+
+
+def bundle_gzip_b64() -> str:
+    """The zip as cloud-init's `gz+b64` write_files content (reproducible: no gzip mtime)."""
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(bundle_daemon(), compresslevel=9, mtime=0)).decode()
 
 
 # The daemon's third-party imports, pinned like requirements.txt (a test keeps them equal).

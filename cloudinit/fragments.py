@@ -378,7 +378,7 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
             write_file("/etc/relval/autoscaler.yaml", facts.config_yaml, "0600"),
             write_file("/etc/relval/worker-user-data", facts.worker_user_data, "0600"),
             *(write_file(path, content, "0600") for path, content in facts.credentials),
-            {**write_file(bundle, facts.bundle_b64, "0644"), "encoding": "b64"},
+            {**write_file(bundle, facts.bundle_b64, "0644"), "encoding": "gz+b64"},
             write_file(install, template("relval-autoscaler-install.sh",
                                          venv=f"{AUTOSCALER_DIR}/venv",
                                          stamp=shlex.quote(" ".join(facts.requirements)),

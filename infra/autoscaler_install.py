@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import yaml
 
-from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_daemon
+from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_gzip_b64
 from relval.autoscaler.config import OpenStackSettings, daemon_config_document
 from relval.cloudinit import AutoscalerFacts
 
@@ -24,7 +24,7 @@ CLOUD_ENTRY = "relval"
 
 @lru_cache(maxsize=1)
 def _bundle_b64() -> str:
-    return base64.b64encode(bundle_daemon()).decode()
+    return bundle_gzip_b64()
 
 
 def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server_group_id: str,

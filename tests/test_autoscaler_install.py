@@ -190,13 +190,13 @@ def test_bad_scaler_config_is_reported_with_its_key(autoscaler, message):
                                    "CentOS 7 - x86_64"])
 def test_a_scaler_on_an_el7_head_is_refused_when_the_config_is_validated(image):
     """The scaler needs Python >= 3.10; CernVM 4 (EL7) has 3.6 and no package offers more."""
-    raw = {**stack(**SCALER), "image": image, "imageFamily": "cernvm"}
+    raw = {**stack(**SCALER), "image": image, "imageFamily": "el9"}  # the family is checked on its own
     with pytest.raises(RelvalError) as caught:
         parse_stack_config(raw)
-    [problem] = caught.value.problems
-    assert problem.startswith("relval:image ") and "Python >= 3.10" in problem
-    raw["autoscaler"] = {"enabled": False}
-    assert parse_stack_config(raw).autoscaler is None      # without the scaler: accepted
+    assert any(p.startswith("relval:image ") and "Python >= 3.10" in p for p in caught.value.problems)
+    if "cernvm" not in image.lower().replace(" ", ""):  # CernVM 4 is refused anyway (no HTCondor >= 9)
+        raw["autoscaler"] = {"enabled": False}
+        assert parse_stack_config(raw).autoscaler is None  # without the scaler: accepted
 
 
 @pytest.mark.parametrize("image", ["cvm5-2024.10-1", "CernVM 5 - x86_64", "ALMA9 - x86_64"])

@@ -79,7 +79,7 @@ def generate_workflow(campaign_file: Path, out_dir: Path, release: str | None = 
     reference chain (the verdict takes it from the archive, `judge_workdir(archive=)`)."""
     from relval.workflows.run import prepare
 
-    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release, archive)
+    campaign, root, chains = prepare(campaign_file, out_dir, release, reference_release, archive=archive)
     return Workflow(campaign.name, root,
                     tuple((c.directory.name, c.workflow.makeflow_file) for c in chains),
                     campaign.retries,
