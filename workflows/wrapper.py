@@ -208,12 +208,14 @@ pid=$!
 ( sleep 1; kill -0 "$pid" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
   exec python3 -c '{MONITOR}' "$pid" ) > "$top/$log.rss" 2>/dev/null < /dev/null &
 mon=$!
-trap 'kill "$mon" 2>/dev/null; stop' TERM INT HUP
+# The sampler (and its `sleep`) inherit every descriptor, the run's flock included:
+# they must be gone when the job is, or the next run finds the directory locked.
+stop_sampler() {{ pkill -P "$mon" 2>/dev/null; kill "$mon" 2>/dev/null; wait "$mon" 2>/dev/null; }}
+trap 'stop_sampler; stop' TERM INT HUP
 wait "$pid"
 rc=$?
 trap - TERM INT HUP
-kill "$mon" 2>/dev/null
-wait "$mon" 2>/dev/null
+stop_sampler
 times > "$top/$log.times" 2>/dev/null  # line 2: the CPU time of the waited-for payload tree
 cd "$top" || exit 96
 log="$top/$log"
