@@ -200,7 +200,7 @@ def guard_failure_blocks_condor(vm: Vm) -> list[str]:
     before = len([c for c in standin_calls(vm) if c["name"] == "condor_master"])
     vm.ssh(f"sudo systemctl stop condor && sudo chmod a-x {tools}")
     start = vm.ssh("sudo systemctl start condor", check=False)
-    active = vm.ssh("systemctl is-active condor", check=False).stdout.strip()
+    active = vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip()
     after = len([c for c in standin_calls(vm) if c["name"] == "condor_master"])
     restart = vm.ssh(f"sudo chmod a+x {tools} && sudo systemctl reset-failed condor; "
                      "sudo systemctl start condor", check=False)
@@ -209,10 +209,10 @@ def guard_failure_blocks_condor(vm: Vm) -> list[str]:
         problems.append(f"condor started although the guard failed ({active}, "
                         f"{after - before} new master starts)")
     deadline = time.monotonic() + 120   # systemctl may return while it is still activating
-    while (vm.ssh("systemctl is-active condor", check=False).stdout.strip() != "active"
+    while (vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip() != "active"
            and time.monotonic() < deadline):
         time.sleep(3)
-    if vm.ssh("systemctl is-active condor", check=False).stdout.strip() != "active":
+    if vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip() != "active":
         status = vm.ssh("sudo systemctl status condor --no-pager -l; sudo journalctl -u condor "
                         "--no-pager -n 20", check=False).stdout
         problems.append(f"condor does not start again once the guard works: {restart.stderr} "
