@@ -117,13 +117,15 @@ def kvm_usable(image: Path, workdir: Path) -> bool:
          "-append", "console=ttyS0 panic=-1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     works = False
-    while time.monotonic() < deadline and probe.poll() is None:
-        if log.exists() and "Linux version" in log.read_text(errors="replace"):
-            works = True
-            break
-        time.sleep(0.5)
-    probe.kill()
-    probe.wait(timeout=30)
+    try:
+        while time.monotonic() < deadline and probe.poll() is None:
+            if log.exists() and "Linux version" in log.read_text(errors="replace"):
+                works = True
+                break
+            time.sleep(0.5)
+    finally:
+        probe.kill()
+        probe.wait(timeout=30)
     _KVM.append(works)
     return works
 

@@ -200,15 +200,19 @@ def guard_failure_blocks_condor(vm: Vm) -> list[str]:
     before = len([c for c in standin_calls(vm) if c["name"] == "condor_master"])
     vm.ssh(f"sudo systemctl stop condor && sudo chmod a-x {tools}")
     start = vm.ssh("sudo systemctl start condor", check=False)
-    active = vm.ssh("systemctl is-active condor", check=False).stdout.strip()
+    active = vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip()
     after = len([c for c in standin_calls(vm) if c["name"] == "condor_master"])
     restart = vm.ssh(f"sudo chmod a+x {tools} && sudo systemctl reset-failed condor; "
                      "sudo systemctl start condor", check=False)
     problems = []
-    if start.returncode == 0 or active == "active" or after != before:
+    if start.returncode == 0 or active in ("active", "activating") or after != before:
         problems.append(f"condor started although the guard failed ({active}, "
                         f"{after - before} new master starts)")
-    if vm.ssh("systemctl is-active condor", check=False).stdout.strip() != "active":
+    deadline = time.monotonic() + 120   # systemctl may return while it is still activating
+    while (vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip() != "active"
+           and time.monotonic() < deadline):
+        time.sleep(3)
+    if vm.ssh("sudo systemctl is-active condor", check=False).stdout.strip() != "active":
         status = vm.ssh("sudo systemctl status condor --no-pager -l; sudo journalctl -u condor "
                         "--no-pager -n 20", check=False).stdout
         problems.append(f"condor does not start again once the guard works: {restart.stderr} "
@@ -262,8 +266,10 @@ def test_head_boots_with_its_user_data(booted):
                   f"test -d {site}/htcondor2 && test -d {site}/yaml", check=False)
     if venv.returncode != 0:
         problems.append("the scaler's venv lacks its pinned packages")
-    if vm.ssh("systemctl is-enabled relval-autoscaler", check=False).stdout.strip() != "enabled":
-        problems.append("relval-autoscaler.service is not enabled")
+    enabled = vm.ssh("sudo systemctl is-enabled relval-autoscaler.service", check=False)
+    if enabled.stdout.strip() != "enabled":
+        problems.append(f"relval-autoscaler.service is not enabled: {enabled.stdout.strip()!r} "
+                        f"{enabled.stderr.strip()!r}")
     calls = [(c["name"], c["args"]) for c in standin_calls(vm)]
     if ("cvmfs_config", "setup") not in calls:
         problems.append(f"CVMFS was not set up: {calls}")
