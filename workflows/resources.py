@@ -54,10 +54,14 @@ def tree():
         pid = todo.pop(); seen.append(pid); todo += kids(pid)
     return seen
 def rss(pid):
+    # VmHWM: the peak of each process so far, so a late sample still sees it.
     try:
-        return int(open(f"/proc/{pid}/statm").read().split()[1]) * page
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     except (OSError, IndexError, ValueError):
-        return 0
+        pass
+    return 0
 def alive():
     try:
         return open(f"/proc/{root}/stat").read().rsplit(")", 1)[1].split()[0] not in "ZX"

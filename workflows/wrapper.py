@@ -203,9 +203,9 @@ else
   /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
 fi
 pid=$!
-# Memory is sampled only in jobs that outlive a second, so a short job pays a `sleep`, not
-# a Python start (relval.workflows.resources reads the figures).
-( sleep 1; kill -0 "$pid" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
+# Memory is sampled only in jobs that outlive 0.2 s, so a tiny job pays a `sleep`, not a
+# Python start (relval.workflows.resources reads the figures; each process's own peak).
+( sleep 0.2; kill -0 "$pid" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
   exec python3 -c '{MONITOR}' "$pid" ) > "$top/$log.rss" 2>/dev/null < /dev/null &
 mon=$!
 # The sampler (and its `sleep`) inherit every descriptor, the run's flock included:
