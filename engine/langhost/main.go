@@ -126,6 +126,15 @@ func pythonOptions(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error)
 	return opts, nil
 }
 
+// toolchainFor resolves the program's Python toolchain (virtualenv, pip/uv/poetry).
+func toolchainFor(info *pulumirpc.ProgramInfo) (toolchain.Toolchain, error) {
+	opts, err := pythonOptions(info)
+	if err != nil {
+		return nil, err
+	}
+	return toolchain.ResolveToolchain(opts)
+}
+
 func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
 	return &pulumirpc.PluginInfo{Version: Version}, nil
 }
@@ -145,11 +154,7 @@ func (h *host) GetProgramDependencies(context.Context, *pulumirpc.GetProgramDepe
 }
 
 func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
-	opts, err := pythonOptions(req.GetInfo())
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := toolchainFor(req.GetInfo())
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +170,7 @@ func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumir
 func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest,
 	server pulumirpc.LanguageRuntime_InstallDependenciesServer,
 ) error {
-	opts, err := pythonOptions(req.GetInfo())
-	if err != nil {
-		return err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := toolchainFor(req.GetInfo())
 	if err != nil {
 		return err
 	}
@@ -197,11 +198,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 // Run starts the program through the SDK's launcher, as Pulumi's own host does, and
 // turns its exit status into the RunResponse the engine expects.
 func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
-	opts, err := pythonOptions(req.GetInfo())
-	if err != nil {
-		return nil, err
-	}
-	tc, err := toolchain.ResolveToolchain(opts)
+	tc, err := toolchainFor(req.GetInfo())
 	if err != nil {
 		return nil, err
 	}
