@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from relval.autoscaler.adapters.ec2 import Ec2Cloud
 from relval.autoscaler.teardown import Resource, sweep
 from relval.errors import RelvalError
 
+from .test_autoscaler_ec2 import ec2  # noqa: F401 - the moto EC2 fixture, shared
+
 MD = {"relval-stack": "alice", "relval-role": "worker", "relval-release": "rel-1"}
-
-
-@pytest.fixture
-def ec2(monkeypatch):
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", "eu-west-1")):
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.client("ec2", region_name="eu-west-1")
 
 
 def boot(client, stack: str, n: int) -> list[str]:
