@@ -63,8 +63,9 @@ def ec2_resources(settings, stack: str) -> Ec2StackResources:
 
     # A bounded wait: a dead endpoint must end as "could not list", not hang the teardown.
     config = Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-    client = boto3.client("ec2", region_name=settings.region, endpoint_url=settings.endpoint_url,
-                          config=config)
+    # A fresh session: boto3's default one caches the credentials it found first.
+    client = boto3.session.Session().client("ec2", region_name=settings.region,
+                                            endpoint_url=settings.endpoint_url, config=config)
     return Ec2StackResources(client, stack)
 
 

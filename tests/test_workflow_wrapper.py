@@ -83,3 +83,45 @@ def test_a_command_file_runs_and_the_log_names_it(tmp_path):
     log = (d / "job.log").read_text()
     assert log.splitlines()[0] == "from-the-file"
     assert "relval-job: command: (the command in job.cmd)" in log
+
+
+def test_a_stop_at_any_moment_leaves_no_payload_running(tmp_path):
+    """Before: a TERM landing between the payload's start and the wrapper's trap killed the
+    wrapper alone, and one landing after 0.2 s waited for ever on the memory sampler, which
+    ignores TERM; either way the payload ran on (a cancel or Ctrl-C that left jobs behind)."""
+    import os
+    import signal
+    import time
+
+    d = sandbox(tmp_path)
+    marker = f"7{os.getpid() % 1000}.5"
+    words = encode_words(f"sleep {marker}")
+    orphans = 0
+    for trial in range(40):
+        wrapper = subprocess.Popen(["/bin/sh", WRAPPER_NAME, "job.log", "0", "-c", *words], cwd=d,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Stops spread over the wrapper's first 20 ms, and some once the memory sampler runs.
+        time.sleep(0.4 if trial % 10 == 9 else (trial % 10) * 0.002)
+        wrapper.send_signal(signal.SIGTERM)
+        wrapper.wait(timeout=30)
+        deadline = time.time() + 3
+        while time.time() < deadline and sleeping(marker):
+            time.sleep(0.05)
+        left = sleeping(marker)
+        orphans += bool(left)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert orphans == 0, f"{orphans} of 40 stops left the payload running"
+
+
+def sleeping(marker: str) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found

@@ -186,10 +186,16 @@ set +f
 
 # The payload gets a process group of its own (setsid), so a stop reaches every process it
 # started, also under `timeout`, which would otherwise leave its own group behind.
+# The trap is set before the payload starts: a stop that lands between its start and the
+# trap would otherwise kill this shell and leave the payload running.
+pid= mon=
 stop() {{
+  pid=${{pid:-$!}}
+  [ -n "$pid" ] || {{ rm -rf "$box"; exit 143; }}
   kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
   i=0; while kill -0 "-$pid" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
   kill -KILL "-$pid" 2>/dev/null
+  stop_sampler  # only now: it ignores TERM and ends when the payload has
   echo "relval-job: stopped by a signal; the payload's processes were killed" >> "$top/$log"
   rm -rf "$box"
   exit 143
@@ -197,6 +203,10 @@ stop() {{
 start=$(date +%s)
 t0=$(date +%s.%N)
 cd "$box" || exit 96
+# The sampler (and its `sleep`) inherit every descriptor, the run's flock included:
+# they must be gone when the job is, or the next run finds the directory locked.
+stop_sampler() {{ [ -n "$mon" ] || return 0; pkill -P "$mon" 2>/dev/null; kill "$mon" 2>/dev/null; wait "$mon" 2>/dev/null; }}
+trap stop TERM INT HUP
 if command -v setsid >/dev/null 2>&1; then
   setsid /bin/sh "$top/{WRAPPER_NAME}" --payload "$wall" "$@" > "$top/$log" 2>&1 < /dev/null &
 else
@@ -208,10 +218,6 @@ pid=$!
 ( sleep 0.2; kill -0 "$pid" 2>/dev/null && command -v python3 >/dev/null 2>&1 &&
   exec python3 -c '{MONITOR}' "$pid" ) > "$top/$log.rss" 2>/dev/null < /dev/null &
 mon=$!
-# The sampler (and its `sleep`) inherit every descriptor, the run's flock included:
-# they must be gone when the job is, or the next run finds the directory locked.
-stop_sampler() {{ pkill -P "$mon" 2>/dev/null; kill "$mon" 2>/dev/null; wait "$mon" 2>/dev/null; }}
-trap 'stop_sampler; stop' TERM INT HUP
 wait "$pid"
 rc=$?
 trap - TERM INT HUP
