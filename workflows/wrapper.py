@@ -194,7 +194,9 @@ stop() {{
   [ -n "$pid" ] || {{ rm -rf "$box"; exit 143; }}
   kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
   i=0; while kill -0 "-$pid" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -KILL "-$pid" 2>/dev/null
+  # The payload itself first: a TERM can land before it has called setsid (no group yet),
+  # and once it is dead it starts nothing new that the group kill would miss.
+  kill -KILL "$pid" 2>/dev/null; kill -KILL "-$pid" 2>/dev/null
   stop_sampler  # only now: it ignores TERM and ends when the payload has
   echo "relval-job: stopped by a signal; the payload's processes were killed" >> "$top/$log"
   rm -rf "$box"
