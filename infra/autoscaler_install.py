@@ -13,6 +13,7 @@ import yaml
 
 from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_gzip_b64
 from relval.autoscaler.config import OpenStackSettings, daemon_config_document
+from relval.autoscaler.live_config import LIVE_FIELDS
 from relval.cloudinit import AutoscalerFacts
 
 from .config import StackConfig
@@ -61,6 +62,10 @@ def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server
                         f"aws_secret_access_key = {settings.ec2_secret_access_key}\n"),)
         environment = (("AWS_SHARED_CREDENTIALS_FILE", AWS_CREDENTIALS),)
         requirements = DAEMON_REQUIREMENTS + EC2_REQUIREMENTS
+    # The knobs and the pool bounds travel in the head's metadata (`live_config`), not in
+    # its user-data: a change must update the running scaler, not replace the head.
+    for key in ("workers", *(k for name, k in LIVE_FIELDS.items() if name != "enabled")):
+        document.pop(key, None)
     return AutoscalerFacts(
         config_yaml=yaml.safe_dump(document, sort_keys=False),
         worker_user_data=worker_user_data,

@@ -13,6 +13,7 @@ import yaml
 
 from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_daemon
 from relval.autoscaler.config import parse_daemon_config
+from relval.autoscaler.live_config import from_metadata
 from relval.cloudinit import NOVA_USER_DATA_LIMIT
 from relval.errors import RelvalError
 from relval.infra.config import parse_stack_config
@@ -63,8 +64,11 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     worker = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
                   if i.inputs["metadata"]["relval-role"] == "worker")
     assert config.scaler.stack == "rv-scale" and config.release == BASE_CONFIG["release"]
-    assert (config.scaler.min, config.scaler.max) == (1, 20)
-    assert config.scaler.idle_timeout == 900
+    # The knobs and bounds are not in the user-data: they come from the head's metadata.
+    head_md = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
+                   if i.inputs["metadata"]["relval-role"] == "head").inputs["metadata"]
+    live, problems = from_metadata(config.scaler, head_md)
+    assert problems == [] and (live.min, live.max) == (1, 20) and live.idle_timeout == 900
     # The id the stack's own instances boot from, resolved once, never the name again.
     assert config.openstack.image == scaled_plan.outputs["imageId"] == worker.inputs["imageId"]
     assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
