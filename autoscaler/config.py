@@ -56,6 +56,8 @@ rendered by the head's cloud-init. The scaler keys above sit at the top level, p
       availabilityZone: null
       keypair: null
       securityGroups: []
+      volumes: []                      # [{name, sizeGb, volumeType?}]: blank volumes each
+                                       # worker gets at boot, deleted with it
     ec2:                               # when driver: ec2
       region: eu-west-1
       endpointUrl: null                # an EC2-compatible endpoint
@@ -144,6 +146,15 @@ class ScalerConfig:
 
 
 @dataclass(frozen=True)
+class WorkerVolume:
+    """A blank Cinder volume each scaler-booted worker gets, made and deleted with it."""
+
+    name: str
+    size_gb: int
+    volume_type: str | None = None
+
+
+@dataclass(frozen=True)
 class OpenStackSettings:
     cloud: str | None = None
     clouds_yaml: str | None = None
@@ -154,6 +165,7 @@ class OpenStackSettings:
     availability_zone: str | None = None
     keypair: str | None = None
     security_groups: tuple[str, ...] = ()
+    volumes: tuple[WorkerVolume, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,7 +301,7 @@ def _strings(f: Field) -> tuple[str, ...]:
 
 def _openstack(f: Field, required: bool) -> OpenStackSettings:
     allowed = ("cloud", "cloudsYaml", "image", "flavor", "network", "serverGroup",
-               "availabilityZone", "keypair", "securityGroups")
+               "availabilityZone", "keypair", "securityGroups", "volumes")
     if not f.mapping(required=required, allowed=allowed):
         return OpenStackSettings()
     return OpenStackSettings(
@@ -297,7 +309,17 @@ def _openstack(f: Field, required: bool) -> OpenStackSettings:
         image=f["image"].string(required=True), flavor=f["flavor"].string(required=True),
         network=f["network"].string(required=True), server_group=f["serverGroup"].string(),
         availability_zone=f["availabilityZone"].string(), keypair=f["keypair"].string(),
-        security_groups=_strings(f["securityGroups"]))
+        security_groups=_strings(f["securityGroups"]), volumes=_volumes(f["volumes"]))
+
+
+def _volumes(f: Field) -> tuple[WorkerVolume, ...]:
+    volumes = []
+    for item in f.items():
+        if item.mapping(required=True, allowed=("name", "sizeGb", "volumeType")):
+            name, size = item["name"].string(required=True), item["sizeGb"].integer(required=True, minimum=1)
+            if name and size:
+                volumes.append(WorkerVolume(name, size, item["volumeType"].string()))
+    return tuple(volumes)
 
 
 def _ec2(f: Field, required: bool) -> Ec2Settings:
@@ -350,7 +372,10 @@ def daemon_config_document(scaler: ScalerConfig, release: str = "",
                   "image": openstack.image, "flavor": openstack.flavor,
                   "network": openstack.network, "serverGroup": openstack.server_group,
                   "availabilityZone": openstack.availability_zone, "keypair": openstack.keypair,
-                  "securityGroups": list(openstack.security_groups)}
+                  "securityGroups": list(openstack.security_groups),
+                  "volumes": [{"name": v.name, "sizeGb": v.size_gb,
+                               **({"volumeType": v.volume_type} if v.volume_type else {})}
+                              for v in openstack.volumes]}
         doc["openstack"] = {k: v for k, v in os_doc.items() if v not in (None, [])}
     if ec2 is not None:
         ec2_doc = {"region": ec2.region, "endpointUrl": ec2.endpoint_url, "imageId": ec2.image_id,

@@ -265,3 +265,15 @@ def test_credentials_in_clear_text_are_refused(tmp_path):
     assert "autoscaler" in encrypted.secret_keys
     cfg = parse_stack_config(encrypted.values, encrypted.secret_keys)
     assert cfg.autoscaler.credential_secret == "[secret]"
+
+
+def test_the_scaler_boots_workers_with_the_worker_volumes():
+    raw = stack(**SCALER)
+    raw["volumes"] = [{"name": "scratch", "sizeGb": 50, "mountPoint": "/scratch", "role": "worker",
+                       "volumeType": "ssd"}]
+    head = yaml.safe_load(user_data_of(make_plan(raw, stack="rv-vol"), "head"))
+    written = files(head)
+    config = parse_daemon_config(yaml.safe_load(written["/etc/relval/autoscaler.yaml"]["content"]))
+    assert [(v.name, v.size_gb, v.volume_type) for v in config.openstack.volumes] == [("scratch", 50, "ssd")]
+    worker = written["/etc/relval/worker-user-data"]["content"]
+    assert "tag:relval-scratch=/scratch" in worker
