@@ -38,7 +38,7 @@ rendered by the head's cloud-init. The scaler keys above sit at the top level, p
                                        # workers must carry it too to be this scaler's
     stopFile: /var/lib/relval-autoscaler/stop   # present: stop for good (teardown)
     release: O2PDPSuite::nightly-...   # put into new workers' metadata
-    workers: {min: 1, max: 20}
+    workers: {min: 1, max: 20, initial: 0}   # initial: the scaler's first boots
     flavor: {cores: 8, ramMb: 14600}   # worker size for packing jobs; leave out to read it
                                        # from the cloud (nova flavor / EC2 instance type)
     stateFile: /var/lib/relval-autoscaler/state.json
@@ -125,6 +125,7 @@ class ScalerConfig:
     stack_id: str = ""               # empty: ownership by the stack name alone (older stacks)
     min: int = 1
     max: int = 20
+    initial: int = 0                 # the scaler's first boots (relval:workers.initial)
     flavor: Flavor = field(default_factory=Flavor)
     enabled: bool = True
     poll_seconds: float = 15
@@ -258,11 +259,12 @@ def parse_daemon_config(raw: Any, source: str = "config") -> DaemonConfig:
         raise RelvalError(problems.messages or [f"{source}: must be a mapping"])
     scaler = read_scaler_keys(root)
     stack = root["stack"].string(required=True)
-    wmin, wmax = 1, 20
+    wmin, wmax, winit = 1, 20, 0
     workers = root["workers"]
     if workers.mapping(allowed=("min", "max", "initial")):
         wmin = workers["min"].integer(default=1, minimum=0)
         wmax = workers["max"].integer(default=20, minimum=1)
+        winit = workers["initial"].integer(default=0, minimum=0)
         if wmin is not None and wmax is not None and wmin > wmax:
             workers["min"].error(f"must be <= workers.max (got {wmin} > {wmax})")
     flavor, from_cloud = Flavor(), True
@@ -281,7 +283,8 @@ def parse_daemon_config(raw: Any, source: str = "config") -> DaemonConfig:
     config = DaemonConfig(
         scaler=ScalerConfig(stack=stack or "", stack_id=root["stackId"].string(default="") or "",
                             min=wmin if wmin is not None else 1,
-                            max=wmax if wmax is not None else 20, flavor=flavor, **scaler),
+                            max=wmax if wmax is not None else 20, initial=winit or 0,
+                            flavor=flavor, **scaler),
         release=root["release"].string(default="") or "",
         state_file=root["stateFile"].string(default=DaemonConfig.state_file),
         metrics_file=root["metricsFile"].string(default=DaemonConfig.metrics_file),
@@ -360,7 +363,8 @@ def daemon_config_document(scaler: ScalerConfig, release: str = "",
     With `flavor_known=False` the daemon reads the worker size from the cloud.
     """
     doc: dict[str, Any] = {"stack": scaler.stack, "release": release,
-                           "workers": {"min": scaler.min, "max": scaler.max}}
+                           "workers": {"min": scaler.min, "max": scaler.max,
+                                       "initial": scaler.initial}}
     if scaler.stack_id:
         doc["stackId"] = scaler.stack_id
     doc.update({key: getattr(scaler, name) for name, key in _SCALER_FIELDS.items()})

@@ -11,13 +11,13 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .config import ScalerConfig
 from .core import decide, stuck_deletes
 from .interfaces import AdapterError, Cloud, Condor, QuotaError
 from . import live_config
-from .model import (BY_SCALER, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
+from .model import (BY_SCALER, DELETING, GONE, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
                     STACK_KEY, STOP_KEY, STOPPED_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
                     Drain, Observed, Unfittable, Worker, describe)
 from .state import JsonStore, ScalerState, reconcile, record_boot, record_delete, record_drain
@@ -101,7 +101,7 @@ class Controller:
         observed = reconcile(self.state, workers, slots, idle, running, limits,
                              self.config.stack, now, stack_id=self.config.stack_id)
         result.observed = observed
-        result.actions = decide(observed, self.config, now)
+        result.actions = decide(observed, self._with_initial_boots(workers), now)
         result.stuck_deletes = [w.id for w in stuck_deletes(observed, self.config, now)]
         decided = len(result.actions)
         self._log(result.actions)
@@ -123,6 +123,19 @@ class Controller:
                     self.log.warning("%s", line)
             else:
                 self.log.info("%s%s", "(dry run) " if self.dry_run else "", line)
+
+    def _with_initial_boots(self, workers: list[Worker]) -> ScalerConfig:
+        """The config `decide` gets: until the scaler's first boots (`workers.initial`) are
+        made, the pool's floor is `initial`, so they are booted like a top-up to min.
+        Once this stack has that many workers the floor is `min` again, for good."""
+        if self.state.initial_done or self.config.initial <= self.config.min:
+            return self.config
+        owned = [w for w in workers if w.owned_by(self.config.stack, self.config.stack_id)
+                 and w.status not in (GONE, DELETING)]
+        if len(owned) >= self.config.initial:
+            self.state.initial_done = True
+            return self.config
+        return replace(self.config, min=min(self.config.initial, self.config.max))
 
     def _follow_head_metadata(self, workers: list[Worker]) -> None:
         """Take the knobs Pulumi keeps on the head's metadata (`live_config`): a changed

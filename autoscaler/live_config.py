@@ -26,7 +26,7 @@ from .config import _SCALER_FIELDS, ScalerConfig, read_scaler_keys
 PREFIX = "relval-scaler."
 # The driver picks the cloud adapter at start: it stays in the daemon's file.
 LIVE_FIELDS = {name: key for name, key in _SCALER_FIELDS.items() if name != "driver"}
-BOUNDS = {"min": "workers.min", "max": "workers.max"}
+BOUNDS = {"min": "workers.min", "max": "workers.max", "initial": "workers.initial"}
 
 
 def _text(value: Any) -> str:
@@ -64,7 +64,7 @@ def from_metadata(base: ScalerConfig, metadata: Mapping[str, str]) -> tuple[Scal
     bounds: dict[str, int] = {}
     for name, key in BOUNDS.items():
         if key in raw:
-            value = root[key].integer(minimum=0 if name == "min" else 1)
+            value = root[key].integer(minimum=1 if name == "max" else 0)
             if value is not None:
                 bounds[name] = value
     low, high = bounds.get("min", base.min), bounds.get("max", base.max)

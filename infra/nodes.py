@@ -125,9 +125,13 @@ class HeadNode(RelvalComponent):
 
 class WorkerPool(RelvalComponent):
     """Creates:
-    - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it too);
-    - per initial worker: `networking.Port`, `Volumes` for the volumes with role `worker`,
-      then `compute.Instance` in the server group, then the volume attachments.
+    - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it);
+    - without the elastic scaler, per initial worker: `networking.Port`, `Volumes` for the
+      volumes with role `worker`, then `compute.Instance` in the server group, then the
+      volume attachments. These workers are static: nothing else touches them.
+    With the scaler, Pulumi declares no worker: the scaler boots and owns every one
+    (`workers.initial` are its first boots), so `pulumi up` never recreates a worker the
+    scaler removed, and no worker has two owners.
     """
 
     kind = "WorkerPool"
@@ -141,9 +145,10 @@ class WorkerPool(RelvalComponent):
             f"{name}-group", name=f"{stack}-workers", policies=cfg.server_group_policy,
             opts=self.child())
         self.names: list[str] = []
+        static = 0 if cfg.autoscaler is not None else cfg.workers.initial
         # Without per-worker volumes every worker gets the same user-data: render it once.
-        shared_user_data = None if cfg.volumes_for("worker") else user_data_for({})
-        for index in range(cfg.workers.initial):
+        shared_user_data = None if cfg.volumes_for("worker") or not static else user_data_for({})
+        for index in range(static):
             label = f"{name}-{index:03d}"
             physical = worker_name(stack, index)
             port = _port(f"{label}-port", stack, network_id, security_group_id, physical,

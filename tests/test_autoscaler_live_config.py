@@ -85,3 +85,19 @@ def test_knobs_and_bounds_change_the_heads_metadata_not_its_user_data():
 def test_without_a_scaler_the_head_says_disabled():
     plan = make_plan(copy.deepcopy(BASE_CONFIG))
     assert head_of(plan).inputs["metadata"][PREFIX + "enabled"] == "false"
+
+
+def test_workers_initial_are_the_scalers_first_boots_and_only_once(tmp_path):
+    cloud = FakeCloud(STACK)
+    cloud.add_vm({**HEAD, **to_metadata(replace(CFG, min=1, initial=3))})
+    store = tmp_path / "state.json"
+    ctl = Controller(cloud, FakeCondor(), replace(CFG, min=1), JsonStore(store))
+    assert len(ctl.cycle(1000.0).created) == 3          # initial, though min is 1
+    ctl.cycle(1015.0)
+    assert ctl.state.initial_done
+    # Two of them are gone (drained after the idle timeout, say); a restarted scaler keeps
+    # to min and does not boot the initial ones again.
+    for vm in cloud.owned()[:2]:
+        cloud.remove(vm.id)
+    again = Controller(cloud, FakeCondor(), replace(CFG, min=1), JsonStore(store))
+    assert again.cycle(1030.0).created == []

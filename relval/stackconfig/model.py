@@ -15,7 +15,7 @@ import base64
 import binascii
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from relval.errors import RelvalError
@@ -363,6 +363,8 @@ def _autoscaler(f: Field, workers: Workers) -> Autoscaler | None:
         return None
     if not scaler.enabled:
         return None
+    # With a scaler, the scaler owns every worker: workers.initial are its first boots.
+    scaler = replace(scaler, initial=workers.initial)
     access = {key: f[key].string() for key in ("authUrl", "region", "applicationCredentialId",
                                                  "applicationCredentialSecret", "ec2AccessKeyId",
                                                  "ec2SecretAccessKey")}
