@@ -32,6 +32,17 @@ def head_server(cloud, stack: str) -> dict:
     return head
 
 
+def rotate_image(cloud, name: str) -> str:
+    """A newer image taking the same name, as an operator's image rotation does."""
+    import time
+
+    from relval.simcloud import glance
+
+    time.sleep(1.1)   # a later created_at, to the second
+    with cloud.store.lock:
+        return glance.add_image(cloud.store, {"name": name})["id"]
+
+
 def test_scaler_knobs_workers_max_and_user_data_do_not_replace_the_head(engine):
     from relval.infra import automation
     from relval.infra.head_change import head_fate
@@ -53,7 +64,14 @@ def test_scaler_knobs_workers_max_and_user_data_do_not_replace_the_head(engine):
         # The image is pinned on the first up: a newer image of the same name is ignored.
         pinned = yaml.safe_load((Path(workspace.work_dir) / f"Pulumi.{stack}.yaml").read_text())
         assert pinned["config"]["relval:imageId"] == outputs["imageId"] == first["image_id"]
-        cloud.seed({"images": [image_name]})
+        newer = rotate_image(cloud, image_name)
+        assert newer != first["image_id"]
+        # A stack file made afresh from the template (a new pipeline) has no pin: the
+        # deployed nodes' image id is pinned again before anything is compared.
+        path = Path(workspace.work_dir) / f"Pulumi.{stack}.yaml"
+        fresh = yaml.safe_load(path.read_text())
+        del fresh["config"]["relval:imageId"]
+        path.write_text(yaml.safe_dump(fresh, sort_keys=False))
 
         autoscaler = dict(config["relval:autoscaler"], idleTimeout=900)
         condor = {"channel": "24.0", "extraConfig": {"MAX_JOBS_RUNNING": 20000}}
@@ -64,12 +82,21 @@ def test_scaler_knobs_workers_max_and_user_data_do_not_replace_the_head(engine):
         assert not fate.loses_the_head
         assert "not replaced" in fate.sentence()
 
+        repinned = yaml.safe_load(path.read_text())["config"]["relval:imageId"]
+        assert repinned == first["image_id"]
         automation.up_result(stack, lines.append, workspace)
         second = head_server(cloud, stack)
         assert second["id"] == first["id"] and second["image_id"] == first["image_id"]
         assert second["metadata"]["relval-scaler.idleTimeout"] == "900"
         assert second["metadata"]["relval-scaler.workers.max"] == "5"
         assert head_fate(stack, workspace).verdict == "same"
+
+        # Moving the pin to the newer image rebuilds the head in place: said as such.
+        edit_stack_file(workspace, stack, imageId=newer)
+        fate = head_fate(stack, workspace)
+        assert fate.verdict == "rebuild" and fate.properties == ("imageId",), fate
+        assert fate.sentence().startswith("applying would REBUILD the head in place")
+        edit_stack_file(workspace, stack, imageId=first["image_id"])
 
         # A new availability zone does replace it, and the message says why.
         edit_stack_file(workspace, stack, availabilityZone="nova")
