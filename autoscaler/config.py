@@ -38,7 +38,7 @@ rendered by the head's cloud-init. The scaler keys above sit at the top level, p
                                        # workers must carry it too to be this scaler's
     stopFile: /var/lib/relval-autoscaler/stop   # present: stop for good (teardown)
     release: O2PDPSuite::nightly-...   # put into new workers' metadata
-    workers: {min: 1, max: 20}
+    workers: {min: 1, max: 20, initial: 0}   # initial: the scaler's first boots
     flavor: {cores: 8, ramMb: 14600}   # worker size for packing jobs; leave out to read it
                                        # from the cloud (nova flavor / EC2 instance type)
     stateFile: /var/lib/relval-autoscaler/state.json
@@ -56,6 +56,8 @@ rendered by the head's cloud-init. The scaler keys above sit at the top level, p
       availabilityZone: null
       keypair: null
       securityGroups: []
+      volumes: []                      # [{name, sizeGb, volumeType?}]: blank volumes each
+                                       # worker gets at boot, deleted with it
     ec2:                               # when driver: ec2
       region: eu-west-1
       endpointUrl: null                # an EC2-compatible endpoint
@@ -123,6 +125,7 @@ class ScalerConfig:
     stack_id: str = ""               # empty: ownership by the stack name alone (older stacks)
     min: int = 1
     max: int = 20
+    initial: int = 0                 # the scaler's first boots (relval:workers.initial)
     flavor: Flavor = field(default_factory=Flavor)
     enabled: bool = True
     poll_seconds: float = 15
@@ -144,6 +147,15 @@ class ScalerConfig:
 
 
 @dataclass(frozen=True)
+class WorkerVolume:
+    """A blank Cinder volume each scaler-booted worker gets, made and deleted with it."""
+
+    name: str
+    size_gb: int
+    volume_type: str | None = None
+
+
+@dataclass(frozen=True)
 class OpenStackSettings:
     cloud: str | None = None
     clouds_yaml: str | None = None
@@ -154,6 +166,7 @@ class OpenStackSettings:
     availability_zone: str | None = None
     keypair: str | None = None
     security_groups: tuple[str, ...] = ()
+    volumes: tuple[WorkerVolume, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -246,11 +259,12 @@ def parse_daemon_config(raw: Any, source: str = "config") -> DaemonConfig:
         raise RelvalError(problems.messages or [f"{source}: must be a mapping"])
     scaler = read_scaler_keys(root)
     stack = root["stack"].string(required=True)
-    wmin, wmax = 1, 20
+    wmin, wmax, winit = 1, 20, 0
     workers = root["workers"]
     if workers.mapping(allowed=("min", "max", "initial")):
         wmin = workers["min"].integer(default=1, minimum=0)
         wmax = workers["max"].integer(default=20, minimum=1)
+        winit = workers["initial"].integer(default=0, minimum=0)
         if wmin is not None and wmax is not None and wmin > wmax:
             workers["min"].error(f"must be <= workers.max (got {wmin} > {wmax})")
     flavor, from_cloud = Flavor(), True
@@ -269,7 +283,8 @@ def parse_daemon_config(raw: Any, source: str = "config") -> DaemonConfig:
     config = DaemonConfig(
         scaler=ScalerConfig(stack=stack or "", stack_id=root["stackId"].string(default="") or "",
                             min=wmin if wmin is not None else 1,
-                            max=wmax if wmax is not None else 20, flavor=flavor, **scaler),
+                            max=wmax if wmax is not None else 20, initial=winit or 0,
+                            flavor=flavor, **scaler),
         release=root["release"].string(default="") or "",
         state_file=root["stateFile"].string(default=DaemonConfig.state_file),
         metrics_file=root["metricsFile"].string(default=DaemonConfig.metrics_file),
@@ -289,7 +304,7 @@ def _strings(f: Field) -> tuple[str, ...]:
 
 def _openstack(f: Field, required: bool) -> OpenStackSettings:
     allowed = ("cloud", "cloudsYaml", "image", "flavor", "network", "serverGroup",
-               "availabilityZone", "keypair", "securityGroups")
+               "availabilityZone", "keypair", "securityGroups", "volumes")
     if not f.mapping(required=required, allowed=allowed):
         return OpenStackSettings()
     return OpenStackSettings(
@@ -297,7 +312,17 @@ def _openstack(f: Field, required: bool) -> OpenStackSettings:
         image=f["image"].string(required=True), flavor=f["flavor"].string(required=True),
         network=f["network"].string(required=True), server_group=f["serverGroup"].string(),
         availability_zone=f["availabilityZone"].string(), keypair=f["keypair"].string(),
-        security_groups=_strings(f["securityGroups"]))
+        security_groups=_strings(f["securityGroups"]), volumes=_volumes(f["volumes"]))
+
+
+def _volumes(f: Field) -> tuple[WorkerVolume, ...]:
+    volumes = []
+    for item in f.items():
+        if item.mapping(required=True, allowed=("name", "sizeGb", "volumeType")):
+            name, size = item["name"].string(required=True), item["sizeGb"].integer(required=True, minimum=1)
+            if name and size:
+                volumes.append(WorkerVolume(name, size, item["volumeType"].string()))
+    return tuple(volumes)
 
 
 def _ec2(f: Field, required: bool) -> Ec2Settings:
@@ -338,7 +363,8 @@ def daemon_config_document(scaler: ScalerConfig, release: str = "",
     With `flavor_known=False` the daemon reads the worker size from the cloud.
     """
     doc: dict[str, Any] = {"stack": scaler.stack, "release": release,
-                           "workers": {"min": scaler.min, "max": scaler.max}}
+                           "workers": {"min": scaler.min, "max": scaler.max,
+                                       "initial": scaler.initial}}
     if scaler.stack_id:
         doc["stackId"] = scaler.stack_id
     doc.update({key: getattr(scaler, name) for name, key in _SCALER_FIELDS.items()})
@@ -350,7 +376,10 @@ def daemon_config_document(scaler: ScalerConfig, release: str = "",
                   "image": openstack.image, "flavor": openstack.flavor,
                   "network": openstack.network, "serverGroup": openstack.server_group,
                   "availabilityZone": openstack.availability_zone, "keypair": openstack.keypair,
-                  "securityGroups": list(openstack.security_groups)}
+                  "securityGroups": list(openstack.security_groups),
+                  "volumes": [{"name": v.name, "sizeGb": v.size_gb,
+                               **({"volumeType": v.volume_type} if v.volume_type else {})}
+                              for v in openstack.volumes]}
         doc["openstack"] = {k: v for k, v in os_doc.items() if v not in (None, [])}
     if ec2 is not None:
         ec2_doc = {"region": ec2.region, "endpointUrl": ec2.endpoint_url, "imageId": ec2.image_id,

@@ -11,12 +11,13 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .config import ScalerConfig
 from .core import decide, stuck_deletes
 from .interfaces import AdapterError, Cloud, Condor, QuotaError
-from .model import (BY_SCALER, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
+from . import live_config
+from .model import (BY_SCALER, DELETING, GONE, HEAD_ROLE, MANAGED_KEY, RELEASE_KEY, ROLE_KEY, STACK_ID_KEY,
                     STACK_KEY, STOP_KEY, STOPPED_KEY, WORKER_ROLE, Action, Alert, Boot, Delete,
                     Drain, Observed, Unfittable, Worker, describe)
 from .state import JsonStore, ScalerState, reconcile, record_boot, record_delete, record_drain
@@ -64,6 +65,7 @@ class Controller:
                              store.broken_why, store.broken)
         self.counters = Counters()
         self._notices: set[str] = set()
+        self._config_problems: set[str] = set()
 
     def metadata(self) -> dict[str, str]:
         md = {STACK_KEY: self.config.stack, ROLE_KEY: WORKER_ROLE, MANAGED_KEY: BY_SCALER}
@@ -90,10 +92,16 @@ class Controller:
             return result
         if self._stopped(workers, now, result):
             return result
+        self._follow_head_metadata(workers)
+        if not self.config.enabled:
+            # relval:autoscaler disabled on a running stack: act on nothing until re-enabled.
+            result.actions = [Alert("disabled through the head's metadata (relval:autoscaler)",
+                                    case="disabled")]
+            return result
         observed = reconcile(self.state, workers, slots, idle, running, limits,
                              self.config.stack, now, stack_id=self.config.stack_id)
         result.observed = observed
-        result.actions = decide(observed, self.config, now)
+        result.actions = decide(observed, self._with_initial_boots(workers), now)
         result.stuck_deletes = [w.id for w in stuck_deletes(observed, self.config, now)]
         decided = len(result.actions)
         self._log(result.actions)
@@ -115,6 +123,37 @@ class Controller:
                     self.log.warning("%s", line)
             else:
                 self.log.info("%s%s", "(dry run) " if self.dry_run else "", line)
+
+    def _with_initial_boots(self, workers: list[Worker]) -> ScalerConfig:
+        """The config `decide` gets: until the scaler's first boots (`workers.initial`) are
+        made, the pool's floor is `initial`, so they are booted like a top-up to min.
+        Once this stack has that many workers the floor is `min` again, for good."""
+        if self.state.initial_done or self.config.initial <= self.config.min:
+            return self.config
+        owned = [w for w in workers if w.owned_by(self.config.stack, self.config.stack_id)
+                 and w.status not in (GONE, DELETING)]
+        if len(owned) >= self.config.initial:
+            self.state.initial_done = True
+            return self.config
+        return replace(self.config, min=min(self.config.initial, self.config.max))
+
+    def _follow_head_metadata(self, workers: list[Worker]) -> None:
+        """Take the knobs Pulumi keeps on the head's metadata (`live_config`): a changed
+        `relval:autoscaler.*` or `relval:workers.min/max` reaches this loop within a cycle,
+        without replacing the head."""
+        head = next((w for w in workers if w.of_stack(self.config.stack, self.config.stack_id)
+                     and w.metadata.get(ROLE_KEY) == HEAD_ROLE), None)
+        if head is None:
+            return
+        config, problems = live_config.from_metadata(self.config, head.metadata)
+        for problem in problems:
+            if problem not in self._config_problems:   # logged once while it lasts
+                self.log.warning("%s; keeping the running value", problem)
+        self._config_problems = set(problems)
+        changed = live_config.changes(self.config, config)
+        if changed:
+            self.log.info("[config] from the head's metadata: %s", ", ".join(changed))
+            self.config = config
 
     def _stopped(self, workers: list[Worker], now: float, result: CycleResult) -> bool:
         """The teardown protocol: once asked to stop, never act again, and say so.

@@ -56,6 +56,7 @@ class ScalerState:
     collector_ok_since: float = 0.0  # start of the current run of healthy collector answers
     collector_down: bool = False
     stopped_at: float | None = None  # teardown asked this scaler to stop: for good
+    initial_done: bool = False       # the first boots (workers.initial) have been made
 
     def to_json(self) -> dict:
         # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
@@ -63,7 +64,8 @@ class ScalerState:
                 "instances": {k: dict(vars(v)) for k, v in sorted(self.instances.items())},
                 "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert,
                 "collector_ok_since": self.collector_ok_since,
-                "collector_down": self.collector_down, "stopped_at": self.stopped_at}
+                "collector_down": self.collector_down, "stopped_at": self.stopped_at,
+                "initial_done": self.initial_done}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScalerState":
@@ -74,7 +76,8 @@ class ScalerState:
                    alert=data.get("alert"),
                    collector_ok_since=float(data.get("collector_ok_since", 0.0)),
                    collector_down=bool(data.get("collector_down", False)),
-                   stopped_at=data.get("stopped_at"))
+                   stopped_at=data.get("stopped_at"),
+                   initial_done=bool(data.get("initial_done", False)))
 
 
 class JsonStore:

@@ -223,10 +223,14 @@ def node_check(role: str) -> Fragment:
 # --- volumes ------------------------------------------------------------------------------
 
 def volumes(role: str, cfg: "StackConfig", facts: "NodeFacts") -> Fragment:
-    if not facts.attach_volumes:
-        return {}
     specs = []
     for volume in cfg.volumes_for(role):
+        if not facts.attach_volumes:
+            # A worker the scaler boots: Nova makes its volumes with it, so their ids are
+            # unknown here; the guest finds each by its device tag (the adapter's
+            # `relval-<name>`) in Nova's device metadata.
+            specs.append(f"tag:relval-{volume.name}={volume.mount_point}")
+            continue
         volume_id = facts.volume_ids.get(volume.name)
         if volume_id is None:
             raise ValueError(f"no Cinder id for volume {volume.name!r} of the {role}")
@@ -290,7 +294,7 @@ def eos(cfg: "StackConfig") -> Fragment:
 
 def execute_dir(role: str, cfg: "StackConfig", facts: "NodeFacts") -> str:
     """Where jobs run: on the worker's first volume when it has one, else condor's default."""
-    worker_volumes = cfg.volumes_for("worker") if facts.attach_volumes else ()
+    worker_volumes = cfg.volumes_for("worker")
     if role != "worker" or not worker_volumes:
         return ""
     return f"{worker_volumes[0].mount_point}/condor-execute"

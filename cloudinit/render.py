@@ -40,7 +40,7 @@ class NodeFacts:
     ssh_authorized_keys: tuple[str, ...] = ()
     host_key: HostKey | None = None                 # head only: pinned SSH host key
     volume_ids: dict[str, str] = field(default_factory=dict)  # volume name -> Cinder id
-    attach_volumes: bool = True   # False for workers the elastic scaler boots (no volumes)
+    attach_volumes: bool = True   # False for workers the elastic scaler boots: volumes by tag
     autoscaler: "fragments.AutoscalerFacts | None" = None
 
 

@@ -126,12 +126,25 @@ def up_result(stack: str, on_output: OnOutput = print,
     if workspace is None:
         load_stack(stack)
     handle = _stack(stack, create=True, workspace=workspace)
+    _pin_deployed_image(stack, on_output, workspace)
     try:
         result = handle.up(on_output=on_output, color="never")
     except auto.errors.CommandError as error:
         raise _engine_failure(stack, "up", error) from None
     changes = dict(result.summary.resource_changes or {})
-    return {k: v.value for k, v in result.outputs.items()}, changes
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    if pin_image(stack, outputs.get("imageId", ""), workspace):
+        on_output(f"relval: pinned relval:imageId = {outputs['imageId']} (resolved from "
+                  "relval:image): later runs boot this image even if a newer one takes the name\n")
+    return outputs, changes
+
+
+def _pin_deployed_image(stack: str, on_output: OnOutput, workspace: Workspace | None) -> None:
+    """Before an update: a stack file without the pin takes the deployed nodes' image id."""
+    pinned = pin_image(stack, None, workspace)
+    if pinned:
+        on_output(f"relval: pinned relval:imageId = {pinned} (the image the deployed nodes "
+                  "run; the stack file had no pin)\n")
 
 
 def preview(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None) -> dict[str, int]:
@@ -212,3 +225,61 @@ def _plain_secret(value: Any) -> Any:
     if isinstance(value, dict) and "plaintext" in value:
         return json.loads(value["plaintext"])
     return value
+
+
+def preview_steps(stack: str, on_output: OnOutput = print, workspace: Workspace | None = None):
+    """`pulumi preview`, returning the engine's planned steps (`head_change.Step`), one per
+    resource: the operation and the properties that change or force a replacement."""
+    import pulumi.automation as auto
+
+    from .head_change import Step
+
+    handle = _stack(stack, create=False, workspace=workspace)
+    _pin_deployed_image(stack, on_output, workspace)
+    steps: list[Step] = []
+
+    def on_event(event) -> None:
+        pre = event.resource_pre_event
+        if pre is None:
+            return
+        meta = pre.metadata
+        op = meta.op.value if hasattr(meta.op, "value") else str(meta.op)
+        steps.append(Step(op=op, type=meta.type, name=meta.urn.rsplit("::", 1)[-1],
+                          keys=tuple(meta.keys or ()), diffs=tuple(meta.diffs or ())))
+
+    try:
+        handle.preview(on_output=on_output, on_event=on_event, color="never", diff=True)
+    except auto.errors.CommandError as error:
+        raise _engine_failure(stack, "preview", error) from None
+    return steps
+
+
+def pin_image(stack: str, image_id: str | None = None, workspace: Workspace | None = None) -> str:
+    """Record the image id `relval:image` resolved to as `relval:imageId` in the stack
+    file, so every later run boots the same image even when a newer one takes the name.
+
+    `image_id` is what an `up` just resolved; None takes the deployed stack's `imageId`
+    output, so a stack file made afresh from the template (a new pipeline meeting an
+    existing deployment) keeps the image the nodes run. Returns the id pinned, or ""
+    when there was nothing to pin (given by id, already pinned, nothing deployed).
+    """
+    import pulumi.automation as auto
+
+    from .base import UUID_RE
+
+    handle = _stack(stack, create=False, workspace=workspace)
+    try:
+        config = handle.get_all_config()
+        image, pinned = config.get("relval:image"), config.get("relval:imageId")
+        if image is None or UUID_RE.match(image.value) or (pinned is not None and pinned.value):
+            return ""
+        if image_id is None:
+            deployed = handle.outputs().get("imageId")
+            image_id = deployed.value if deployed is not None else ""
+        if not image_id:
+            return ""
+        handle.set_config("relval:imageId", auto.ConfigValue(value=image_id))
+    except auto.errors.CommandError as error:
+        raise RelvalError(f"could not pin relval:imageId for stack {stack}: {_last_lines(error)}",
+                          exit_code=3) from None
+    return image_id

@@ -12,7 +12,8 @@ from functools import lru_cache
 import yaml
 
 from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_gzip_b64
-from relval.autoscaler.config import OpenStackSettings, daemon_config_document
+from relval.autoscaler.config import OpenStackSettings, WorkerVolume, daemon_config_document
+from relval.autoscaler.live_config import LIVE_FIELDS
 from relval.cloudinit import AutoscalerFacts
 
 from .config import StackConfig
@@ -42,7 +43,10 @@ def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server
             flavor=cfg.worker_flavor,
             network=cfg.network, server_group=server_group_id,
             availability_zone=cfg.availability_zone, keypair=key_name,
-            security_groups=(security_group_id,))
+            security_groups=(security_group_id,),
+            # Every worker it boots gets the worker volumes, made and deleted with it.
+            volumes=tuple(WorkerVolume(v.name, v.size_gb, v.volume_type)
+                          for v in cfg.volumes_for("worker")))
         document = daemon_config_document(scaler, cfg.release, openstack=openstack)
         cloud = {"auth_type": "v3applicationcredential", "identity_api_version": 3,
                  "auth": {"auth_url": settings.auth_url,
@@ -61,6 +65,10 @@ def autoscaler_facts(cfg: StackConfig, stack: str, worker_user_data: str, server
                         f"aws_secret_access_key = {settings.ec2_secret_access_key}\n"),)
         environment = (("AWS_SHARED_CREDENTIALS_FILE", AWS_CREDENTIALS),)
         requirements = DAEMON_REQUIREMENTS + EC2_REQUIREMENTS
+    # The knobs and the pool bounds travel in the head's metadata (`live_config`), not in
+    # its user-data: a change must update the running scaler, not replace the head.
+    for key in ("workers", *(k for name, k in LIVE_FIELDS.items() if name != "enabled")):
+        document.pop(key, None)
     return AutoscalerFacts(
         config_yaml=yaml.safe_dump(document, sort_keys=False),
         worker_user_data=worker_user_data,

@@ -24,8 +24,9 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         network = openstack.networking.get_network_output(
             name=cfg.network, opts=pulumi.InvokeOutputOptions(parent=self))
-        # One image id for head, workers and the scaler, resolved once here.
-        image = image_id(cfg.image, self)
+        # One image id for head, workers and the scaler: the one `relval up` pinned on the
+        # first up (relval:imageId), else resolved here from relval:image.
+        image = cfg.image_id or image_id(cfg.image, self)
         security = Security("security", cfg, stack, opts=child)
         credentials = Credentials("credentials", cfg, stack, opts=child)
         port = head_port(stack, network.id, security.group.id, opts=child)

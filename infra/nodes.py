@@ -7,6 +7,8 @@ from typing import Callable
 import pulumi
 import pulumi_openstack as openstack
 
+from relval.autoscaler.live_config import PREFIX, to_metadata
+
 from .base import RelvalComponent, first_ipv4, instance_metadata, resource_tags
 from .config import StackConfig
 from .volumes import Volumes
@@ -29,7 +31,8 @@ def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name:
               flavor: str, port: openstack.networking.Port, key_name: pulumi.Input[str],
               user_data: pulumi.Input[str], opts: pulumi.ResourceOptions, image: pulumi.Input[str],
               server_group_id: pulumi.Input[str] | None = None,
-              stack_id: pulumi.Input[str] | None = None) -> openstack.compute.Instance:
+              stack_id: pulumi.Input[str] | None = None,
+              extra_metadata: dict[str, str] | None = None) -> openstack.compute.Instance:
     return openstack.compute.Instance(
         name,
         name=physical_name,
@@ -37,13 +40,22 @@ def _instance(name: str, cfg: StackConfig, stack: str, role: str, physical_name:
         flavor_name=flavor,
         key_pair=key_name,
         networks=[openstack.compute.InstanceNetworkArgs(port=port.id)],
-        metadata=instance_metadata(stack, cfg.release, role, stack_id),
+        metadata={**instance_metadata(stack, cfg.release, role, stack_id), **(extra_metadata or {})},
         user_data=user_data,
         availability_zone=cfg.availability_zone,
         scheduler_hints=[openstack.compute.InstanceSchedulerHintArgs(group=server_group_id)]
         if server_group_id is not None else None,
         opts=opts,
     )
+
+
+def scaler_metadata(cfg: StackConfig) -> dict[str, str]:
+    """The head's `relval-scaler.*` items: every knob and the pool bounds, read by the
+    running scaler every cycle. Without a scaler, `enabled: false`, so a scaler left
+    running on a head after the key was removed stops acting."""
+    if cfg.autoscaler is None:
+        return {PREFIX + "enabled": "false"}
+    return to_metadata(cfg.autoscaler.scaler)
 
 
 def fixed_address(port: openstack.networking.Port, what: str = "the head's port") -> pulumi.Output[str]:
@@ -85,10 +97,15 @@ class HeadNode(RelvalComponent):
         super().__init__(name, opts)
         self.instance_name = f"{stack}-head"
         volumes = _volumes(f"{name}-volumes", cfg, stack, "head", self.instance_name, self)
+        # The head boots once with its user-data and keeps it: a later change of it (a
+        # relval upgrade, the scaler's bundle) would replace the head (user_data is ForceNew)
+        # and lose the schedd's queue. The scaler's knobs reach it through metadata instead,
+        # which the provider updates in place.
         self.instance = _instance(f"{name}-instance", cfg, stack, "head", self.instance_name,
                                   cfg.head_flavor, port, key_name,
-                                  user_data_for(volumes.ids if volumes else {}), self.child(),
-                                  image, stack_id=stack_id)
+                                  user_data_for(volumes.ids if volumes else {}),
+                                  self.child(ignore_changes=["userData"]),
+                                  image, stack_id=stack_id, extra_metadata=scaler_metadata(cfg))
         if volumes:
             volumes.attach(self.instance)
         self.private_address = fixed_address(port)
@@ -108,9 +125,13 @@ class HeadNode(RelvalComponent):
 
 class WorkerPool(RelvalComponent):
     """Creates:
-    - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it too);
-    - per initial worker: `networking.Port`, `Volumes` for the volumes with role `worker`,
-      then `compute.Instance` in the server group, then the volume attachments.
+    - `compute.ServerGroup` with `serverGroupPolicy` (the elastic scaler boots into it);
+    - without the elastic scaler, per initial worker: `networking.Port`, `Volumes` for the
+      volumes with role `worker`, then `compute.Instance` in the server group, then the
+      volume attachments. These workers are static: nothing else touches them.
+    With the scaler, Pulumi declares no worker: the scaler boots and owns every one
+    (`workers.initial` are its first boots), so `pulumi up` never recreates a worker the
+    scaler removed, and no worker has two owners.
     """
 
     kind = "WorkerPool"
@@ -124,9 +145,10 @@ class WorkerPool(RelvalComponent):
             f"{name}-group", name=f"{stack}-workers", policies=cfg.server_group_policy,
             opts=self.child())
         self.names: list[str] = []
+        static = 0 if cfg.autoscaler is not None else cfg.workers.initial
         # Without per-worker volumes every worker gets the same user-data: render it once.
-        shared_user_data = None if cfg.volumes_for("worker") else user_data_for({})
-        for index in range(cfg.workers.initial):
+        shared_user_data = None if cfg.volumes_for("worker") or not static else user_data_for({})
+        for index in range(static):
             label = f"{name}-{index:03d}"
             physical = worker_name(stack, index)
             port = _port(f"{label}-port", stack, network_id, security_group_id, physical,

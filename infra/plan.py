@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
 
@@ -25,6 +26,7 @@ from .cluster import build_cluster
 from .config import StackConfig
 
 PROJECT = "relval"
+SCALER_WORKER_USER_DATA = "/etc/relval/worker-user-data"
 SECRET_MASK = "[secret]"
 
 
@@ -289,9 +291,19 @@ def user_data_of(result: Plan, role: str, show_secrets: bool = False) -> str:
     Generated secrets are replaced by placeholders unless `show_secrets`; offline they
     are stand-ins anyway, the deployed stack's real ones stay in its encrypted state.
     """
-    for resource in result.of_type("openstack:compute/instance:Instance"):
+    instances = result.of_type("openstack:compute/instance:Instance")
+    for resource in instances:
         if resource.inputs.get("metadata", {}).get("relval-role") == role:
             text = decode_user_data(resource.inputs["userData"])
             return text if show_secrets else redact(text, result.secrets)
+    if role == "worker":
+        # With the elastic scaler Pulumi declares no worker: the scaler boots them with the
+        # cloud-config the head keeps for it.
+        for resource in instances:
+            head = yaml.safe_load(decode_user_data(resource.inputs["userData"]))
+            for item in head.get("write_files") or []:
+                if item.get("path") == SCALER_WORKER_USER_DATA:
+                    text = item["content"]
+                    return text if show_secrets else redact(text, result.secrets)
     raise RelvalError(f"stack {result.stack} has no {role} instance to show "
                       "(relval:workers.initial is 0); set it to at least 1 to render a worker")

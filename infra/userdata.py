@@ -52,7 +52,7 @@ def user_data(cfg: StackConfig, stack: str, role: str, *, public_key: pulumi.Inp
             volume_ids=dict(zip(volume_ids, ids)),
         )
         if scaler_values:
-            # The scaler boots plain workers: same cloud-config, without the volumes.
+            # The scaler boots the same workers; Nova makes their volumes (found by tag).
             worker = render("worker", cfg, NodeFacts(
                 stack=stack, head_address=address, signing_key=signing,
                 ssh_authorized_keys=facts.ssh_authorized_keys, attach_volumes=False))

@@ -367,13 +367,17 @@ def scaler_cloud(cloud, stack: str, cfg, outputs: dict[str, Any]):
     clouds.yaml would connect it to the real one."""
     from relval.autoscaler.adapters.openstack import OpenStackCloud
 
+    from relval.autoscaler.config import WorkerVolume
+
     conn = connect(cloud)
-    image = conn.image.find_image(cfg.image, ignore_missing=False)
     flavor = conn.compute.find_flavor(cfg.worker_flavor, ignore_missing=False)
     network = conn.network.find_network(cfg.network, ignore_missing=False)
     groups = (outputs["securityGroupId"],) if outputs.get("securityGroupId") else ()
-    return OpenStackCloud(conn, stack, image.id, flavor.id, network.id, user_data="#cloud-config\n",
-                          security_groups=groups, flavor_size=(flavor.vcpus, flavor.ram))
+    # The stack's one image id, and the worker volumes (made and deleted with the worker).
+    volumes = tuple(WorkerVolume(v.name, v.size_gb, v.volume_type) for v in cfg.volumes_for("worker"))
+    return OpenStackCloud(conn, stack, outputs["imageId"], flavor.id, network.id,
+                          user_data="#cloud-config\n", security_groups=groups,
+                          flavor_size=(flavor.vcpus, flavor.ram), volumes=volumes)
 
 
 def boot_like_the_scaler(cloud, stack: str, cfg, outputs: dict[str, Any]) -> str:

@@ -52,6 +52,10 @@ def template_stack(public_key: str) -> dict:
     config["relval:sshPublicKey"] = public_key
     config["relval:sshUser"] = getpass.getuser()
     config["relval:floatingIpPool"] = "public"
+    # Static workers, so a deploy has workers to fail half-way on: with the elastic scaler
+    # Pulumi would make only the head (the scaler boots every worker), and the head here
+    # is a local sshd that runs no scaler.
+    config["relval:autoscaler"] = {"enabled": False}
     return document
 
 

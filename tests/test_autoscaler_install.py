@@ -13,6 +13,7 @@ import yaml
 
 from relval.autoscaler.bundle import DAEMON_REQUIREMENTS, EC2_REQUIREMENTS, bundle_daemon
 from relval.autoscaler.config import parse_daemon_config
+from relval.autoscaler.live_config import from_metadata
 from relval.cloudinit import NOVA_USER_DATA_LIMIT
 from relval.errors import RelvalError
 from relval.infra.config import parse_stack_config
@@ -60,18 +61,21 @@ def test_head_runs_the_daemon_with_a_config_it_accepts(scaled_plan):
     head = yaml.safe_load(user_data_of(scaled_plan, "head"))
     written = files(head)
     config = parse_daemon_config(yaml.safe_load(written["/etc/relval/autoscaler.yaml"]["content"]))
+    # Pulumi declares no worker with the scaler: compare with the head's own inputs.
     worker = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
-                  if i.inputs["metadata"]["relval-role"] == "worker")
+                  if i.inputs["metadata"]["relval-role"] == "head")
     assert config.scaler.stack == "rv-scale" and config.release == BASE_CONFIG["release"]
-    assert (config.scaler.min, config.scaler.max) == (1, 20)
-    assert config.scaler.idle_timeout == 900
+    # The knobs and bounds are not in the user-data: they come from the head's metadata.
+    head_md = next(i for i in scaled_plan.of_type("openstack:compute/instance:Instance")
+                   if i.inputs["metadata"]["relval-role"] == "head").inputs["metadata"]
+    live, problems = from_metadata(config.scaler, head_md)
+    assert problems == [] and (live.min, live.max) == (1, 20) and live.idle_timeout == 900
     # The id the stack's own instances boot from, resolved once, never the name again.
     assert config.openstack.image == scaled_plan.outputs["imageId"] == worker.inputs["imageId"]
     assert config.openstack.flavor == BASE_CONFIG["workerFlavor"]
     assert config.openstack.network == BASE_CONFIG["network"]
     # By id: a second group of the same name would make nova refuse the boot (409).
     assert config.openstack.security_groups == (scaled_plan.outputs["securityGroupId"],)
-    assert config.openstack.server_group == worker.inputs["schedulerHints"][0]["group"]
     # The stack's unique identity: the scaler owns only workers carrying it, and
     # Pulumi's own instances say they are Pulumi's.
     assert config.scaler.stack_id == config.openstack.server_group == scaled_plan.outputs["stackId"]
@@ -261,3 +265,15 @@ def test_credentials_in_clear_text_are_refused(tmp_path):
     assert "autoscaler" in encrypted.secret_keys
     cfg = parse_stack_config(encrypted.values, encrypted.secret_keys)
     assert cfg.autoscaler.credential_secret == "[secret]"
+
+
+def test_the_scaler_boots_workers_with_the_worker_volumes():
+    raw = stack(**SCALER)
+    raw["volumes"] = [{"name": "scratch", "sizeGb": 50, "mountPoint": "/scratch", "role": "worker",
+                       "volumeType": "ssd"}]
+    head = yaml.safe_load(user_data_of(make_plan(raw, stack="rv-vol"), "head"))
+    written = files(head)
+    config = parse_daemon_config(yaml.safe_load(written["/etc/relval/autoscaler.yaml"]["content"]))
+    assert [(v.name, v.size_gb, v.volume_type) for v in config.openstack.volumes] == [("scratch", 50, "ssd")]
+    worker = written["/etc/relval/worker-user-data"]["content"]
+    assert "tag:relval-scratch=/scratch" in worker

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import BASE_CONFIG, EXAMPLE_STACK, REPO
@@ -97,3 +99,18 @@ def test_console_script_is_installed():
     assert script, "pip install -e . must provide the relval command"
     result = subprocess.run([script, "plan", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
+
+
+@pytest.mark.engine
+def test_plan_diff_says_what_happens_to_the_head(engine, tmp_path):
+    """`--diff` asks the engine about the deployed stack; none in this backend: created."""
+    env = {**os.environ, "PULUMI_BACKEND_URL": tmp_path.as_uri(), "PULUMI_CONFIG_PASSPHRASE": "x"}
+    result = subprocess.run([*RELVAL, "plan", "--stack", "alice-relval", "--diff", "--json"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    head = json.loads(result.stdout)["head"]
+    assert head == {"verdict": "create", "properties": [], "replaced": False,
+                    "message": "applying would create the head (the stack has none yet)"}
+    text = subprocess.run([*RELVAL, "plan", "--stack", "alice-relval", "--diff"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env=env).stdout
+    assert "head: applying would create the head" in text

@@ -345,11 +345,23 @@ def test_jobs_run_on_the_worker_volume(tmp_path):
         "/usr/local/sbin/relval-condor-init")
 
 
+def test_scaled_workers_find_their_volumes_by_tag_and_run_jobs_there(tmp_path):
+    # The scaler's workers get their volumes from Nova with the server (block device
+    # mapping, tag relval-<name>): their ids are unknown when the user-data is rendered.
+    scaled = NodeFacts(stack="rv-test", head_address=HEAD, signing_key=SIGNING_KEY,
+                       attach_volumes=False)
+    doc = yaml.safe_load(render("worker", config(volumes=VOLUMES), scaled))
+    assert condor_params(doc, tmp_path, "EXECUTE")["EXECUTE"] == "/scratch/condor-execute"
+    [mount] = [c for c in doc["runcmd"] if isinstance(c, list) and c[0] == "/usr/local/sbin/relval-volumes"]
+    assert mount[1:] == ["tag:relval-scratch=/scratch"]
+    script = files_of(doc)["/usr/local/sbin/relval-volumes"]["content"]
+    assert "openstack/latest/meta_data.json" in script
+
+
 def test_workers_without_a_volume_keep_condors_execute(tmp_path):
-    # The scaler's workers have no volume: condor's default EXECUTE under LOCAL_DIR.
     plain = NodeFacts(stack="rv-test", head_address=HEAD, signing_key=SIGNING_KEY,
                       attach_volumes=False)
-    doc = yaml.safe_load(render("worker", config(volumes=VOLUMES), plain))
+    doc = yaml.safe_load(render("worker", config(volumes=[]), plain))
     assert condor_params(doc, tmp_path, "EXECUTE")["EXECUTE"] == f"{tmp_path}/local/execute"
     assert "condor-execute" not in yaml.safe_dump(doc)
 

@@ -94,7 +94,8 @@ def test_every_resource_matches_the_provider_schema(raw_config, name):
 
 @needs_schema
 def test_example_stack_matches_the_provider_schema(example_plan):
-    assert counts(example_plan)[INSTANCE] == 3
+    # The example runs the elastic scaler: it boots every worker, Pulumi only the head.
+    assert counts(example_plan)[INSTANCE] == 1
     assert schema_problems(example_plan) == []
 
 
@@ -371,3 +372,24 @@ def test_volumes_use_cinders_zone_not_novas(raw_config):
     assert all("availabilityZone" not in v.inputs for v in plan.of_type(VOLUME))
     plan = make_plan({**raw, "volumeAvailabilityZone": "nova"})
     assert {v.inputs["availabilityZone"] for v in plan.of_type(VOLUME)} == {"nova"}
+
+
+def test_one_owner_per_worker(raw_config):
+    """With the scaler, Pulumi declares no worker (the scaler boots workers.initial first);
+    without it, Pulumi's workers are static and the head tells any scaler it is disabled."""
+    scaled = dict(variant(raw_config, "everything"), image="ALMA9 - x86_64", imageFamily="el9",
+                  autoscaler={"authUrl": "https://keystone.example.org/v3",
+                              "createApplicationCredential": True},
+                  workers={"initial": 3, "min": 1, "max": 8})
+    plan = make_plan(scaled)
+    [head] = plan.of_type(INSTANCE)
+    assert head.inputs["metadata"]["relval-role"] == "head"
+    assert head.inputs["metadata"]["relval-scaler.workers.initial"] == "3"
+    assert plan.of_type("openstack:compute/serverGroup:ServerGroup")
+    # Worker volumes come with the scaler's boots (block device mapping), not from Pulumi.
+    assert all(r.inputs["metadata"]["relval-role"] == "head"
+               for r in plan.of_type("openstack:blockstorage/volume:Volume"))
+    assert plan.outputs["workerNames"] == []
+    static = make_plan(dict(scaled, autoscaler={"enabled": False}))
+    workers = [i for i in static.of_type(INSTANCE) if i.inputs["metadata"]["relval-role"] == "worker"]
+    assert len(workers) == 3 and all(w.inputs["metadata"]["relval-managed-by"] == "pulumi" for w in workers)

@@ -48,17 +48,41 @@ def cloud_region(settings):
                                                               api_timeout=API_TIMEOUT_S)
 
 
+def volume_tag(name: str) -> str:
+    """The device tag of a worker volume: the guest finds the volume's id by it in Nova's
+    device metadata (`openstack/latest/meta_data.json`, "devices")."""
+    return f"relval-{name}"
+
+
+def block_devices(image_id: str, volumes) -> list[dict]:
+    """Nova's block_device_mapping_v2 for a worker: the image as its root disk, and one
+    blank volume per configured worker volume, created with the server and deleted with it
+    (`delete_on_termination`), so a deleted worker leaves no volume behind."""
+    mappings = [{"boot_index": 0, "uuid": image_id, "source_type": "image",
+                 "destination_type": "local", "delete_on_termination": True}]
+    for volume in volumes:
+        mapping = {"boot_index": -1, "source_type": "blank", "destination_type": "volume",
+                   "volume_size": volume.size_gb, "delete_on_termination": True,
+                   "tag": volume_tag(volume.name)}
+        if volume.volume_type:
+            mapping["volume_type"] = volume.volume_type
+        mappings.append(mapping)
+    return mappings
+
+
 class OpenStackCloud:
     def __init__(self, conn, stack: str, image_id: str, flavor_id: str, network_id: str,
                  user_data: str = "", server_group_id: str | None = None,
                  availability_zone: str | None = None, keypair: str | None = None,
-                 security_groups: tuple[str, ...] = (), flavor_size: tuple[int, int] | None = None):
+                 security_groups: tuple[str, ...] = (), flavor_size: tuple[int, int] | None = None,
+                 volumes: tuple = ()):
         self.conn, self.stack = conn, stack
         self.image_id, self.flavor_id, self.network_id = image_id, flavor_id, network_id
         self.user_data, self.server_group_id = user_data, server_group_id
         self.availability_zone, self.keypair = availability_zone, keypair
         self.security_groups = security_groups
         self.flavor_size = flavor_size
+        self.volumes = tuple(volumes)   # WorkerVolume: every worker gets each one
 
     @classmethod
     def from_settings(cls, settings, stack: str, user_data: str) -> "OpenStackCloud":
@@ -74,7 +98,7 @@ class OpenStackCloud:
             raise CloudError(f"{type(error).__name__}: {error}") from error
         return cls(conn, stack, image.id, flavor.id, network.id, user_data, settings.server_group,
                    settings.availability_zone, settings.keypair, settings.security_groups,
-                   (flavor.vcpus, flavor.ram))
+                   (flavor.vcpus, flavor.ram), settings.volumes)
 
     @classmethod
     def for_teardown(cls, conn, stack: str) -> "OpenStackCloud":
@@ -115,6 +139,8 @@ class OpenStackCloud:
             kwargs["key_name"] = self.keypair
         if self.security_groups:
             kwargs["security_groups"] = [{"name": g} for g in self.security_groups]
+        if self.volumes:
+            kwargs["block_device_mapping"] = block_devices(self.image_id, self.volumes)
         from openstack import exceptions
         try:
             server = self._call("create server", lambda: self.conn.compute.create_server(**kwargs))

@@ -5,9 +5,33 @@
 # of the volume id in /dev/disk/by-id (virtio serial), so we look them up by that.
 set -eu
 OWNER={{owner}}
+# A spec tag:TAG=MOUNT_POINT names a volume Nova created with the server (a worker the
+# elastic scaler booted): its id is read from Nova's device metadata, where the tag is.
+volume_of_tag() {
+  python3 - "$1" <<'PY'
+import json, sys, urllib.request
+url = "http://169.254.169.254/openstack/latest/meta_data.json"
+devices = json.load(urllib.request.urlopen(url, timeout=10)).get("devices", [])
+print(next(d["serial"] for d in devices if d.get("type") == "disk" and sys.argv[1] in d.get("tags", [])))
+PY
+}
 for spec in "$@"; do
   id=${spec%%=*}
   mnt=${spec#*=}
+  case "$id" in
+    tag:*)
+      tag=${id#tag:}
+      id=
+      tries=0
+      until id=$(volume_of_tag "$tag" 2>/dev/null); do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 60 ]; then
+          echo "relval: no volume tagged $tag in the device metadata within 5 minutes" >&2
+          exit 1
+        fi
+        sleep 5
+      done ;;
+  esac
   serial=$(printf '%s' "$id" | cut -c1-20)
   dev=
   tries=0

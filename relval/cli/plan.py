@@ -69,11 +69,22 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object: resources and outputs."),
         config_file: Optional[Path] = typer.Option(
             None, "--config-file", help="Plan this file (Pulumi.<stack>.yaml format) instead of a stack's."),
+        diff: bool = typer.Option(
+            False, "--diff", help="Also compare with the deployed stack (`pulumi preview`: engine, "
+            "backend and cloud credentials needed) and say whether applying would replace the head."),
     ) -> None:
         """Show what `pulumi up` would create, offline: no CLI, credentials or network."""
         result = run_plan(stack, config_file)
+        head = None
+        if diff:
+            from relval.infra.head_change import head_fate
+
+            head = head_fate(result.stack)
         if as_json:
-            print(json.dumps(result.to_json(), indent=2, sort_keys=False))
+            document = result.to_json()
+            if head is not None:
+                document["head"] = head.to_json()
+            print(json.dumps(document, indent=2, sort_keys=False))
             return
         depth = {}
         out.print(f"[bold]relval plan[/]: stack {escape(result.stack)} would create "
@@ -95,3 +106,8 @@ def register(app: typer.Typer) -> None:
         for key, value in result.public_outputs().items():
             outputs.add_row(key, escape(value if isinstance(value, str) else json.dumps(value)))
         out.print(outputs)
+        if head is not None:
+            out.print(f"[bold]head[/]: {escape(head.sentence())}", highlight=False)
+        else:
+            out.print("head: `relval plan --diff` on a deployed stack says whether applying would "
+                      "replace it", highlight=False)

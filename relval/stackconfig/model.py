@@ -15,7 +15,7 @@ import base64
 import binascii
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from relval.errors import RelvalError
@@ -96,6 +96,7 @@ class StackConfig:
     server_group_policy: str = "soft-anti-affinity"
     image_family: str = DEFAULT_IMAGE_FAMILY
     makeflow: Makeflow | None = None
+    image_id: str | None = None   # relval:imageId: the id pinned on the first `relval up`
     cvmfs: Cvmfs = field(default_factory=Cvmfs)
     eos: Eos = field(default_factory=Eos)
     condor: Condor = field(default_factory=Condor)
@@ -107,6 +108,7 @@ class StackConfig:
 
 # Image names of EL7 systems (CernVM 4, CentOS 7): Python 3.6 at most. An image given
 # by id cannot be told apart; the install on the head then says why it fails.
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 EL7_IMAGE = re.compile(r"cernvm[-_ ]?4|\bcc7\b|centos[-_ ]?7|\bel7\b", re.IGNORECASE)
 
 # Every `relval:` key with its default (None: optional, REQUIRED: must be set).
@@ -115,6 +117,7 @@ REQUIRED = "<required>"
 KEYS: dict[str, Any] = {
     "release": REQUIRED,
     "image": REQUIRED,
+    "imageId": None,
     "headFlavor": REQUIRED,
     "workerFlavor": REQUIRED,
     "network": REQUIRED,
@@ -152,6 +155,15 @@ def _problems() -> Problems:
 SECRET_VALUES = (("autoscaler", "applicationCredentialSecret"), ("autoscaler", "ec2SecretAccessKey"))
 
 
+def _image_id(f: Field) -> str | None:
+    """`relval:imageId`: the Glance id `relval up` pinned from `relval:image` on the first up."""
+    value = f.string()
+    if value is not None and not UUID.match(value):
+        f.error(f"must be a Glance image id (a UUID), got {value!r}")
+        return None
+    return value
+
+
 def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None = None) -> StackConfig:
     """Validate `raw` (keys without the namespace) and build the config.
 
@@ -172,6 +184,7 @@ def parse_stack_config(raw: dict[str, Any], secret_keys: frozenset[str] | None =
     values: dict[str, Any] = {
         "release": _metadata_string(root["release"], required=True),
         "image": root["image"].string(required=True),
+        "image_id": _image_id(root["imageId"]),
         "head_flavor": root["headFlavor"].string(required=True),
         "worker_flavor": root["workerFlavor"].string(required=True),
         "network": root["network"].string(required=True),
@@ -350,6 +363,8 @@ def _autoscaler(f: Field, workers: Workers) -> Autoscaler | None:
         return None
     if not scaler.enabled:
         return None
+    # With a scaler, the scaler owns every worker: workers.initial are its first boots.
+    scaler = replace(scaler, initial=workers.initial)
     access = {key: f[key].string() for key in ("authUrl", "region", "applicationCredentialId",
                                                  "applicationCredentialSecret", "ec2AccessKeyId",
                                                  "ec2SecretAccessKey")}
