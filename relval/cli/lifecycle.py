@@ -156,7 +156,8 @@ def register(app: typer.Typer) -> None:
         _, stack_config = load_stack(stack)
         deadline = deadline_for(loaded, stack_config.workers.max, batch, timeout, ceiling)
         require_cli()
-        err.print(f"[bold]relval campaign[/]: deadline: {escape(deadline.reason)}", highlight=False)
+        err.print(f"[bold]relval campaign[/]: deadline: {escape(deadline.reason)}", highlight=False,
+                  soft_wrap=True)
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
                              batch=batch, remote_base=remote_base, say=_stream, release=release,
                              reference_release=reference_release, stall_timeout_s=stall_timeout,
