@@ -48,6 +48,17 @@ build() {
 
 cli_version() { "$1" version 2>/dev/null | sed 's/^v//'; }
 
+# The openstack provider's package schema, for relval's offline check of what the program
+# declares (infra/provider_schema.py; its tests fail without it when RELVAL_REQUIRE_ENGINE=1).
+# Written to a temporary name first: a failed run never leaves half a schema.
+SCHEMA=$TOOLS/schema/openstack.json
+write_schema() {
+  mkdir -p "$(dirname "$SCHEMA")"
+  "$@" > "$SCHEMA.tmp"
+  mv "$SCHEMA.tmp" "$SCHEMA"
+  say "schema: $SCHEMA"
+}
+
 mkdir -p "$TOOLS/bin" "$TOOLS/home"
 export PULUMI_HOME=$TOOLS/home PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_GZIP=false
 
@@ -63,6 +74,7 @@ if [ -n "$onpath" ] && [ "$(readlink -f "$onpath")" != "$(readlink -f "$TOOLS/bi
     # shellcheck disable=SC2086
     "$TOOLS/bin/pulumi" plugin install resource $p >/dev/null
   done
+  write_schema "$TOOLS/bin/pulumi" package get-schema "openstack@$OPENSTACK_VERSION"
   say "ready: $TOOLS/bin/pulumi (PULUMI_HOME=$TOOLS/home)"
   exit 0
 fi
@@ -93,4 +105,7 @@ for p in "openstack $OPENSTACK_VERSION" "random $RANDOM_VERSION" "tls $TLS_VERSI
     "$TOOLS/bin/pulumi" plugin install resource "$1" "$2" --file "$CACHE/pulumi-resource-$1-$2/pulumi-resource-$1" --reinstall >/dev/null
   fi
 done
+# This plugin's GetSchema answers a minimal schema (see engine/providers/openstack): it
+# prints the full one, generated as pulumi-openstack's own is, with --emit-schema.
+write_schema "$CACHE/pulumi-resource-openstack-$OPENSTACK_VERSION/pulumi-resource-openstack" --emit-schema
 say "ready: $TOOLS/bin/pulumi $(cli_version "$TOOLS/bin/pulumi") (PULUMI_HOME=$TOOLS/home)"

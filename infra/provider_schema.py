@@ -12,12 +12,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-# The provider's schema lives beside the repo (../shared/reference, see DESIGN.md);
-# RELVAL_PROVIDER_SCHEMA points elsewhere.
-DEFAULT_SCHEMA = Path(os.environ.get(
-    "RELVAL_PROVIDER_SCHEMA",
-    Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
-    / "pulumi-openstack-schema.json"))
+# `make engine` writes the schema of the openstack provider it builds or installs into
+# .tools/pulumi/schema/ (engine/build.sh); RELVAL_PROVIDER_SCHEMA points elsewhere.
+SCHEMA_IN_TOOLS = Path("schema") / "openstack.json"
+
+
+def _default_schema() -> Path:
+    if os.environ.get("RELVAL_PROVIDER_SCHEMA"):
+        return Path(os.environ["RELVAL_PROVIDER_SCHEMA"])
+    from relval.infra.engine import TOOLS_DIR
+
+    tools = os.environ.get("RELVAL_TOOLS_DIR")  # as find_engine: another .tools/pulumi
+    checkout = Path(__file__).resolve().parent.parent
+    return (Path(tools) if tools else checkout / TOOLS_DIR) / SCHEMA_IN_TOOLS
+
+
+DEFAULT_SCHEMA = _default_schema()
+MISSING_HINT = (f"provider schema not found at {DEFAULT_SCHEMA}: `make engine` writes it "
+                "(or set RELVAL_PROVIDER_SCHEMA to a pulumi-openstack schema JSON)")
 
 
 @lru_cache(maxsize=4)

@@ -24,8 +24,12 @@ class ClusterSteps:
                  say: Callable[[str], None] = print, poll_s: float = 15.0,
                  ready_timeout_s: float = 900.0, sleep: Callable[[float], None] = time.sleep,
                  release: str | None = None, reference_release: str | None = None,
-                 stall_timeout_s: float | None = 7200.0, archive: str | None = None):
+                 stall_timeout_s: float | None = 7200.0, archive: str | None = None,
+                 deadline: float | None = None, deadline_reason: str = "",
+                 clock: Callable[[], float] = time.monotonic):
         self.campaign_file = Path(campaign_file)
+        # A time on `clock` after which following stops with exit 3 (campaign_deadline.py).
+        self.deadline, self.deadline_reason, self.clock = deadline, deadline_reason, clock
         self.archive = archive  # an archived reference run stands in for the reference chain
         self.release, self.reference_release = release, reference_release  # overrides of the file's
         self.head, self.batch, self.remote_base = head, batch, remote_base
@@ -69,6 +73,13 @@ class ClusterSteps:
                                       stall_timeout_s=self.stall_timeout_s):
             self.say("; ".join(f"{s.name}: {s.status.done}/{s.status.total} done, "
                                f"{s.status.failed} failed" for s in statuses))
+            self.check_deadline()
+
+    def check_deadline(self) -> None:
+        """Stop before the CI job's timeout kills relval without a result (exit 3, the reason)."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            raise NoVerdictError(f"the campaign had not ended at its deadline ({self.deadline_reason}); "
+                                 "no verdict: its jobs are left to the cluster's teardown")
 
     def fetch(self, stack: str, campaign_name: str, destination: Path) -> dict[str, Any]:
         from relval.workflows.campaign import load_campaign

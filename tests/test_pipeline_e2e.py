@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,14 +116,29 @@ def test_a_release_pipeline_validates_its_release_and_leaves_nothing(pipeline, t
     assert p.cloud.counts().get("servers") == 3 and p.cloud.counts().get("floating_ips") == 1
     assert artifact_json(p, "deploy", "outputs.json")["release"] == "O2PDPSuite::ci-e2e-1"
 
-    validate = p.validate(ps.toy_campaign(tmp_path))
+    campaign = ps.toy_campaign(tmp_path)
+    # A release validated before (PASS, archived where the jobs archive: RELVAL_ARCHIVE):
+    # without REFERENCE_RELEASE the pipeline validates against it, not the file's toy/v1.
+    seeded = subprocess.run([sys.executable, "-m", "relval", "run", str(campaign), "--local",
+                             "--release", "toy/v1.1", "--workdir", str(tmp_path / "seed")],
+                            capture_output=True, text=True, timeout=600)
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    validate = p.validate(campaign, CI_JOB_TIMEOUT="7200")
     assert validate.passed, validate.tail()
+    assert "reference: toy/v1.1 is the last release of campaign ci-e2e validated" in validate.output
+    # gitlab-ci-local has no job timeout: CI_JOB_TIMEOUT stands in; the time already spent
+    # in the job (before_script) is taken off.
+    left = re.search(r"deadline: --timeout auto: no estimate \(stage sim has no resources.wall_time_s"
+                     r".*relval stops after (\d+) s .*600 s before the job's timeout of (\d+) s",
+                     validate.output)
+    assert left and 7000 < int(left[2]) <= 7200 and int(left[1]) == int(left[2]) - 600, validate.tail()
     verdict = artifact_json(p, "validate", "verdict.json")
     assert verdict["verdict"] == "PASS" and verdict["exit_code"] == 0, verdict
     # The campaign file names toy/v1: the pipeline's release replaced it.
     work = ps.artifact(p.checkout, "validate", f"reports/{p.stack}/ci-e2e/work")
     report = json.loads((work / "report.json").read_text())
     assert report["release"] == "O2PDPSuite::ci-e2e-1", report.get("release")
+    assert report["reference"] == "toy/v1.1" and report["reference_source"]["source"] == "archive", report
     assert [d.name.rsplit("-", 1)[0] for d in work.glob("candidate-*")] == ["candidate-O2PDPSuite-ci-e2e-1"]
     sim_logs = "".join(f.read_text() for f in work.glob("candidate-*/**/*.log"))
     assert "toy sim: release O2PDPSuite::ci-e2e-1" in sim_logs
@@ -158,6 +176,7 @@ def test_a_failed_validation_is_cleaned_up(pipeline, tmp_path):
     # toy/v2 carries the planted regression: against it, the release is graded FAIL.
     validate = p.validate(ps.toy_campaign(tmp_path), REFERENCE_RELEASE="toy/v2")
     assert not validate.passed, validate.tail()
+    assert "reference: toy/v2, given by REFERENCE_RELEASE" in validate.output
     verdict = artifact_json(p, "validate", "verdict.json")
     assert verdict["verdict"] == "FAIL" and verdict["exit_code"] == 1, verdict
     assert p.cloud.counts().get("servers") == 3  # --keep: the cluster waits for destroy

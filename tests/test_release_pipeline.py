@@ -9,6 +9,7 @@ ignores `workflow:`), and the jobs' own shell lines run for real in bash.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -207,14 +208,35 @@ def test_one_engine_version_source():
 
 @pytest.mark.slow
 def test_schema_tests_skip_with_one_line_in_a_plain_checkout(tmp_path):
-    # A GitLab checkout has no ../shared: the schema tests say why they skip, the rest pass.
+    # Without `make engine` the schema tests say why they skip, and the rest pass.
     env = {**os.environ, "RELVAL_PROVIDER_SCHEMA": str(tmp_path / "absent.json")}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              "tests/test_infra_plan.py", "-k", "schema"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "provider schema not found at" in result.stdout
+    assert "provider schema not found at" in result.stdout and "`make engine` writes it" in result.stdout
     assert "RELVAL_PROVIDER_SCHEMA" in result.stdout and " failed" not in result.stdout
+    # Where the engine is required (CI, the `test` job) a missing schema fails, never skips.
+    required = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "tests/test_infra_plan.py", "-k", "schema"],
+                              cwd=REPO, env={**env, "RELVAL_REQUIRE_ENGINE": "1"},
+                              capture_output=True, text=True, timeout=600)
+    assert required.returncode == 1, required.stdout[-2000:]
+    assert "although RELVAL_REQUIRE_ENGINE=1" in required.stdout and " skipped" not in required.stdout
+
+
+def test_make_engine_writes_the_schema_the_tests_read(engine, monkeypatch):
+    from relval.infra.provider_schema import SCHEMA_IN_TOOLS, _default_schema
+
+    monkeypatch.delenv("RELVAL_PROVIDER_SCHEMA", raising=False)
+    monkeypatch.delenv("RELVAL_TOOLS_DIR", raising=False)
+    assert _default_schema() == REPO / ".tools" / "pulumi" / SCHEMA_IN_TOOLS == engine.root / SCHEMA_IN_TOOLS
+    schema = json.loads(_default_schema().read_text())
+    assert (schema["name"], schema["version"]) == ("openstack", "5.5.3")
+    assert "openstack:compute/instance:Instance" in schema["resources"]
+    # The GitLab test job makes the engine and requires it: the schema tests run there.
+    assert CI["test"]["script"][:2] == ["make engine", "make test"]
+    assert CI["test"]["variables"]["RELVAL_REQUIRE_ENGINE"] == "1"
 
 
 def test_a_rerun_of_a_deployed_release_follows_an_explicit_policy():

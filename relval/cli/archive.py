@@ -1,4 +1,4 @@
-"""`relval archive list|show|fetch`: read the campaign archive (see relval.workflows.archive)."""
+"""`relval archive list|show|fetch|last-validated`: read the campaign archive (see relval.workflows.archive)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,30 @@ def register(app: typer.Typer) -> None:
             return
         err.print(f"{len(paths)} file(s) of {escape(index['path'])} verified", highlight=False)
         print(out_dir)
+
+
+    @archive_app.command("last-validated")
+    def last_validated_command(
+        campaign: str = typer.Argument(..., help="Campaign name, or a campaign file (its name is "
+                                       "read, and its own reference is named as the fallback)."),
+        exclude: Optional[list[str]] = typer.Option(None, "--exclude-release", help="Not this release "
+                                                    "(the one under validation); repeatable."),
+        archive: Optional[str] = URL_OPTION,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """The release of the most recent archived run of the campaign that was validated
+        (verdict PASS, every job finished; a FAIL never becomes a reference). Prints it and
+        exits 0; when there is none, prints nothing on stdout (JSON: release null), says
+        why on stderr and exits 0; exit 3 when the archive cannot be read."""
+        from relval.workflows.archive import resolve_url
+        from relval.workflows.archive.validated import choose_reference
+
+        choice = choose_reference(campaign, resolve_url(archive), exclude or [])
+        err.print(f"reference: {escape(choice.reason)}", highlight=False, soft_wrap=True)
+        if as_json:
+            print(json.dumps(choice.to_json(), indent=2))
+        elif choice.release:
+            print(choice.release)
 
 
 def _brief(index: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -126,6 +127,11 @@ def register(app: typer.Typer) -> None:
                                             "when no job starts or ends for this many seconds; "
                                             "make it longer than the longest job."),
         archive: Optional[str] = ARCHIVE_OPTION,
+        timeout: Optional[str] = typer.Option(None, "--timeout", help="Stop (exit 3) after this many "
+                                              "seconds, or 'auto': the campaign's upper bound from its "
+                                              "stages' jobs, wall_time_s, retries and the pool's workers."),
+        ceiling: Optional[float] = typer.Option(None, "--ceiling", help="Seconds left before an outer "
+                                                "timeout (a CI job's) kills relval: it stops 600 s before."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     ) -> None:
         """The whole validation: up, wait for the head, submit, follow, fetch the report and
@@ -134,6 +140,7 @@ def register(app: typer.Typer) -> None:
         2 bad input, 3 no verdict (reference missing, a step broke, nothing compared,
         archiving failed)."""
         from relval.campaign import preflight, run_campaign
+        from relval.campaign_deadline import deadline_for
         from relval.campaign_steps import ClusterSteps
         from relval.infra.automation import require_cli
         from relval.infra.config_source import load_stack
@@ -142,14 +149,21 @@ def register(app: typer.Typer) -> None:
         from relval.workflows.submit import check_batch
 
         # Bad input and a missing reference stop here, before anything is created.
+        started = time.monotonic()
         check_batch(batch)
-        name = preflight(campaign, release, reference_release).name
-        load_stack(stack)
+        loaded = preflight(campaign, release, reference_release)
+        name = loaded.name
+        _, stack_config = load_stack(stack)
+        deadline = deadline_for(loaded, stack_config.workers.max, batch, timeout, ceiling)
         require_cli()
+        err.print(f"[bold]relval campaign[/]: deadline: {escape(deadline.reason)}", highlight=False,
+                  soft_wrap=True)
         steps = ClusterSteps(campaign, head_options(None, ssh_user, ssh_port, identity, ssh_config),
                              batch=batch, remote_base=remote_base, say=_stream, release=release,
                              reference_release=reference_release, stall_timeout_s=stall_timeout,
-                             archive=resolve_url(archive))
+                             archive=resolve_url(archive),
+                             deadline=None if deadline.seconds is None else started + deadline.seconds,
+                             deadline_reason=deadline.reason)
         archive_url = steps.archive
         result = run_campaign(campaign, name, stack, steps, keep=keep,
                               archive=lambda fetched: store_outcome(fetched["result"], archive_url),

@@ -10,6 +10,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfgen"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
@@ -60,6 +66,13 @@ func providerInfo() tfbridge.ProviderInfo {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--emit-schema" {
+		if err := emitSchema(); err != nil {
+			fmt.Fprintln(os.Stderr, "pulumi-resource-openstack --emit-schema:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	tfbridge.Main("openstack", Version, providerInfo(), minimalSchema("openstack", Version))
 }
 
@@ -68,4 +81,37 @@ func main() {
 func minimalSchema(name, version string) []byte {
 	b, _ := json.Marshal(map[string]string{"name": name, "version": version})
 	return b
+}
+
+// emitSchema prints the package schema of the mapped resources, as tfgen generates
+// pulumi-openstack's own from the same Terraform provider (with its autonaming, which makes
+// `name` optional). `make engine` writes it to .tools/pulumi/schema/ for relval's offline
+// check of what the program declares (infra/provider_schema.py). GetSchema keeps answering
+// the minimal schema: generating this one costs every plugin start ~0.15 s.
+func emitSchema() error {
+	info := providerInfo()
+	info.SetAutonaming(255, "-")
+	tf := openstack.Provider()
+	for name := range tf.ResourcesMap {
+		if _, ok := resources[name]; !ok {
+			info.IgnoreMappings = append(info.IgnoreMappings, name)
+		}
+	}
+	for name := range tf.DataSourcesMap {
+		if _, ok := dataSources[name]; !ok {
+			info.IgnoreMappings = append(info.IgnoreMappings, name)
+		}
+	}
+	sink := diag.DefaultSink(os.Stderr, os.Stderr, diag.FormatOptions{Color: colors.Never})
+	result, err := tfgen.GenerateSchemaWithOptions(tfgen.GenerateSchemaOptions{
+		ProviderInfo: info, DiagnosticsSink: sink, XInMemoryDocs: true})
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(result.PackageSpec, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(append(out, '\n'))
+	return err
 }
