@@ -22,7 +22,7 @@ import yaml
 from relval.workflows import o2dpg_driver
 from relval.workflows.campaign import parse_campaign
 from relval.workflows.resources import (BAD, GOOD, compare, judge_resources, parse_task_metrics,
-                                        summarize)
+                                        summarize, unmatched_rules)
 from relval.workflows.verdict import Verdict
 
 from .test_archive import relval
@@ -166,6 +166,13 @@ def test_tasks_are_graded_with_the_stage_globs_thresholds_and_fail_the_verdict()
     rules = parse_campaign(doc).resource_rules
     assert {g.stage: g.grade for g in compare(new, ref, rules) if g.metric == "max_pss_kb"} == {
         "mc/tpcreco": "WARNING", "mc/sgnsim": GOOD}
+    assert unmatched_rules(rules, compare(new, ref, rules)) == []
+    doc["compare"]["resources"] = [{"match": "mc/tpcreco_*", "memory": {"bad": 1.0}}]
+    rules = parse_campaign(doc).resource_rules
+    assert {(g.stage, g.metric): g.grade for g in compare(new, ref, rules)}[("mc/tpcreco", "max_pss_kb")] == BAD
+    assert unmatched_rules(rules, compare(new, ref, rules)) == [
+        "compare.resources: 'mc/tpcreco_*' matches no stage or O2DPG task compared (mc/sgnsim, mc/tpcreco; "
+        "a task is <stage>/<task>, without its timeframe suffix)"]
 
 
 @pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
@@ -178,7 +185,10 @@ def test_a_planted_task_memory_regression_fails_the_o2dpg_campaign(tmp_path):
     # PSS grows from ~175 to ~285 MB (+60%).
     document["environment"]["setup"] += (
         " && case '{release}' in *new) export FAKE_O2_MEMORY=reco=260;; *) export FAKE_O2_MEMORY=reco=150;; esac")
-    document["compare"]["resources"] = [{"match": "mc", "memory": {"warning": 2.0, "bad": 4.0}}]
+    # The stage's own memory loosely; a rule written with the timeframe suffix matches no task
+    # (tasks are mc/tpcreco): it loosens nothing and is named in the notes.
+    document["compare"]["resources"] = [{"match": "mc", "memory": {"warning": 2.0, "bad": 4.0}},
+                                        {"match": "mc/tpcreco_*", "memory": {"warning": 5.0, "bad": 9.0}}]
     campaign = _write(tmp_path, document)
     result = relval("run", str(campaign), "--local", "--workdir", str(tmp_path / "w"), "--json",
                     "--archive", str(tmp_path / "a"), timeout=600)
@@ -195,6 +205,7 @@ def test_a_planted_task_memory_regression_fails_the_o2dpg_campaign(tmp_path):
     # every other task of the workflow was compared too, and stayed within its thresholds
     tasks = {g["stage"] for g in doc["resources"] if g["kind"] == "task"}
     assert {"mc/sgngen", "mc/sgnsim", "mc/tpcdigi", "mc/pvfinder", "mc/aod", "mc/aodmerge"} <= tasks
+    assert any("compare.resources: 'mc/tpcreco_*' matches no stage or O2DPG task" in n for n in doc["notes"])
     report = (tmp_path / "w" / "report.md").read_text()
     assert "## Resources per O2DPG task" in report and "| mc/tpcreco | memory | BAD |" in report
     archived = next((tmp_path / "a" / "o2dpg-test").glob("*new*/*/resources.json"))

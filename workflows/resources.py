@@ -251,6 +251,16 @@ def compare(candidate: dict, reference: dict, rules: list[Rule] | None = None) -
     return grades
 
 
+def unmatched_rules(rules: list[Rule] | None, grades: list[StageGrade]) -> list[str]:
+    """Notes for `compare.resources` globs that matched nothing compared: a mistyped name, or
+    an O2DPG task written with its timeframe suffix (`mc/tpcreco_*` for `mc/tpcreco`)."""
+    compared = {g.stage for g in grades}
+    return [f"compare.resources: {rule.match!r} matches no stage or O2DPG task compared "
+            f"({', '.join(sorted(compared)[:6]) or 'none'}{', ...' if len(compared) > 6 else ''}; "
+            "a task is <stage>/<task>, without its timeframe suffix)"
+            for rule in rules or () if not any(fnmatch.fnmatchcase(name, rule.match) for name in compared)]
+
+
 def read_rules(f) -> list[Rule]:
     """`compare.resources`: a list of {match: STAGE-GLOB, memory|cpu|wall|written: {warning, bad}}
     (relative increases, e.g. 0.2 = +20%); checked with the campaign file. A glob matches
