@@ -175,6 +175,17 @@ def test_tasks_are_graded_with_the_stage_globs_thresholds_and_fail_the_verdict()
         "a task is <stage>/<task>, without its timeframe suffix)"]
 
 
+def test_a_tasks_cpu_and_wall_time_ignore_less_than_two_sampling_intervals():
+    """The runner samples every ~5 s: 4 -> 13 s of CPU is a sampling step for a task (GOOD),
+    a regression for a stage, measured to the tick (BAD); 4 -> 20 s is one for both."""
+    def side(key, cpu):
+        return {key: {"mc/tpcreco" if key == "tasks" else "mc": {"cpu_s": {"median": cpu, "max": cpu, "n": 2}}}}
+    for key, kind in (("tasks", "task"), ("stages", "stage")):
+        grades = {cpu: compare(side(key, cpu), side(key, 4.0))[0] for cpu in (13.0, 20.0)}
+        assert grades[13.0].kind == kind
+        assert (grades[13.0].grade, grades[20.0].grade) == ((GOOD, BAD) if kind == "task" else (BAD, BAD))
+
+
 @pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
 def test_a_planted_task_memory_regression_fails_the_o2dpg_campaign(tmp_path):
     """One O2DPG task (tpcreco) holds 60% more memory in the candidate; the physics is the

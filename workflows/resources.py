@@ -27,7 +27,8 @@ Timeframe instances of a task (`tpcreco_1`, `tpcreco_2`) are one task, `tpcreco`
 O2DPG's own o2dpg_sim_metrics.py; each instance is one value of its median and maximum,
 under the name `<stage>/<task>` (`mc/tpcreco`), so `compare.resources` globs match
 tasks as they match stages (`mc/tpc*`). A task's memory is its peak PSS (the runner's
-measure); `memory` thresholds apply to it.
+measure); `memory` thresholds apply to it. Its CPU and wall time come from samples ~5 s
+apart: increases below 10 s are noise (TASK_LIMITS).
 
 Grades: the relative increase of the candidate's median and of its maximum over the
 reference's, the worse of the two; memory is strict (+20% WARNING, +50% BAD), time
@@ -210,11 +211,20 @@ class StageGrade:
                 f"max {show(self.reference['max'])} -> {show(self.candidate['max'])} {unit})")
 
 
-def limits_for(stage: str, rules: list[Rule] | None) -> dict[str, Limit]:
-    limits = dict(DEFAULT_LIMITS)
+# O2DPG tasks: the runner samples every ~5 s, so a task's CPU and wall time move by a
+# sampling interval between two runs of the same work; below two intervals is noise.
+TASK_LIMITS = {**DEFAULT_LIMITS, "cpu_s": replace(DEFAULT_LIMITS["cpu_s"], floor=10.0),
+               "wall_s": replace(DEFAULT_LIMITS["wall_s"], floor=10.0)}
+
+
+def limits_for(stage: str, rules: list[Rule] | None, base: dict[str, Limit] = DEFAULT_LIMITS) -> dict[str, Limit]:
+    """The limits of a stage (or task, with base=TASK_LIMITS): a matching rule sets the
+    warning and bad cuts, the floor stays the base's."""
+    limits = dict(base)
     for rule in rules or ():
         if fnmatch.fnmatchcase(stage, rule.match):
-            limits.update(rule.limits)
+            limits.update({metric: replace(base[metric], warning=limit.warning, bad=limit.bad)
+                           for metric, limit in rule.limits.items()})
     return limits
 
 
@@ -242,7 +252,7 @@ def compare(candidate: dict, reference: dict, rules: list[Rule] | None = None) -
             ref_metrics = (reference.get(key) or {}).get(stage)
             if not ref_metrics:
                 continue
-            limits = limits_for(stage, rules)
+            limits = limits_for(stage, rules, TASK_LIMITS if kind == "task" else DEFAULT_LIMITS)
             for metric, values in metrics.items():
                 if metric not in ref_metrics or metric not in limits:
                     continue
