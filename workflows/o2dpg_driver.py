@@ -12,8 +12,24 @@ run there with the release's python3, so it uses the standard library only.
    --cpu-limit C --mem-limit MB [-k] ARGS`;
 4. copies each PATH to OUT, and packs workflow.json, the runner's pipeline logs and
    metrics and every task log into LOGS.tgz (also when something failed);
-5. on failure prints, last, the failed tasks with the tail of their logs (the runner
+5. reduces the runner's per-task samples (`pipeline_metric_<pid>.log`) to figures per
+   task: one `relval-o2dpg: task-metrics` line each in the job log, beside the job's own
+   `relval-job: metrics` line, for relval.workflows.resources; the same figures go to
+   `o2dpg_task_metrics.json` in LOGS.tgz;
+6. on failure prints, last, the failed tasks with the tail of their logs (the runner
    logs each task to `<cwd>/<name>.log` and leaves `<name>.log_done` when it succeeded).
+
+The runner's metric log (both runners of O2DPG: MC/bin/o2dpg_workflow_runner_legacy.py
+and MC/workflow_runner) is written by Python's logging with the format
+`%(asctime)s %(levelname)s %(message)s` and a dict as the message, so each line is
+`2026-11-30 09:10:00,123 INFO {'iter': 3, 'name': 'tpcreco_1', 'cpu': 187.5, 'uss': 812.1,
+'pss': 840.6, 'nice': 0, 'swap': 0, 'label': ['RECO', 'TPC'], 'disc': -1}`, one per
+running task and sampling pass: `cpu` in percent of one core since the previous pass,
+`uss`/`pss` in MB summed over the task's process tree. The first line is the meta dict
+(no 'iter'); `__cgroup_global__` rows and non-dict lines (`*** MEMORY LIMIT PASSED !! ***`)
+are not tasks. The reductions are the runner's and O2DPG's own (o2dpg_sim_metrics.py):
+peak PSS and USS, wall time from the first to the last sample, CPU seconds as the
+time-weighted sum of the CPU samples after the first (the first is a psutil baseline).
 
 Exit code: 0 when the runner succeeded and every output was collected, else the
 runner's code (1 when collection alone failed, 2 for bad use).
@@ -22,6 +38,7 @@ runner's code (1 when collection alone failed, 2 for bad use).
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import json
 import os
@@ -31,9 +48,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from datetime import datetime
 
 TAIL_LINES = 12
 FAILED_RE = re.compile(r"^(\S+) failed \.\.\. checking retry")
+TASK_METRICS_JSON = "o2dpg_task_metrics.json"
 
 
 def say(message: str) -> None:
@@ -117,6 +136,65 @@ def tail(path: str, lines: int = TAIL_LINES) -> list[str]:
         return [f"(no log {path})"]
 
 
+def metric_samples(path: str) -> list[dict]:
+    """The task samples of one runner metric log, each with its `time` (s since epoch)."""
+    samples = []
+    with open(path, errors="replace") as handle:
+        for line in handle:
+            words = line.split(" ", 3)
+            if len(words) < 4 or not words[3].lstrip().startswith("{"):
+                continue  # not a logged dict: a warning line, a truncated last line
+            try:
+                when = datetime.strptime(f"{words[0]} {words[1]}", "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                sample = ast.literal_eval(words[3].strip())  # Python's repr of a dict
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+            if (isinstance(sample, dict) and "iter" in sample and isinstance(sample.get("name"), str)
+                    and not sample["name"].startswith("__")):
+                samples.append({**sample, "time": when})
+    return samples
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def reduce_samples(samples: list[dict]) -> dict:
+    """One task's figures from its samples, in time order."""
+    samples = sorted(samples, key=lambda s: (s["time"], _number(s.get("iter"))))
+    cpu_s = sum(max(_number(s.get("cpu")), 0.0) / 100 * (s["time"] - before["time"])
+                for before, s in zip(samples, samples[1:]))
+    return {"cpu_s": round(cpu_s, 3),
+            "wall_s": round(samples[-1]["time"] - samples[0]["time"], 3),
+            "max_pss_kb": round(max(_number(s.get("pss")) for s in samples) * 1024),
+            "max_uss_kb": round(max(_number(s.get("uss")) for s in samples) * 1024),
+            "samples": len(samples)}
+
+
+def task_metrics(paths: list[str]) -> dict[str, dict]:
+    """Per task name (with its timeframe suffix, as the runner names it): the figures of
+    its last run. A task rerun by a later runner (a resumed job) counts once, last."""
+    figures: dict[str, dict] = {}
+    for path in sorted(paths, key=os.path.getmtime):
+        by_task: dict[str, list[dict]] = {}
+        for sample in metric_samples(path):
+            by_task.setdefault(sample["name"], []).append(sample)
+        for name, samples in by_task.items():
+            figures[name] = reduce_samples(samples)
+    return dict(sorted(figures.items()))
+
+
+def report_task_metrics(figures: dict[str, dict]) -> None:
+    """One line per task in the job log (read by relval.workflows.resources), and the JSON."""
+    with open(TASK_METRICS_JSON, "w") as handle:
+        json.dump(figures, handle, indent=1)
+    if not figures:
+        say("no task samples in the runner's pipeline_metric_*.log: no per-task figures")
+    for name, values in figures.items():
+        print("relval-o2dpg: task-metrics " + " ".join([f"name={name}"] + [f"{k}={v}" for k, v in values.items()]))
+    sys.stdout.flush()
+
+
 def pack_logs(target: str, stages: list[dict]) -> None:
     names = ["workflow.json", *sorted(glob.glob("pipeline_*.log")), *sorted(glob.glob("*_metrics*.json"))]
     for task in stages:
@@ -180,6 +258,7 @@ def main(argv: list[str]) -> int:
             shutil.copyfile(path, out)
         else:
             missing.append(path)
+    report_task_metrics(task_metrics(glob.glob("pipeline_metric_*.log")))
     pack_logs(args.logs, stages)
     failed = failed_tasks(stages, lines) if rc != 0 else []
     for task in failed:

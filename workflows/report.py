@@ -53,17 +53,26 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
             yield "|---|---|---|"
             for o in qa["flagged"]:
                 yield f"| `{o['name']}` | {o['grade']} | {o['reason'] or ''} |"
-    if doc.get("resources"):
+    stage_grades = [g for g in doc.get("resources") or [] if g.get("kind", "stage") == "stage"]
+    task_grades = [g for g in doc.get("resources") or [] if g.get("kind") == "task"]
+    if stage_grades:
         yield ""
         yield "## Resources per stage (candidate against reference)"
         yield ""
-        yield "| stage | metric | grade | change | reference median / max | candidate median / max |"
-        yield "|---|---|---|---|---|---|"
-        for g in doc["resources"]:
-            ref, new = g["reference"], g["candidate"]
-            yield (f"| {g['stage']} | {g['metric']} | {g['grade']} | {g['change']:+.0%} "
-                   f"| {_figure(g['metric'], ref['median'])} / {_figure(g['metric'], ref['max'])} "
-                   f"| {_figure(g['metric'], new['median'])} / {_figure(g['metric'], new['max'])} |")
+        yield from _resource_table("stage", stage_grades)
+    if task_grades:
+        # An O2DPG workflow has tens of tasks: the table lists those that grew, worst first.
+        flagged = sorted((g for g in task_grades if g["grade"] != "GOOD"), key=lambda g: -g["change"])
+        good = {g["stage"] for g in task_grades} - {g["stage"] for g in flagged}
+        yield ""
+        yield "## Resources per O2DPG task (candidate against reference)"
+        yield ""
+        yield (f"{len(good)} of {len({g['stage'] for g in task_grades})} tasks GOOD in every metric. "
+               "A task's memory is its peak PSS, from the O2DPG runner's samples; its timeframes "
+               "are values of one median and maximum.")
+        if flagged:
+            yield ""
+            yield from _resource_table("task", flagged)
     if doc["failed_jobs"]:
         yield ""
         yield "## Failed jobs"
@@ -89,6 +98,16 @@ def report_lines(outcome: "RunOutcome") -> Iterator[str]:
         yield "## Notes"
         yield ""
         yield from (f"- {note}" for note in doc["notes"])
+
+
+def _resource_table(what: str, grades: list[dict]):
+    yield f"| {what} | metric | grade | change | reference median / max | candidate median / max |"
+    yield "|---|---|---|---|---|---|"
+    for g in grades:
+        ref, new = g["reference"], g["candidate"]
+        yield (f"| {g['stage']} | {g['metric']} | {g['grade']} | {g['change']:+.0%} "
+               f"| {_figure(g['metric'], ref['median'])} / {_figure(g['metric'], ref['max'])} "
+               f"| {_figure(g['metric'], new['median'])} / {_figure(g['metric'], new['max'])} |")
 
 
 def _figure(metric: str, value: float) -> str:

@@ -487,7 +487,7 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
     directory and judges it here)."""
     from relval.workflows.archive.reference import read_source
     from relval.workflows.report import write_report
-    from relval.workflows.resources import judge_resources
+    from relval.workflows.resources import judge_resources, unmatched_rules
 
     source, reference_notes = read_source(root)
     notes = list(dict.fromkeys([n for c in chains for n in c.workflow.graph.notes] + reference_notes))
@@ -505,6 +505,8 @@ def judge(campaign: Campaign, root: Path, chains: list[Chain], statuses: dict[st
         qa, problem = run_qa(campaign, chains, root / "qa")
     verdict = decide(candidate, reference, qa, compare, problem)
     grades = compare_resources(campaign, root, chains) if compare and finished else []
+    if grades:
+        notes += unmatched_rules(campaign.resource_rules, grades)
     verdict = judge_resources(verdict, grades)
     outcome = RunOutcome(campaign, results, verdict, root / "report.md", root, qa, notes, list(chains),
                          source, grades)

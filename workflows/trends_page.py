@@ -1,5 +1,5 @@
-"""The trends page: one static HTML file with inline SVG plots (no script, no network),
-so it opens from a copied artifact or a mail attachment as it is.
+"""The trends page: one static HTML file with inline SVG plots and an inline script (no
+network), so it opens from a copied artifact or a mail attachment as it is.
 
     render(trends) -> str
     write_page(trends, out_dir) -> Path        out_dir/index.html (the directory is checked first)
@@ -8,12 +8,17 @@ so it opens from a copied artifact or a mail attachment as it is.
 - Histograms: the latest grade change first. Per release the grade and the chi2 and KS
   p-values; the plot draws both p-values on a log scale against the warning and bad
   thresholds, over a strip of grade colours, so a GOOD -> BAD -> GOOD is seen at a glance.
+  A campaign has thousands of histograms: the rows (their HTML, drawn here) sit in a JSON
+  block and the script puts one page of them (PAGE_ROWS) at a time into the table,
+  filtered by name (a substring, or a glob with * and ?) and by grade (the latest one,
+  or "changed"). Without JavaScript the first page is there as it is.
 - Stages: per resource metric the median and the maximum per release, the points
   coloured by the grade against that run's reference.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from html import escape
 from pathlib import Path
@@ -23,6 +28,7 @@ from relval.workflows.trends import ObjectTrend, Point, StageTrend, Trends
 COLOURS = {"GOOD": "#2e7d32", "WARNING": "#f9a825", "BAD": "#c62828", "NOT_COMPARED": "#757575"}
 ABSENT = "#dddddd"
 P_FLOOR = 12            # -log10 p is drawn up to 1e-12; smaller p-values sit on the floor
+PAGE_ROWS = 100         # histogram rows in the page at once (5,000 inline plots would stall the browser)
 UNITS = {"max_rss_kb": ("memory", "MB", 1 / 1024), "cpu_s": ("CPU", "s", 1.0),
          "wall_s": ("wall", "s", 1.0), "bytes_written": ("written", "MB", 1 / 1024 / 1024)}
 CSS = """
@@ -37,6 +43,47 @@ td.grade .p{display:block;font-size:11px;color:#555}
 .change{font-weight:bold;white-space:nowrap}
 .legend{font-size:12px;color:#555}
 code{font-size:12px}
+.controls{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ccc;z-index:1}
+.controls label{margin-right:1em;white-space:nowrap}
+#filter-name{width:22em}
+"""
+# The histogram table's pages and filter (rows are HTML strings from _object_row).
+SCRIPT = r"""
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var rows = JSON.parse($("objects-data").textContent);
+  var body = $("object-rows"), size = Number(body.getAttribute("data-page-rows")), page = 0, shown = rows;
+  function globToRegExp(text) {
+    var escaped = text.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp("^" + escaped + "$", "i");
+  }
+  function draw() {
+    var pages = Math.max(1, Math.ceil(shown.length / size));
+    page = Math.max(0, Math.min(page, pages - 1));
+    body.innerHTML = shown.slice(page * size, (page + 1) * size).map(function (r) { return r.h; }).join("");
+    var first = shown.length ? page * size + 1 : 0, last = Math.min(shown.length, (page + 1) * size);
+    $("objects-status").textContent = first + "-" + last + " of " + shown.length + " matching (" +
+      rows.length + " in all), page " + (page + 1) + " of " + pages;
+    $("page-prev").disabled = page === 0;
+    $("page-next").disabled = page >= pages - 1;
+  }
+  function filter() {
+    var text = $("filter-name").value.trim(), grade = $("filter-grade").value;
+    var glob = /[*?]/.test(text) ? globToRegExp(text) : null, lower = text.toLowerCase();
+    shown = rows.filter(function (r) {
+      if (grade === "changed" ? !r.c : grade && r.g !== grade) return false;
+      return !text || (glob ? glob.test(r.n) : r.n.toLowerCase().indexOf(lower) >= 0);
+    });
+    page = 0;
+    draw();
+  }
+  $("filter-name").addEventListener("input", filter);
+  $("filter-grade").addEventListener("change", filter);
+  $("page-prev").addEventListener("click", function () { page -= 1; draw(); });
+  $("page-next").addEventListener("click", function () { page += 1; draw(); });
+  filter();
+})();
 """
 
 
@@ -71,6 +118,7 @@ def render(trends: Trends) -> str:
         '<p class="legend">Median (solid) and maximum (dashed) per release; a point\'s colour is '
         "the grade against that run's reference (grey: not compared).</p>",
         _stages_section(trends.stages, releases),
+        f"<script>{SCRIPT}</script>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -93,18 +141,38 @@ def _releases_table(trends: Trends) -> str:
 
 def _objects_table(objects: list[ObjectTrend], releases: list[str], thresholds: dict) -> str:
     head = "".join(f"<th>{escape(r)}</th>" for r in releases)
-    rows = [f'<table id="objects"><tr><th>object</th><th>last change</th>{head}<th>plot</th></tr>']
-    for trend in objects:
-        change = trend.change
-        change_cell = (f'<td class="change">{escape(releases[trend.changed_at])}: '
-                       f"{escape(change[0])} &rarr; {escape(change[1])}</td>" if change else "<td></td>")
-        cells = "".join(_grade_cell(p, release) for p, release in zip(trend.points, releases))
-        rows.append(f'<tr class="row" data-name="{escape(trend.name)}" '
-                    f'data-changed="{escape(releases[trend.changed_at]) if change else ""}">'
-                    f"<td><code>{escape(trend.name)}</code></td>{change_cell}{cells}"
-                    f"<td>{p_value_plot(trend, releases, thresholds)}</td></tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+    grades = [g for g in COLOURS if any(o.latest and o.latest.grade == g for o in objects)]
+    options = "".join(f'<option value="{g}">latest {g}</option>' for g in grades)
+    data = [{"n": o.name, "g": o.latest.grade if o.latest else "", "c": o.change is not None,
+             "h": _object_row(o, releases, thresholds)} for o in objects]
+    # Neither `</` nor `<!--` may appear inside a script element; JSON reads `<\/` and `\u003c` back.
+    blob = (json.dumps(data, separators=(",", ":"), allow_nan=False)
+            .replace("</", "<\\/").replace("<!--", "\\u003c!--"))
+    return "\n".join([
+        '<div class="controls"><label>name <input id="filter-name" type="search" '
+        'placeholder="substring, or a glob: *TPC*/dEdx*"></label>'
+        f'<label>grade <select id="filter-grade"><option value="">any</option>{options}'
+        '<option value="changed">changed grade</option></select></label>'
+        '<button id="page-prev" type="button">&larr; previous</button> '
+        '<button id="page-next" type="button">next &rarr;</button> '
+        f'<span id="objects-status">1-{min(PAGE_ROWS, len(objects))} of {len(objects)}</span></div>',
+        f'<table id="objects"><thead><tr><th>object</th><th>last change</th>{head}<th>plot</th></tr></thead>',
+        f'<tbody id="object-rows" data-page-rows="{PAGE_ROWS}">',
+        *(row["h"] for row in data[:PAGE_ROWS]),  # the first page, also without JavaScript
+        "</tbody></table>",
+        f'<script type="application/json" id="objects-data">{blob}</script>',
+    ])
+
+
+def _object_row(trend: ObjectTrend, releases: list[str], thresholds: dict) -> str:
+    change = trend.change
+    change_cell = (f'<td class="change">{escape(releases[trend.changed_at])}: '
+                   f"{escape(change[0])} &rarr; {escape(change[1])}</td>" if change else "<td></td>")
+    cells = "".join(_grade_cell(p, release) for p, release in zip(trend.points, releases))
+    return (f'<tr class="row" data-name="{escape(trend.name)}" '
+            f'data-changed="{escape(releases[trend.changed_at]) if change else ""}">'
+            f"<td><code>{escape(trend.name)}</code></td>{change_cell}{cells}"
+            f"<td>{p_value_plot(trend, releases, thresholds)}</td></tr>")
 
 
 def _grade_cell(point: Point | None, release: str) -> str:
