@@ -170,6 +170,34 @@ def test_a_bad_upload_is_caught_and_retried(tmp_path):
         upload_verified(never, [(source, "x/f.bin")], retries=2, backoff_s=0, sleep=lambda s: None)
 
 
+class CorruptCopyAnonymousError(LocalBackend):
+    """Downloads a flipped copy of the second file, then fails without naming any file (as
+    xrdcp's own checksum check may when it copies several files at once)."""
+
+    def get(self, pairs):
+        super().get(pairs)
+        target = pairs[1][1]
+        target.write_bytes(bytes([target.read_bytes()[0] ^ 0xFF]) + target.read_bytes()[1:])
+        raise ArchiveError(f"{self.url}: download failed: CheckSum error")
+
+
+def test_a_failed_batch_download_names_the_corrupt_file_and_removes_it(tmp_path):
+    from relval.workflows.archive.transfer import download_verified
+
+    backend = CorruptCopyAnonymousError(tmp_path / "a", "file://test")
+    entries = []
+    for name in ("x/a.root", "x/b.root"):
+        body = os.urandom(1000)
+        (tmp_path / "src").mkdir(exist_ok=True)
+        (tmp_path / "src" / name.split("/")[1]).write_bytes(body)
+        backend.put([(tmp_path / "src" / name.split("/")[1], name)])
+        entries.append({"key": name, "size": 1000, "adler32": adler32_of(tmp_path / "src" / name.split("/")[1])})
+    with pytest.raises(ArchiveError) as caught:
+        download_verified(backend, entries, tmp_path / "down")
+    assert "x/b.root (adler32" in str(caught.value) and "CheckSum error" in str(caught.value)
+    assert not (tmp_path / "down" / "x" / "b.root").exists()
+
+
 @needs_makeflow
 def test_run_archives_and_a_failed_archive_is_exit_3_with_the_verdict_kept(xrootd_server, tmp_path):
     campaign = small_toy(tmp_path)

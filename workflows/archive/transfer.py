@@ -63,11 +63,19 @@ def download_verified(backend: Backend, files: Iterable[dict], destination: Path
     each; a mismatch removes the bad copy and raises ArchiveError naming the file."""
     entries = list(files)
     targets = [(entry["key"], destination / entry["key"]) for entry in entries]
-    backend.get(targets)
+    try:
+        backend.get(targets)
+        failed = None
+    except ArchiveError as error:
+        # A batched copy that fails (xrdcp's own checksum check, say) need not name the
+        # file: what did arrive is checked below, so the message names it anyway.
+        failed = error
     corrupt = []
     for entry, (key, target) in zip(entries, targets):
         size = target.stat().st_size if target.is_file() else None
-        if size != entry["size"]:
+        if size is None and failed is not None:
+            corrupt.append(f"{key} (not downloaded)")
+        elif size != entry["size"]:
             corrupt.append(f"{key} ({size} bytes, the index says {entry['size']})")
         elif adler32_of(target) != entry["adler32"]:
             corrupt.append(f"{key} (adler32 {adler32_of(target)}, the index says {entry['adler32']})")
@@ -75,5 +83,8 @@ def download_verified(backend: Backend, files: Iterable[dict], destination: Path
             continue
         target.unlink(missing_ok=True)
     if corrupt:
-        raise ArchiveError(f"corrupt download from {backend.url}: " + first(corrupt))
+        raise ArchiveError(f"corrupt download from {backend.url}: " + first(corrupt)
+                           + (f" ({failed})" if failed else ""))
+    if failed is not None:
+        raise failed
     return [target for _, target in targets]
