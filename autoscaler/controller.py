@@ -165,7 +165,7 @@ class Controller:
                 result.deleted.append(action.worker)
             elif isinstance(action, Drain):
                 try:
-                    self.condor.drain(action.worker)
+                    self.condor.drain(action.worker, retire=action.retire)
                 except AdapterError as error:
                     result.failed_calls += 1
                     self.log.warning("drain %s failed, retried next cycle: %s", action.worker, error)

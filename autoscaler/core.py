@@ -10,8 +10,8 @@ Cases, in the order they are applied:
   from the collector (`join-timeout`, `lost`) until it recovers;
 - failed boots: `error` (VM in ERROR), `boot-timeout` (BUILD too long),
   `join-timeout` (ACTIVE, startd never in the collector within a timeout that is never
-  below 2 x startdUpdateInterval): delete, then replace with exponential backoff per
-  replacement chain;
+  below 2 x startdUpdateInterval): delete, then replace after a backoff that grows
+  exponentially with the cloud's run of failed boots in a row;
 - `lost`: a worker that joined once and has been absent from the collector for twice
   the update interval; deleted (not a failed boot) only if the schedd runs nothing there;
 - `transient-timeout`: a VM in a transient cloud state (MIGRATING, RESIZE, ...) past
@@ -124,9 +124,47 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
                                    f"(> idleTimeout {config.idle_timeout:.0f}s) and not needed "
                                    f"by the {sum(fitting.values())} idle job(s)"))
 
+    actions.extend(consolidate(live, not_leaving, actions, fitting, observed, config, now))
+
     top_up = max(0, config.min - len(not_leaving))
     actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now))
     return _never_busy(actions, {w.id: w for w in workers})
+
+
+def consolidate(live: list[WorkerState], not_leaving: list[WorkerState], actions: list[Action],
+                fitting: Counter, observed: Observed, config: ScalerConfig,
+                now: float) -> list[Action]:
+    """`emptiest-drain`: spare room the queue has not needed for idleTimeout goes back.
+
+    The idle timeout, applied to the pool's room rather than to whole workers only: once
+    no idle job has been seen for idleTimeout, the pool is shrunk to the workers its
+    running jobs fill when packed (by cores and by memory), by draining the emptiest
+    ones. A drained worker takes no new job and is deleted when its last one ends,
+    instead of idling idleTimeout after it. Draining workers still count with the jobs
+    they run, so a drain is never followed by another for the same room; never below min.
+    """
+    quiet = observed.queue_quiet_since
+    if fitting or quiet is None or now - quiet <= config.idle_timeout:
+        return []
+    cores, ram = config.flavor.cores, config.flavor.ram_mb
+    chosen = {a.worker for a in actions if isinstance(a, Drain)}
+    joined = [w for w in live if w.cloud == ACTIVE and w.condor in (IDLE, BUSY, DRAINING)]
+    used_cpus = sum(max(0, cores - w.free_cpus) if w.condor != IDLE else 0 for w in joined)
+    used_mem = sum(max(0, ram - w.free_memory_mb) if w.condor != IDLE else 0 for w in joined)
+    needed = max(math.ceil(used_cpus / cores), math.ceil(used_mem / ram))
+    staying = [w for w in not_leaving if w.id not in chosen]
+    staying_ids = {w.id for w in staying}
+    leaving = sum(w.id not in staying_ids for w in joined)
+    spare = min(len(joined) - leaving - needed, len(staying) - config.min)
+    candidates = sorted((w for w in staying if w.cloud == ACTIVE and w.condor in (IDLE, BUSY)),
+                        key=lambda w: (-w.free_cpus, -w.free_memory_mb, w.running_jobs))
+    return [Drain(w.id, f"no idle job for {now - quiet:.0f}s (> idleTimeout "
+                        f"{config.idle_timeout:.0f}s): the {len(joined)} worker(s) hold room for "
+                        f"{len(joined) - needed} more than their {used_cpus} running core(s) "
+                        f"need; the emptiest ({w.running_jobs} job(s), {w.free_cpus} free "
+                        f"core(s)) is drained{', its jobs finish first' if busy(w) else ''}",
+                  case="emptiest-drain", retire=busy(w))
+            for w in candidates[:max(0, spare)]]
 
 
 # --- VMs being deleted ----------------------------------------------------------------
@@ -414,6 +452,21 @@ def backoff_delay(generation: int, config: ScalerConfig) -> float:
     return min(config.backoff_max_seconds, config.backoff_seconds * 2 ** generation)
 
 
+def failure_streak(boots: tuple[BootRecord, ...]) -> int:
+    """Failed boots in a row at the end of the history, in launch order.
+
+    A boot still pending ends the run (it may well succeed): errors come back in seconds
+    and successes only after the join, so the failures of a burst that is still booting
+    are not a run.
+    """
+    streak = 0
+    for b in sorted(boots, key=lambda b: b.launched_at, reverse=True):
+        if not b.failed:
+            break
+        streak += 1
+    return streak
+
+
 def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: int,
            observed: Observed, new_failures: list[BootRecord], config: ScalerConfig,
            now: float) -> list[Action]:
@@ -439,16 +492,21 @@ def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: in
     if n < want:
         binding = min(limits.values(), key=lambda v: v[0])
         why += f"; {want} wanted, capped by {binding[1]}"
-    # Each unreplaced failure holds one place until its backoff has passed.
+    # Each unreplaced failure holds one place until its backoff has passed. The delay
+    # grows with the cloud's run of failures in a row, not with the place's own chain:
+    # boots fail independently of the place they fill, so a long chain on a cloud where
+    # half the boots succeed is bad luck, and waiting minutes for it only keeps the
+    # queue waiting; a cloud where nothing boots makes the run, and the delay, grow.
     failures = [b for b in observed.boots
                 if b.failed and not b.replaced and b.resolved_at is not None
                 and b.resolved_at >= now - config.failure_window] + new_failures
-    waiting = [b for b in failures if b.resolved_at + backoff_delay(b.generation, config) > now]
+    delay = backoff_delay(max(0, failure_streak(tuple(history.values())) - 1), config)
+    waiting = [b for b in failures if b.resolved_at + delay > now]
     ready = sorted((b for b in failures if b not in waiting), key=lambda b: b.resolved_at)
     if waiting:
         blocked = min(n, len(waiting))
         n -= blocked
-        until = min(b.resolved_at + backoff_delay(b.generation, config) for b in waiting)
+        until = min(b.resolved_at + delay for b in waiting)
         why += f"; {blocked} held back by backoff until t={until:.0f}"
     if n <= 0:
         return alerts

@@ -256,9 +256,12 @@ class FakeCondor(_Strict):
             self.publish()
         return list(self.published)
 
-    def drain(self, instance_id: str) -> None:
+    def drain(self, instance_id: str, retire: bool = False) -> None:
         self._call("drain")
         startd = self.startds.get(instance_id)
         if startd is None:
             raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
+        if startd.jobs and not retire:
+            # The real drain's check expression (every slot unclaimed) is false: refused.
+            raise CondorError(f"drain {instance_id}: refused, a job was matched meanwhile")
         startd.draining = True

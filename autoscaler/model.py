@@ -36,6 +36,9 @@ MANAGED_KEY, BY_SCALER, BY_PULUMI = "relval-managed-by", "scaler", "pulumi"
 STOP_KEY, STOPPED_KEY = "relval-scaler-stop", "relval-scaler-stopped"
 WORKER_ROLE, HEAD_ROLE = "worker", "head"
 INSTANCE_ATTR = "RelvalInstanceId"  # startd ClassAd attribute naming the VM
+# Startd attribute of workers whose jobs finish when drained (MAXJOBRETIREMENTTIME set):
+# only those are drained while busy.
+RETIRE_ATTR = "RelvalRetiresJobs"
 
 
 # --- what the adapters report ---------------------------------------------------------
@@ -175,6 +178,8 @@ class Observed:
     joined_listed: int = 0
     joined_visible: int = 0
     collector_ok_since: float = 0.0
+    # Since when no cycle has seen an idle job (None: idle jobs now, or not known yet).
+    queue_quiet_since: float | None = None
 
 
 # --- what the core returns -------------------------------------------------------------
@@ -192,6 +197,7 @@ class Drain:
     worker: str
     reason: str
     case: str = "idle-drain"
+    retire: bool = False             # jobs run there: they finish first (graceful retirement)
 
 
 @dataclass(frozen=True)

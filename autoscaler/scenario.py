@@ -32,8 +32,11 @@ Keys (all but `jobs` optional; times in seconds):
     collector_outages: [{at_s: 3600, for_s: 60}]   # the collector answers with no startd ads;
                              # afterwards each startd comes back at its next UPDATE_INTERVAL
     condor: {negotiator_interval_s: 20, collector_update_s: 30,
-             startd_update_interval_s: 300}   # the startds' UPDATE_INTERVAL (after an outage)
-    autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy
+             startd_update_interval_s: 60}   # the startds' UPDATE_INTERVAL (after an outage);
+                             # 60 as the rendered worker config sets it
+    autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy;
+                             # startdUpdateInterval defaults to condor.startd_update_interval_s
+                             # (one deployment: the scaler is told what its workers do)
     elastiq: {max_vms: 26, idle_timeout_s: 3600}   # overrides for the baseline; by default
                              # max_vms is fair: the pool's max plus the VMs elastiq cannot
                              # tell apart from its own (the head, foreign_instances)
@@ -146,7 +149,7 @@ class Scenario:
     restart_downtime_s: float = 60
     negotiator_interval_s: float = 20
     collector_update_s: float = 30
-    startd_update_interval_s: float = 300
+    startd_update_interval_s: float = 60
     collector_outages: tuple[Window, ...] = ()
     transient: tuple[Transient, ...] = ()
     teardown_at_s: float | None = None
@@ -163,7 +166,8 @@ class Scenario:
 
     def scaler_config(self, stack: str) -> ScalerConfig:
         problems = Problems(render=lambda p, m: f"{p} {m}")
-        kwargs = read_scaler_keys(Field(self.autoscaler, "autoscaler", problems))
+        keys = {"startdUpdateInterval": self.startd_update_interval_s, **self.autoscaler}
+        kwargs = read_scaler_keys(Field(keys, "autoscaler", problems))
         return ScalerConfig(stack=stack, min=self.min, max=self.max, flavor=self.flavor, **kwargs)
 
 

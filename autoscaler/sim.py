@@ -239,13 +239,22 @@ class Simulation:
         return not self.collector_down and self.reappear.get(instance_id, 0.0) <= self.now
 
     def _negotiate(self, now: float) -> None:
+        """Match idle jobs, in queue order, to the fullest partitionable slot that fits.
+
+        HTCondor's default NEGOTIATOR_PRE_JOB_RANK ranks unclaimed slots by -Cpus, then
+        -Memory, and a p-slot advertises what is left of it: the fullest slot wins, and
+        with NEGOTIATOR_DEPTH_FIRST and CLAIM_PARTITIONABLE_LEFTOVERS one slot is filled
+        before the next (the head's rendered config sets the first two). The same for
+        both policies: placement is the negotiator's, not the scaler's.
+        """
         startds = [s for s in self.condor.startds.values()
                    if not s.draining and self._visible(s.instance_id)]
         room = {s.instance_id: list(s.free) for s in startds}
         waiting: list[FakeJob] = []
         for i, job in enumerate(self.condor.idle):
-            target = next((s for s in startds if room[s.instance_id][0] >= job.cpus
-                           and room[s.instance_id][1] >= job.memory_mb), None)
+            target = min((s for s in startds if room[s.instance_id][0] >= job.cpus
+                          and room[s.instance_id][1] >= job.memory_mb),
+                         key=lambda s: tuple(room[s.instance_id]), default=None)
             if target is None:
                 waiting.append(job)
                 if not any(r[0] > 0 for r in room.values()):

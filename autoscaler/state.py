@@ -56,6 +56,7 @@ class ScalerState:
     collector_ok_since: float = 0.0  # start of the current run of healthy collector answers
     collector_down: bool = False
     stopped_at: float | None = None  # teardown asked this scaler to stop: for good
+    queue_quiet_since: float | None = None  # no idle job seen since (None: some now)
 
     def to_json(self) -> dict:
         # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
@@ -63,7 +64,8 @@ class ScalerState:
                 "instances": {k: dict(vars(v)) for k, v in sorted(self.instances.items())},
                 "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert,
                 "collector_ok_since": self.collector_ok_since,
-                "collector_down": self.collector_down, "stopped_at": self.stopped_at}
+                "collector_down": self.collector_down, "stopped_at": self.stopped_at,
+                "queue_quiet_since": self.queue_quiet_since}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScalerState":
@@ -74,7 +76,8 @@ class ScalerState:
                    alert=data.get("alert"),
                    collector_ok_since=float(data.get("collector_ok_since", 0.0)),
                    collector_down=bool(data.get("collector_down", False)),
-                   stopped_at=data.get("stopped_at"))
+                   stopped_at=data.get("stopped_at"),
+                   queue_quiet_since=data.get("queue_quiet_since"))
 
 
 class JsonStore:
@@ -233,12 +236,19 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
     observed = Observed(idle_jobs=tuple(idle_jobs), running_jobs=sum(running.values()),
                         workers=tuple(views), headroom=limits.headroom(), boots=tuple(state.boots),
                         joined_listed=joined_listed, joined_visible=joined_visible)
+    # The queue's quiet time starts at the first cycle without idle jobs (after a restart
+    # with an old file: from the file, which only saw quiet cycles before it).
+    if idle_jobs:
+        state.queue_quiet_since = None
+    elif state.queue_quiet_since is None:
+        state.queue_quiet_since = now
     # Absence from the collector counts only from the end of its last outage.
     down = collector_outage(observed) is not None
     if state.collector_down and not down:
         state.collector_ok_since = now
     state.collector_down = down
-    return replace(observed, collector_ok_since=state.collector_ok_since)
+    return replace(observed, collector_ok_since=state.collector_ok_since,
+                   queue_quiet_since=state.queue_quiet_since)
 
 
 def _view(inst: Instance, status: str, m: Machine | None, now: float, schedd_jobs: int = 0,

@@ -206,3 +206,40 @@ def test_elastiq_replaces_every_error_vm_and_tops_up_to_min():
     r = simulate(replace(sc, duration_s=1800, jobs=(), min=3, initial=1), "elastiq")
     # No jobs at all: only the top-up to min and the replacement of each ERROR VM boot.
     assert r.boots > 20 and r.failed_boots == r.boots
+
+
+def test_the_negotiator_gives_a_job_the_fullest_slot_that_holds_it():
+    """HTCondor's default NEGOTIATOR_PRE_JOB_RANK (-Cpus, -Memory of what a p-slot has
+    left), pinned in the head's config: the same placement for both policies."""
+    sim = Simulation(Scenario(jobs=(JobBatch(0, 1, 1, 2000, Dist("fixed", 60)),), initial=0))
+    try:
+        emptier = sim.condor.join("vm-a", 8, 16000)      # joined first
+        fuller = sim.condor.join("vm-b", 8, 16000)
+        sim._submit(JobBatch(0, 3, 1, 2000, Dist("fixed", 600)))
+        sim._negotiate(0.0)
+        fuller.jobs, emptier.jobs = fuller.jobs + emptier.jobs, []
+        sim._submit(JobBatch(0, 1, 1, 2000, Dist("fixed", 600)))
+        sim._negotiate(1.0)
+        assert len(fuller.jobs) == 4 and not emptier.jobs
+    finally:
+        sim.close()
+
+
+def test_hostile_cloud_reaches_capacity_on_every_benchmark_seed():
+    """35% ERROR, 5% stuck, 10% never join, 5% API errors, 2 restarts: boots go on with a
+    backoff set by the cloud's failures in a row, and never-joined VMs are told within
+    2 x the workers' 60 s UPDATE_INTERVAL (the benchmark's seeds: the scenario's + 0..4)."""
+    sc = load_scenario(REPO / "examples/scenarios/hostile-cloud.yaml")
+    runs = [simulate(replace(sc, seed=sc.seed + i), "relval") for i in range(5)]
+    assert all(r.time_to_capacity_s is not None for r in runs)
+    assert all(r.busy_workers_deleted == 0 and r.jobs_killed == 0 for r in runs)
+
+
+def test_bursty_day_idles_30_percent_less_than_elastiq_at_the_same_idle_timeout():
+    sc = load_scenario(REPO / "examples/scenarios/bursty-day.yaml")
+    timeout = sc.scaler_config("x").idle_timeout
+    relval = simulate(sc, "relval")
+    elastiq = simulate(replace(sc, elastiq_idle_timeout_s=timeout), "elastiq")
+    assert relval.idle_vm_seconds <= 0.7 * elastiq.idle_vm_seconds
+    assert relval.busy_workers_deleted == relval.jobs_killed == 0
+    assert relval.jobs_completed == relval.jobs_total

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Iterable
 
 from ..interfaces import CondorError
-from ..model import INSTANCE_ATTR, Job, Slot
+from ..model import INSTANCE_ATTR, RETIRE_ATTR, Job, Slot
 
 JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
 # The schedd copies the matched machine's RelvalInstanceId into the job ad as this
@@ -148,15 +148,22 @@ class HTCondor:
     def slots(self) -> list[Slot]:
         return parse_slots(self._startd_ads())
 
-    def drain(self, instance_id: str) -> None:
+    def drain(self, instance_id: str, retire: bool = False) -> None:
+        """A graceful drain honours MaxJobRetirementTime: condor's default of 0 would evict
+        running jobs at once. An idle worker is drained only while every slot is still
+        unclaimed; a busy one (`retire`) only if its startd advertises that its jobs may
+        retire (the rendered worker config sets MAXJOBRETIREMENTTIME and RETIRE_ATTR):
+        the startd refuses the drain otherwise, and no job is cut off."""
         import htcondor2
         ads = self._startd_ads(drain_constraint(instance_id))
         if not ads:
             raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
+        check = f"{RETIRE_ATTR} =?= True" if retire else 'State == "Unclaimed"'
+        why = ("relval autoscaler: emptiest worker, its jobs finish first" if retire
+               else "relval autoscaler: idle past idleTimeout")
         bounded(f"drain {instance_id}", lambda: htcondor2.Startd(ads[0]).drainJobs(
-            drain_type=htcondor2.DrainType.Graceful,
-            check_expr='State == "Unclaimed"',
-            reason="relval autoscaler: idle past idleTimeout"), self.timeout_s)
+            drain_type=htcondor2.DrainType.Graceful, check_expr=check, reason=why),
+            self.timeout_s)
 
 
 def drain_constraint(instance_id: str) -> str:
