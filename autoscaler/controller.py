@@ -91,7 +91,8 @@ class Controller:
         if self._stopped(workers, now, result):
             return result
         observed = reconcile(self.state, workers, slots, idle, running, limits,
-                             self.config.stack, now, stack_id=self.config.stack_id)
+                             self.config.stack, now, stack_id=self.config.stack_id,
+                             flavor=self.config.flavor)
         result.observed = observed
         result.actions = decide(observed, self.config, now)
         result.stuck_deletes = [w.id for w in stuck_deletes(observed, self.config, now)]

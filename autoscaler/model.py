@@ -111,6 +111,10 @@ class Slot:
     slot_type: str = "Static"        # Partitionable / Dynamic / Static
     draining: bool = False
     entered_state: float | None = None
+    # The slot's whole size (a p-slot's Cpus/Memory are what is left of it): what a
+    # worker really holds, less than the flavor (the OS and condor keep some). 0: unknown.
+    total_cpus: int = 0
+    total_memory_mb: int = 0
 
 
 # --- what the core sees ------------------------------------------------------------------
@@ -140,6 +144,8 @@ class WorkerState:
     status_detail: str = ""          # the cloud's own status word, for messages
     free_cpus: int = 0               # unclaimed capacity of a joined worker
     free_memory_mb: int = 0
+    total_cpus: int = 0              # what its startd advertises in all (0: unknown)
+    total_memory_mb: int = 0
     deleting: bool = False           # a delete was sent, or the cloud is deleting it
     deleting_since: float | None = None  # the first delete sent, or first seen DELETING
     delete_sent_at: float | None = None  # the last delete the scaler sent
@@ -180,6 +186,9 @@ class Observed:
     collector_ok_since: float = 0.0
     # Since when no cycle has seen an idle job (None: idle jobs now, or not known yet).
     queue_quiet_since: float | None = None
+    # What a worker of the configured flavor holds, as joined workers advertise it
+    # (cpus, memory MB); None until one has joined: the flavor's size is used.
+    worker_size: tuple[int, int] | None = None
 
 
 # --- what the core returns -------------------------------------------------------------

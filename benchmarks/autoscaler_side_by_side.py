@@ -172,9 +172,11 @@ def main() -> int:
     jobs_killed = sum(s[1]["relval"]["jobs_killed"] for s in summary.values())
     leaked = sum(s[1]["relval"]["leaked_vms_after_teardown"] for s in summary.values())
     dups = sum(s[1]["relval"]["duplicate_boots"] for s in summary.values())
+    stuck = sum(r.stuck_deletes for s in summary.values() for r in s[2]["relval"])
     print(f"  relval busy workers killed: {killed}, jobs killed: {jobs_killed}, leaked VMs: "
           f"{leaked}, duplicate boots: {dups} (goal 0): "
-          f"{'met' if killed == jobs_killed == leaked == dups == 0 else 'NOT met'}")
+          f"{'met' if killed == jobs_killed == leaked == dups == 0 else 'NOT met'}; "
+          f"VMs the cloud never finished deleting (not leaks, alerted): {stuck}")
     return 0
 
 

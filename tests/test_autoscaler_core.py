@@ -482,3 +482,17 @@ def test_emptiest_drain_keeps_min_and_memory_counts():
     # Memory-bound jobs: 3 x 6000 MB need two 16 GB workers although they use 3 cores.
     big = tuple(worker(w, jobs=1, free=(7, 10000)) for w in "abc")
     assert len(kinds(decide(replace(obs, workers=big), CFG, NOW), Drain)) == 1
+
+
+def test_jobs_are_packed_into_what_workers_advertise():
+    # 7500 MB jobs: two per 16 GB flavor, one per worker advertising 14600 MB.
+    obs = Observed(idle_jobs=jobs(8, cpus=2, mem=7500), workers=(worker("w1"),))
+    assert booted(decide(obs, CFG, NOW)) == 4
+    learned = replace(obs, worker_size=(8, 14600))
+    assert booted(decide(learned, CFG, NOW)) == 8
+    # A job that fits the flavor but no advertised worker is reported, never booted for.
+    big = replace(learned, idle_jobs=jobs(2, cpus=4, mem=15000))
+    actions = decide(big, CFG, NOW)
+    assert booted(actions) == 0
+    [u] = kinds(actions, Unfittable)
+    assert u.count == 2 and "14600 MB as its startd advertises" in u.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -220,3 +221,26 @@ def test_the_fake_refuses_an_idle_drain_of_a_worker_that_got_a_job_meanwhile():
         condor.drain("vm-1")
     condor.drain("vm-1", retire=True)
     assert startd.draining and startd.jobs
+
+
+def test_worker_size_is_learned_from_what_joined_workers_advertise_per_flavor(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    assert ctl.cycle(clock()).observed.worker_size is None          # nothing joined yet
+    vm = cloud.add_vm(MD)
+    condor.join(vm.id, 8, 14600)                                     # 16 GB flavor
+    clock.t += 15
+    assert ctl.cycle(clock()).observed.worker_size == (8, 14600)
+    del condor.startds[vm.id]
+    clock.t += 15
+    restarted = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    assert restarted.cycle(clock()).observed.worker_size == (8, 14600)   # kept in the file
+    other = Controller(cloud, condor, replace(CFG, flavor=Flavor(16, 32000)),
+                       JsonStore(tmp_path / "state.json"))
+    assert other.cycle(clock()).observed.worker_size is None       # a new flavor: not yet
+
+
+def test_slot_totals_come_from_the_partitionable_slot():
+    slots = FakeCondor().join("vm-1", 8, 14600)
+    slots.jobs = []
+    [m] = machines(slots.ads()).values()
+    assert (m.total_cpus, m.total_memory_mb) == (8, 14600)

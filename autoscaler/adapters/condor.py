@@ -27,7 +27,7 @@ JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
 JOB_MACHINE_ATTR = f"MachineAttr{INSTANCE_ATTR}0"
 SLOT_ATTRS = ["Name", "Machine", "MyAddress", "State", "Activity", "Cpus", "Memory",
               "PartitionableSlot", "DynamicSlot", "SlotType", "Draining", "DrainingRequestId",
-              "EnteredCurrentState", INSTANCE_ATTR]
+              "EnteredCurrentState", "TotalSlotCpus", "TotalSlotMemory", INSTANCE_ATTR]
 IDLE, RUNNING = 1, 2
 # Every call to the schedd, the collector or a startd gives up after this long: one hung
 # daemon must not freeze the scaler's loop (the bindings take no timeout themselves).
@@ -83,6 +83,8 @@ def parse_slots(ads: Iterable) -> list[Slot]:
             state=str(ad.get("State", "")), activity=str(ad.get("Activity", "")),
             cpus=_number(ad, "Cpus", 0), memory_mb=_number(ad, "Memory", 0),
             slot_type=slot_type,
+            total_cpus=_number(ad, "TotalSlotCpus", 0),
+            total_memory_mb=_number(ad, "TotalSlotMemory", 0),
             draining=ad.get("Draining") is True or "DrainingRequestId" in ad,
             entered_state=float(entered) if isinstance(entered, (int, float)) else None))
     return out
