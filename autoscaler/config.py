@@ -12,14 +12,16 @@ holds the defaults and Pulumi.yaml documents them):
     failureWindow: 1800        # the circuit breaker looks at boots launched this recently
     failureRateLimit: 0.5      # ... and stops booting when more than this share failed
     failureMinSamples: 5       # ... once at least this many boots have an outcome
-    backoffSeconds: 15         # replacing a failed boot waits backoffSeconds * 2**generation
+    backoffSeconds: 15         # replacing a failed boot waits backoffSeconds * 2**(n-1), n the
+                               # failed boots in a row (cloud-wide, in launch order)
     backoffMaxSeconds: 600     # ... capped here
     adaptiveTimeouts: true     # tighten boot/join timeouts to 1.5x the p90 of recent successful
                                # boots (never below 180 s, never above the values above)
-    startdUpdateInterval: 300  # the workers' condor UPDATE_INTERVAL: a restarted collector is
+    startdUpdateInterval: 60   # the workers' condor UPDATE_INTERVAL (the rendered worker config
+                               # sets 60; condor's own default is 300): a restarted collector is
                                # empty this long, so the join timeout is never below twice it,
                                # and a joined worker missing from the collector is "lost" only
-                               # after twice it
+                               # after twice it; never set it below the workers' value
     transientTimeout: 3600     # a VM in a transient cloud state (MIGRATING, RESIZE, ...) is
                                # waited for this long before an alert; it is never a failure
     deleteTimeout: 600         # a VM still listed this long after its delete is "stuck in
@@ -103,7 +105,7 @@ AUTOSCALER_KEYS: dict[str, Any] = {
     "backoffSeconds": 15,
     "backoffMaxSeconds": 600,
     "adaptiveTimeouts": True,
-    "startdUpdateInterval": 300,
+    "startdUpdateInterval": 60,
     "transientTimeout": 3600,
     "deleteTimeout": 600,
     "driver": "openstack",
@@ -139,7 +141,7 @@ class ScalerConfig:
     backoff_seconds: float = 15
     backoff_max_seconds: float = 600
     adaptive_timeouts: bool = True
-    startd_update_interval: float = 300
+    startd_update_interval: float = 60
     transient_timeout: float = 3600
     delete_timeout: float = 600
     driver: str = "openstack"

@@ -99,7 +99,8 @@ class Controller:
                                     case="disabled")]
             return result
         observed = reconcile(self.state, workers, slots, idle, running, limits,
-                             self.config.stack, now, stack_id=self.config.stack_id)
+                             self.config.stack, now, stack_id=self.config.stack_id,
+                             flavor=self.config.flavor)
         result.observed = observed
         result.actions = decide(observed, self._with_initial_boots(workers), now)
         result.stuck_deletes = [w.id for w in stuck_deletes(observed, self.config, now)]
@@ -204,7 +205,7 @@ class Controller:
                 result.deleted.append(action.worker)
             elif isinstance(action, Drain):
                 try:
-                    self.condor.drain(action.worker)
+                    self.condor.drain(action.worker, retire=action.retire)
                 except AdapterError as error:
                     result.failed_calls += 1
                     self.log.warning("drain %s failed, retried next cycle: %s", action.worker, error)

@@ -10,8 +10,8 @@ Cases, in the order they are applied:
   from the collector (`join-timeout`, `lost`) until it recovers;
 - failed boots: `error` (VM in ERROR), `boot-timeout` (BUILD too long),
   `join-timeout` (ACTIVE, startd never in the collector within a timeout that is never
-  below 2 x startdUpdateInterval): delete, then replace with exponential backoff per
-  replacement chain;
+  below 2 x startdUpdateInterval): delete, then replace after a backoff that grows
+  exponentially with the cloud's run of failed boots in a row;
 - `lost`: a worker that joined once and has been absent from the collector for twice
   the update interval; deleted (not a failed boot) only if the schedd runs nothing there;
 - `transient-timeout`: a VM in a transient cloud state (MIGRATING, RESIZE, ...) past
@@ -23,11 +23,14 @@ Cases, in the order they are applied:
 - VMs being deleted are no workers and never booting: the delete is re-sent
   (`delete-retry`) and one still listed past deleteTimeout raises `stuck-delete`;
 - `unfittable`: jobs bigger than a worker are reported, never booted for;
-- `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins, after the
+- `scale-up`: idle jobs packed first-fit decreasing into worker-sized bins (the size
+  joined workers advertise, learned per flavor; the flavor's until one joined), after the
   free room of booting and idle workers; capped by max, quota and concurrent boots;
 - `min-top-up`: the pool is brought back to `min`;
 - `idle-drain`: workers idle longer than idleTimeout, not needed by the queue, are
   drained (never below min);
+- `emptiest-drain`: once no job has waited for idleTimeout, the emptiest workers beyond
+  what the running jobs fill are drained, their jobs finishing first (never below min);
 - `circuit-open`: nothing boots (the last boots all failed, none succeeded recently):
   boots stop and an Alert is raised; a single probe boot at a time is allowed after a
   backoff (`probe`). `boot-failures`: many boots fail but some succeed: an Alert, and
@@ -41,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass
 from operator import attrgetter
 
-from .config import ScalerConfig
+from .config import Flavor, ScalerConfig
 from .model import (ACTIVE, BUILD, BUSY, DRAINING, ERROR, GONE, IDLE, NOT_JOINED, TRANSIENT,
                     Action, Alert, Boot, BootRecord, Delete, Drain, Observed, Unfittable,
                     WorkerState)
@@ -92,25 +95,25 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
             removed.add(w.id)
     live = [w for w in live if w.id not in removed]
 
-    fitting, unfittable = split_unfittable(observed.idle_jobs, config)
+    size = worker_size(observed, config)
+    fitting, unfittable = split_unfittable(observed.idle_jobs, config, size)
     for (cpus, mem), count in sorted(unfittable.items()):
         actions.append(Unfittable(count, cpus, mem,
                                   f"{count} idle job(s) ask {cpus} cores/{mem} MB, more than a "
-                                  f"worker ({config.flavor.cores} cores/{config.flavor.ram_mb} MB)"))
+                                  f"worker ({describe_size(size, config)})"))
 
     booting = [w for w in live if is_booting(w)]
     # Bins already paid for: booting workers (whole) and idle, undrained workers (their free room).
     open_bins: list[tuple[str, int, int]] = []
     for w in booting:
-        open_bins.append((w.id, config.flavor.cores, config.flavor.ram_mb))
+        open_bins.append((w.id, size.cores, size.ram_mb))
     for w in live:
         if w.cloud == ACTIVE and w.condor == IDLE and not w.drain_requested:
-            open_bins.append((w.id, w.free_cpus or config.flavor.cores,
-                              w.free_memory_mb or config.flavor.ram_mb))
+            open_bins.append((w.id, w.free_cpus or size.cores, w.free_memory_mb or size.ram_mb))
 
     limits = boot_limits(live, booting, observed, config)
     cap = min(v for v, _ in limits.values())
-    needed, used_bins = pack(fitting, open_bins, config, cap)
+    needed, used_bins = pack(fitting, open_bins, config, cap, size)
 
     # Scale-down: idle past the timeout, not wanted by the queue, never below min.
     not_leaving = [w for w in live if not w.drain_requested and w.condor != DRAINING]
@@ -124,9 +127,50 @@ def decide(observed: Observed, config: ScalerConfig, now: float) -> list[Action]
                                    f"(> idleTimeout {config.idle_timeout:.0f}s) and not needed "
                                    f"by the {sum(fitting.values())} idle job(s)"))
 
+    actions.extend(consolidate(live, not_leaving, actions, fitting, observed, config, now))
+
     top_up = max(0, config.min - len(not_leaving))
-    actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now))
+    actions.extend(_boots(needed, top_up, limits, cap, observed, new_failures, config, now, size))
     return _never_busy(actions, {w.id: w for w in workers})
+
+
+def consolidate(live: list[WorkerState], not_leaving: list[WorkerState], actions: list[Action],
+                fitting: Counter, observed: Observed, config: ScalerConfig,
+                now: float) -> list[Action]:
+    """`emptiest-drain`: spare room the queue has not needed for idleTimeout goes back.
+
+    The idle timeout, applied to the pool's room rather than to whole workers only: once
+    no idle job has been seen for idleTimeout, the pool is shrunk to the workers its
+    running jobs fill when packed (by cores and by memory), by draining the emptiest
+    ones. A drained worker takes no new job and is deleted when its last one ends,
+    instead of idling idleTimeout after it. Draining workers still count with the jobs
+    they run, so a drain is never followed by another for the same room; never below min.
+    """
+    quiet = observed.queue_quiet_since
+    if fitting or quiet is None or now - quiet <= config.idle_timeout:
+        return []
+    size = worker_size(observed, config)
+    cores, ram = size.cores, size.ram_mb
+    chosen = {a.worker for a in actions if isinstance(a, Drain)}
+    joined = [w for w in live if w.cloud == ACTIVE and w.condor in (IDLE, BUSY, DRAINING)]
+    used_cpus = sum(max(0, (w.total_cpus or cores) - w.free_cpus)
+                    for w in joined if w.condor != IDLE)
+    used_mem = sum(max(0, (w.total_memory_mb or ram) - w.free_memory_mb)
+                   for w in joined if w.condor != IDLE)
+    needed = max(math.ceil(used_cpus / cores), math.ceil(used_mem / ram))
+    staying = [w for w in not_leaving if w.id not in chosen]
+    staying_ids = {w.id for w in staying}
+    leaving = sum(w.id not in staying_ids for w in joined)
+    spare = min(len(joined) - leaving - needed, len(staying) - config.min)
+    candidates = sorted((w for w in staying if w.cloud == ACTIVE and w.condor in (IDLE, BUSY)),
+                        key=lambda w: (-w.free_cpus, -w.free_memory_mb, w.running_jobs))
+    return [Drain(w.id, f"no idle job for {now - quiet:.0f}s (> idleTimeout "
+                        f"{config.idle_timeout:.0f}s): the {len(joined)} worker(s) hold room for "
+                        f"{len(joined) - needed} more than their {used_cpus} running core(s) "
+                        f"need; the emptiest ({w.running_jobs} job(s), {w.free_cpus} free "
+                        f"core(s)) is drained{', its jobs finish first' if busy(w) else ''}",
+                  case="emptiest-drain", retire=busy(w))
+            for w in candidates[:max(0, spare)]]
 
 
 # --- VMs being deleted ----------------------------------------------------------------
@@ -290,11 +334,27 @@ def is_booting(w: WorkerState) -> bool:
 
 # --- scale-up ------------------------------------------------------------------------
 
-def split_unfittable(jobs, config: ScalerConfig) -> tuple[Counter, Counter]:
+def worker_size(observed: Observed, config: ScalerConfig) -> Flavor:
+    """What one worker holds: what joined workers of the flavor advertise, once known
+    (the startd offers less memory than the flavor has), else the flavor."""
+    if observed.worker_size is None:
+        return config.flavor
+    return Flavor(*observed.worker_size)
+
+
+def describe_size(size: Flavor, config: ScalerConfig) -> str:
+    if size == config.flavor:
+        return f"{size.cores} cores/{size.ram_mb} MB"
+    return (f"{size.cores} cores/{size.ram_mb} MB as its startd advertises; the flavor has "
+            f"{config.flavor.cores} cores/{config.flavor.ram_mb} MB")
+
+
+def split_unfittable(jobs, config: ScalerConfig,
+                     size: Flavor | None = None) -> tuple[Counter, Counter]:
     """Group idle jobs by (cpus, memory): those a worker can hold, and those it never can."""
     fit: Counter = Counter()
     never: Counter = Counter()
-    cores, ram = config.flavor.cores, config.flavor.ram_mb
+    cores, ram = (size or config.flavor).cores, (size or config.flavor).ram_mb
     # Count distinct (cpus, memory, count) first: a C-level pass over 100k jobs.
     for (cpus, mem, count), times in Counter(map(_shape, jobs)).items():
         key = (max(cpus, 0), max(mem, 0))
@@ -306,7 +366,7 @@ _shape = attrgetter("cpus", "memory_mb", "count")
 
 
 def pack(shapes: Counter, open_bins: list[tuple[str, int, int]], config: ScalerConfig,
-         cap: int) -> tuple[int, set[str]]:
+         cap: int, size: Flavor | None = None) -> tuple[int, set[str]]:
     """First-fit decreasing of job shapes into open bins, then new worker-sized bins.
 
     Returns the new bins needed (stops counting past `cap + 1`: more cannot be booted)
@@ -316,7 +376,7 @@ def pack(shapes: Counter, open_bins: list[tuple[str, int, int]], config: ScalerC
     bins = [[cpus, mem] for _, cpus, mem in open_bins]
     existing = len(bins)
     used: set[str] = set()
-    cores, ram = config.flavor.cores, config.flavor.ram_mb
+    cores, ram = (size or config.flavor).cores, (size or config.flavor).ram_mb
     for (cpus, mem), count in sorted(shapes.items(), reverse=True):
         for i, room in enumerate(bins):
             if count == 0:
@@ -414,15 +474,30 @@ def backoff_delay(generation: int, config: ScalerConfig) -> float:
     return min(config.backoff_max_seconds, config.backoff_seconds * 2 ** generation)
 
 
+def failure_streak(boots: tuple[BootRecord, ...]) -> int:
+    """Failed boots in a row at the end of the history, in launch order.
+
+    A boot still pending ends the run (it may well succeed): errors come back in seconds
+    and successes only after the join, so the failures of a burst that is still booting
+    are not a run.
+    """
+    streak = 0
+    for b in sorted(boots, key=lambda b: b.launched_at, reverse=True):
+        if not b.failed:
+            break
+        streak += 1
+    return streak
+
+
 def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: int,
            observed: Observed, new_failures: list[BootRecord], config: ScalerConfig,
-           now: float) -> list[Action]:
+           now: float, size: Flavor) -> list[Action]:
     want = max(needed, top_up)
     case = "scale-up" if needed >= top_up else "min-top-up"
     if want == 0:
         return []
     why = (f"{needed} more worker(s) needed for the idle jobs (first-fit decreasing into "
-           f"{config.flavor.cores}-core/{config.flavor.ram_mb} MB workers)"
+           f"{size.cores}-core/{size.ram_mb} MB workers)"
            if case == "scale-up" else f"pool below min {config.min}")
     history = {b.id: b for b in observed.boots}
     history.update((b.id, b) for b in new_failures)
@@ -439,16 +514,21 @@ def _boots(needed: int, top_up: int, limits: dict[str, tuple[int, str]], cap: in
     if n < want:
         binding = min(limits.values(), key=lambda v: v[0])
         why += f"; {want} wanted, capped by {binding[1]}"
-    # Each unreplaced failure holds one place until its backoff has passed.
+    # Each unreplaced failure holds one place until its backoff has passed. The delay
+    # grows with the cloud's run of failures in a row, not with the place's own chain:
+    # boots fail independently of the place they fill, so a long chain on a cloud where
+    # half the boots succeed is bad luck, and waiting minutes for it only keeps the
+    # queue waiting; a cloud where nothing boots makes the run, and the delay, grow.
     failures = [b for b in observed.boots
                 if b.failed and not b.replaced and b.resolved_at is not None
                 and b.resolved_at >= now - config.failure_window] + new_failures
-    waiting = [b for b in failures if b.resolved_at + backoff_delay(b.generation, config) > now]
+    delay = backoff_delay(max(0, failure_streak(tuple(history.values())) - 1), config)
+    waiting = [b for b in failures if b.resolved_at + delay > now]
     ready = sorted((b for b in failures if b not in waiting), key=lambda b: b.resolved_at)
     if waiting:
         blocked = min(n, len(waiting))
         n -= blocked
-        until = min(b.resolved_at + backoff_delay(b.generation, config) for b in waiting)
+        until = min(b.resolved_at + delay for b in waiting)
         why += f"; {blocked} held back by backoff until t={until:.0f}"
     if n <= 0:
         return alerts

@@ -50,13 +50,14 @@ class FakeCloud(_Strict):
     """
 
     __slots__ = ("stack", "vms", "quota", "flavor", "clock", "rng", "p_api_error",
-                 "p_quota_refused", "on_create", "on_delete", "calls", "_ids")
+                 "p_quota_refused", "on_create", "on_delete", "calls", "_ids", "down")
 
     def __init__(self, stack: str, quota: Limits | None = None, flavor: tuple[int, int] = (8, 16000),
                  clock: Callable[[], float] = lambda: 0.0, rng: random.Random | None = None,
                  p_api_error: float = 0.0, on_create=None, on_delete=None,
-                 p_quota_refused: float = 0.0):
+                 p_quota_refused: float = 0.0, down: Callable[[], bool] | None = None):
         self.stack = stack
+        self.down = down                 # true while the whole API is unreachable
         self.vms: dict[str, FakeVM] = {}
         self.quota = quota or Limits()
         self.flavor = flavor
@@ -86,6 +87,9 @@ class FakeCloud(_Strict):
 
     def _call(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
+        if self.down is not None and self.down():
+            self.calls["api_errors"] = self.calls.get("api_errors", 0) + 1
+            raise CloudError(f"{name}: cloud API unreachable (simulated outage)")
         if self.p_api_error and self.rng.random() < self.p_api_error:
             self.calls["api_errors"] = self.calls.get("api_errors", 0) + 1
             raise CloudError(f"{name}: simulated transient API error (HTTP 503)")
@@ -180,7 +184,8 @@ class FakeStartd:
         state = "Drained" if self.draining else "Unclaimed"
         out = [Slot(self.instance_id, name, self.instance_id, state,
                     "Retiring" if self.draining and self.jobs else "Idle", cpus, mem,
-                    "Partitionable", self.draining)]
+                    "Partitionable", self.draining, total_cpus=self.cpus,
+                    total_memory_mb=self.memory_mb)]
         for i, job in enumerate(self.jobs, 1):
             out.append(Slot(self.instance_id, f"slot1_{i}@{self.instance_id}", self.instance_id,
                             "Claimed", "Retiring" if self.draining else "Busy", job.cpus,
@@ -256,9 +261,12 @@ class FakeCondor(_Strict):
             self.publish()
         return list(self.published)
 
-    def drain(self, instance_id: str) -> None:
+    def drain(self, instance_id: str, retire: bool = False) -> None:
         self._call("drain")
         startd = self.startds.get(instance_id)
         if startd is None:
             raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
+        if startd.jobs and not retire:
+            # The real drain's check expression (every slot unclaimed) is false: refused.
+            raise CondorError(f"drain {instance_id}: refused, a job was matched meanwhile")
         startd.draining = True

@@ -56,5 +56,7 @@ class Condor(Protocol):
     def slots(self) -> list[Slot]:
         """The startd ads in the collector."""
 
-    def drain(self, instance_id: str) -> None:
-        """Drain the startd of this VM gracefully: running jobs finish, no new ones start."""
+    def drain(self, instance_id: str, retire: bool = False) -> None:
+        """Drain the startd of this VM gracefully: no new job starts there. Without
+        `retire` only while every slot is unclaimed; with it, running jobs finish first
+        (their retirement time), and only on workers that promise it."""

@@ -36,6 +36,9 @@ MANAGED_KEY, BY_SCALER, BY_PULUMI = "relval-managed-by", "scaler", "pulumi"
 STOP_KEY, STOPPED_KEY = "relval-scaler-stop", "relval-scaler-stopped"
 WORKER_ROLE, HEAD_ROLE = "worker", "head"
 INSTANCE_ATTR = "RelvalInstanceId"  # startd ClassAd attribute naming the VM
+# Startd attribute of workers whose jobs finish when drained (MAXJOBRETIREMENTTIME set):
+# only those are drained while busy.
+RETIRE_ATTR = "RelvalRetiresJobs"
 
 
 # --- what the adapters report ---------------------------------------------------------
@@ -108,6 +111,10 @@ class Slot:
     slot_type: str = "Static"        # Partitionable / Dynamic / Static
     draining: bool = False
     entered_state: float | None = None
+    # The slot's whole size (a p-slot's Cpus/Memory are what is left of it): what a
+    # worker really holds, less than the flavor (the OS and condor keep some). 0: unknown.
+    total_cpus: int = 0
+    total_memory_mb: int = 0
 
 
 # --- what the core sees ------------------------------------------------------------------
@@ -137,6 +144,8 @@ class WorkerState:
     status_detail: str = ""          # the cloud's own status word, for messages
     free_cpus: int = 0               # unclaimed capacity of a joined worker
     free_memory_mb: int = 0
+    total_cpus: int = 0              # what its startd advertises in all (0: unknown)
+    total_memory_mb: int = 0
     deleting: bool = False           # a delete was sent, or the cloud is deleting it
     deleting_since: float | None = None  # the first delete sent, or first seen DELETING
     delete_sent_at: float | None = None  # the last delete the scaler sent
@@ -175,6 +184,11 @@ class Observed:
     joined_listed: int = 0
     joined_visible: int = 0
     collector_ok_since: float = 0.0
+    # Since when no cycle has seen an idle job (None: idle jobs now, or not known yet).
+    queue_quiet_since: float | None = None
+    # What a worker of the configured flavor holds, as joined workers advertise it
+    # (cpus, memory MB); None until one has joined: the flavor's size is used.
+    worker_size: tuple[int, int] | None = None
 
 
 # --- what the core returns -------------------------------------------------------------
@@ -192,6 +206,7 @@ class Drain:
     worker: str
     reason: str
     case: str = "idle-drain"
+    retire: bool = False             # jobs run there: they finish first (graceful retirement)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ Keys (all but `jobs` optional; times in seconds):
       p_never_join: 0.0      # ACTIVE, but never joins condor
       p_api_error: 0.0       # any cloud API call fails transiently
       p_quota_refused: 0.0   # a boot is refused with 403 (quota) although limits showed room
+      p_stuck_delete: 0.0    # a delete that never completes: the VM stays listed, deleting
+                             # (nova's task_state "deleting"), holding its quota
+      api_outages: [{at_s: 3600, for_s: 300}]   # every cloud API call fails meanwhile
+      advertised_ram_mb: 14600   # what a joined worker's startd advertises (less than the
+                             # flavor's RAM: the OS and condor keep some); default: the flavor's
       quota: {instances: 25, cores: 200, ram_mb: 400000, server_group_members: 10}
       foreign_instances: 0   # other users' VMs in the project
       foreign_flavor: {cores: 8, ram_mb: 16000}   # their size (default: the worker flavor)
@@ -32,8 +37,11 @@ Keys (all but `jobs` optional; times in seconds):
     collector_outages: [{at_s: 3600, for_s: 60}]   # the collector answers with no startd ads;
                              # afterwards each startd comes back at its next UPDATE_INTERVAL
     condor: {negotiator_interval_s: 20, collector_update_s: 30,
-             startd_update_interval_s: 300}   # the startds' UPDATE_INTERVAL (after an outage)
-    autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy
+             startd_update_interval_s: 60}   # the startds' UPDATE_INTERVAL (after an outage);
+                             # 60 as the rendered worker config sets it
+    autoscaler: {pollSeconds: 15, ...}   # relval:autoscaler keys for the relval policy;
+                             # startdUpdateInterval defaults to condor.startd_update_interval_s
+                             # (one deployment: the scaler is told what its workers do)
     elastiq: {max_vms: 26, idle_timeout_s: 3600}   # overrides for the baseline; by default
                              # max_vms is fair: the pool's max plus the VMs elastiq cannot
                              # tell apart from its own (the head, foreign_instances)
@@ -134,6 +142,9 @@ class Scenario:
     quota_ram_mb: int | None = None
     quota_group_members: int | None = None
     p_quota_refused: float = 0.0
+    p_stuck_delete: float = 0.0
+    api_outages: tuple[Window, ...] = ()
+    advertised_ram_mb: int | None = None      # None: the flavor's RAM
     foreign_instances: int = 0
     flavor: Flavor = Flavor(8, 16000)
     head: Flavor = Flavor(4, 8000)
@@ -146,7 +157,7 @@ class Scenario:
     restart_downtime_s: float = 60
     negotiator_interval_s: float = 20
     collector_update_s: float = 30
-    startd_update_interval_s: float = 300
+    startd_update_interval_s: float = 60
     collector_outages: tuple[Window, ...] = ()
     transient: tuple[Transient, ...] = ()
     teardown_at_s: float | None = None
@@ -163,7 +174,8 @@ class Scenario:
 
     def scaler_config(self, stack: str) -> ScalerConfig:
         problems = Problems(render=lambda p, m: f"{p} {m}")
-        kwargs = read_scaler_keys(Field(self.autoscaler, "autoscaler", problems))
+        keys = {"startdUpdateInterval": self.startd_update_interval_s, **self.autoscaler}
+        kwargs = read_scaler_keys(Field(keys, "autoscaler", problems))
         return ScalerConfig(stack=stack, min=self.min, max=self.max, flavor=self.flavor, **kwargs)
 
 
@@ -171,8 +183,9 @@ TOP_KEYS = ("name", "description", "duration_s", "seed", "cloud", "pool", "jobs"
             "restart_daemon_at_s", "restart_downtime_s", "collector_outages", "teardown_at_s",
             "condor", "autoscaler", "elastiq")
 CLOUD_KEYS = ("boot_time_s", "join_time_s", "error_after_s", "delete_time_s", "p_error",
-              "p_stuck", "p_never_join", "p_api_error", "p_quota_refused", "quota", "foreign_instances", "flavor",
-              "head", "foreign_flavor", "transient")
+              "p_stuck", "p_never_join", "p_api_error", "p_quota_refused", "p_stuck_delete",
+              "quota", "foreign_instances", "flavor", "head", "foreign_flavor", "transient",
+              "api_outages", "advertised_ram_mb")
 
 
 def _dist(f: Field, default: Dist) -> Dist:
@@ -224,7 +237,8 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
         values["join_time"] = _dist(cloud["join_time_s"], d.join_time)
         values["error_after"] = _dist(cloud["error_after_s"], d.error_after)
         values["delete_time"] = _dist(cloud["delete_time_s"], d.delete_time)
-        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error", "p_quota_refused"):
+        for key in ("p_error", "p_stuck", "p_never_join", "p_api_error", "p_quota_refused",
+                    "p_stuck_delete"):
             values[key] = cloud[key].number(default=0.0, minimum=0, maximum=1)
         quota = cloud["quota"]
         if quota.mapping(allowed=("instances", "cores", "ram_mb", "server_group_members")):
@@ -240,6 +254,8 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
             if share is not None and status is not None:
                 transient.append(Transient(at, length, share, status))
         values["transient"] = tuple(transient)
+        values["api_outages"] = tuple(Window(at, length)
+                                      for _, at, length in _windows(cloud["api_outages"]))
         for key in ("flavor", "head", "foreign_flavor"):
             fl = cloud[key]
             if fl.mapping(allowed=("cores", "ram_mb")):
@@ -247,6 +263,11 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
                 attr = key
                 values[attr] = Flavor(fl["cores"].integer(default=base.cores, minimum=1),
                                       fl["ram_mb"].integer(default=base.ram_mb, minimum=1))
+        advertised = cloud["advertised_ram_mb"]
+        values["advertised_ram_mb"] = advertised.integer(minimum=1)
+        flavor_ram = (values.get("flavor") or d.flavor).ram_mb
+        if values["advertised_ram_mb"] is not None and values["advertised_ram_mb"] > flavor_ram:
+            advertised.error(f"must be <= cloud.flavor.ram_mb ({flavor_ram})")
     pool = root["pool"]
     if pool.mapping(allowed=("min", "max", "initial")):
         values["min"] = pool["min"].integer(default=d.min, minimum=0)

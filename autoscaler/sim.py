@@ -9,14 +9,17 @@ Accounting (all in virtual seconds, up to `duration_s`):
 - vm_seconds: worker VMs in existence, failed ones included (they hold quota);
 - idle_vm_seconds: worker VMs in existence that run no job (booting, failed, idle);
 - time_to_capacity_s: from the first submission until the joined workers reach the
-  size the first burst needs (FFD into the flavor), or max, or what the project's
+  size the first burst needs (FFD into what a worker advertises), or max, or what the project's
   quota leaves after the head and foreign VMs; None if never reached;
 - duplicate_boots: VMs created while a live VM of the pool was unknown to the policy
   (e.g. one booted just before a crash and missing from its state);
 - leaked_vms_after_teardown: the pool's VMs still there after the policy's teardown
   (at the end of the run, or at `teardown_at_s` while the policy still runs: relval
   goes through the real protocol of `teardown.py`, elastiq deletes the ids it knows;
-  counted once `pulumi destroy` has removed the head, DESTROY_S later);
+  counted once `pulumi destroy` has removed the head, DESTROY_S later); a VM whose
+  delete the cloud never completes is not leaked but counted in stuck_deletes;
+- stuck_deletes: VMs still being deleted at the end (`cloud.p_stuck_delete`): the
+  cloud's fault, for its operators; relval raises `stuck-delete` for them;
 - jobs_killed: running jobs lost because their worker was deleted (they restart);
 - alerts: the alert cases the policy raised (relval only; elastiq has none).
 
@@ -34,17 +37,17 @@ import logging
 import random
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .config import ScalerConfig
+from .config import Flavor, ScalerConfig
 from .controller import Controller
 from .core import pack
 from .elastiq import Elastiq
 from .fakes import FakeCloud, FakeCondor, FakeJob, FakeVM
 from .model import (ACTIVE, BUILD, ERROR, ROLE_KEY, STACK_KEY, TRANSIENT, WORKER_ROLE, Alert,
-                    Limits)
+                    Limits, Unfittable)
 from .scenario import Scenario
 from .state import JsonStore
 from .teardown import teardown
@@ -88,6 +91,7 @@ class SimResult:
     slowest_boot_s: float | None     # longest boot+join among the VMs that made up capacity
     virtual_s: float
     alerts: tuple[str, ...] = ()
+    stuck_deletes: int = 0
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -120,7 +124,8 @@ class Simulation:
         self.cloud = FakeCloud(STACK, quota, (sc.flavor.cores, sc.flavor.ram_mb),
                                clock=lambda: self.now, rng=random.Random(rng.random()),
                                p_api_error=sc.p_api_error, on_create=self._on_create,
-                               on_delete=self._on_delete, p_quota_refused=sc.p_quota_refused)
+                               on_delete=self._on_delete, p_quota_refused=sc.p_quota_refused,
+                               down=lambda: any(w.covers(self.now) for w in sc.api_outages))
         self.condor = FakeCondor(auto_publish=False)
         self.config: ScalerConfig = sc.scaler_config(STACK)
         self.stats = Counter()
@@ -147,7 +152,7 @@ class Simulation:
         initial = [self.cloud.add_vm({STACK_KEY: STACK, ROLE_KEY: WORKER_ROLE}, ACTIVE,
                                      name=f"initial-{i}") for i in range(sc.initial)]
         for vm in initial:
-            self.condor.join(vm.id, sc.flavor.cores, sc.flavor.ram_mb)
+            self.condor.join(vm.id, sc.flavor.cores, self.advertised_ram(vm))
         self.condor.publish()
         self.policy = self._new_policy()
         if policy == "elastiq":
@@ -211,7 +216,8 @@ class Simulation:
                 self.at(self.now + boot + join, self._join, vm)
         if self.fates[vm.id] != "ok":
             self.stats["failed_boots"] += 1
-        self.peak = max(self.peak, len(self.cloud.owned()))
+        # VMs being deleted are no workers (a stuck delete holds quota, not a place in max).
+        self.peak = max(self.peak, sum(not v.deleting for v in self.cloud.owned()))
 
     def _set_status(self, vm: FakeVM, old: str, new: str) -> None:
         if vm.id in self.cloud.vms and vm.status == old and not vm.deleting:
@@ -219,14 +225,23 @@ class Simulation:
 
     def _join(self, vm: FakeVM) -> None:
         if vm.id in self.cloud.vms and not vm.deleting and vm.status in (ACTIVE, TRANSIENT):
-            self.condor.join(vm.id, vm.cores, vm.ram_mb)
+            self.condor.join(vm.id, vm.cores, self.advertised_ram(vm))
             self._check_capacity()
+
+    def advertised_ram(self, vm: FakeVM) -> int:
+        """What the startd advertises: the flavor's RAM less what the OS and condor keep."""
+        return self.sc.advertised_ram_mb or vm.ram_mb
 
     def _on_delete(self, vm: FakeVM) -> None:
         lost = self.condor.leave(vm.id)
         if lost and self.accounting:   # teardown at the end stops jobs on purpose
             self.stats["busy_workers_deleted"] += 1
             self.stats["jobs_restarted"] += len(lost)
+        # A stuck delete never completes: the VM stays listed, deleting, holding quota.
+        # Drawn from the fault stream, so scenarios without it keep their old luck.
+        if self.sc.p_stuck_delete and self.fault_rng.random() < self.sc.p_stuck_delete:
+            self.stats["stuck_deletes"] += 1
+            return
         self.at(self.now + self.sc.delete_time.sample(self.fate_rng), self.cloud.remove, vm.id)
 
     # --- the simulated pool -----------------------------------------------------------------
@@ -239,13 +254,22 @@ class Simulation:
         return not self.collector_down and self.reappear.get(instance_id, 0.0) <= self.now
 
     def _negotiate(self, now: float) -> None:
+        """Match idle jobs, in queue order, to the fullest partitionable slot that fits.
+
+        HTCondor's default NEGOTIATOR_PRE_JOB_RANK ranks unclaimed slots by -Cpus, then
+        -Memory, and a p-slot advertises what is left of it: the fullest slot wins, and
+        with NEGOTIATOR_DEPTH_FIRST and CLAIM_PARTITIONABLE_LEFTOVERS one slot is filled
+        before the next (the head's rendered config sets the first two). The same for
+        both policies: placement is the negotiator's, not the scaler's.
+        """
         startds = [s for s in self.condor.startds.values()
                    if not s.draining and self._visible(s.instance_id)]
         room = {s.instance_id: list(s.free) for s in startds}
         waiting: list[FakeJob] = []
         for i, job in enumerate(self.condor.idle):
-            target = next((s for s in startds if room[s.instance_id][0] >= job.cpus
-                           and room[s.instance_id][1] >= job.memory_mb), None)
+            target = min((s for s in startds if room[s.instance_id][0] >= job.cpus
+                          and room[s.instance_id][1] >= job.memory_mb),
+                         key=lambda s: tuple(room[s.instance_id]), default=None)
             if target is None:
                 waiting.append(job)
                 if not any(r[0] > 0 for r in room.values()):
@@ -309,10 +333,12 @@ class Simulation:
             return 0
         first = [b for b in sc.jobs if b.at_s == sc.jobs[0].at_s]
         shapes = Counter()
+        ram = sc.advertised_ram_mb or sc.flavor.ram_mb     # what a joined worker holds
         for b in first:
-            if b.cores <= sc.flavor.cores and b.memory_mb <= sc.flavor.ram_mb:
+            if b.cores <= sc.flavor.cores and b.memory_mb <= ram:
                 shapes[(b.cores, b.memory_mb)] += b.count
-        bins, _ = pack(shapes, [], self.config, 10 ** 6)
+        worker = replace(self.config, flavor=Flavor(sc.flavor.cores, ram))
+        bins, _ = pack(shapes, [], worker, 10 ** 6)
         fit = [sc.max]
         fl, ff = sc.flavor, sc.foreign_flavor or sc.flavor
         if sc.quota_instances is not None:
@@ -350,7 +376,7 @@ class Simulation:
             result = self.policy.cycle(now, persist=not crash)
             known = {w.id for w in result.observed.workers} if result.observed else live
             created = result.created
-            raised = {a.case for a in result.actions if isinstance(a, Alert)}
+            raised = {a.case for a in result.actions if isinstance(a, (Alert, Unfittable))}
             if raised:
                 self.stats["alert_cycles"] += 1
                 self.alerts |= raised
@@ -419,7 +445,7 @@ class Simulation:
         self.run_until(self.now + DESTROY_S)
         self.down_until = float("inf")  # the head is destroyed: no policy any more
         self.run_until(self.now + 120)   # deletes sent before then complete
-        self.leaked_at_teardown = len(self.cloud.owned())
+        self.leaked_at_teardown = self._left_over()
 
     def _result(self) -> SimResult:
         s = self.stats
@@ -440,10 +466,15 @@ class Simulation:
             idle_vm_seconds=self.idle_vm_seconds, boots=s["boots"], failed_boots=s["failed_boots"],
             api_errors=self.cloud.calls.get("api_errors", 0),
             busy_workers_deleted=s["busy_workers_deleted"], duplicate_boots=s["duplicate_boots"],
-            leaked_vms_after_teardown=(len(self.cloud.owned()) if self.leaked_at_teardown is None
+            leaked_vms_after_teardown=(self._left_over() if self.leaked_at_teardown is None
                                        else self.leaked_at_teardown), peak_workers=self.peak,
             alert_cycles=s["alert_cycles"], slowest_boot_s=slowest, virtual_s=self.sc.duration_s,
-            alerts=tuple(sorted(self.alerts)))
+            alerts=tuple(sorted(self.alerts)),
+            stuck_deletes=sum(vm.deleting for vm in self.cloud.owned()))
+
+    def _left_over(self) -> int:
+        """The pool's VMs still there, those the cloud never finished deleting aside."""
+        return sum(not vm.deleting for vm in self.cloud.owned())
 
     def close(self) -> None:
         if self._tmp is not None:

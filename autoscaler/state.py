@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+from .config import Flavor
 from .core import collector_outage
 from .model import (ACTIVE, BUILD, BUSY, DELETING, DRAINING, GONE, IDLE, NOT_JOINED, TRANSIENT, Boot,
                     BootRecord, Delete, Drain, Job, Limits, Observed, Slot, Worker, WorkerState)
@@ -57,6 +58,9 @@ class ScalerState:
     collector_down: bool = False
     stopped_at: float | None = None  # teardown asked this scaler to stop: for good
     initial_done: bool = False       # the first boots (workers.initial) have been made
+    queue_quiet_since: float | None = None  # no idle job seen since (None: some now)
+    # Per flavor ("<cores>x<ram_mb>"): [cpus, memory MB] its joined workers advertise.
+    advertised: dict[str, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         # vars() rather than dataclasses.asdict: the latter deep-copies and is 10x slower.
@@ -65,7 +69,8 @@ class ScalerState:
                 "boots": [dict(vars(b)) for b in self.boots], "alert": self.alert,
                 "collector_ok_since": self.collector_ok_since,
                 "collector_down": self.collector_down, "stopped_at": self.stopped_at,
-                "initial_done": self.initial_done}
+                "initial_done": self.initial_done,
+                "queue_quiet_since": self.queue_quiet_since, "advertised": self.advertised}
 
     @classmethod
     def from_json(cls, data: dict) -> "ScalerState":
@@ -77,7 +82,10 @@ class ScalerState:
                    collector_ok_since=float(data.get("collector_ok_since", 0.0)),
                    collector_down=bool(data.get("collector_down", False)),
                    stopped_at=data.get("stopped_at"),
-                   initial_done=bool(data.get("initial_done", False)))
+                   initial_done=bool(data.get("initial_done", False)),
+                   queue_quiet_since=data.get("queue_quiet_since"),
+                   advertised={str(k): [int(x) for x in v]
+                               for k, v in data.get("advertised", {}).items()})
 
 
 class JsonStore:
@@ -143,6 +151,8 @@ class Machine:
     running_jobs: int = 0
     free_cpus: int = 0
     free_memory_mb: int = 0
+    total_cpus: int = 0              # the p-slots' advertised totals (0: not advertised)
+    total_memory_mb: int = 0
 
 
 def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
@@ -162,6 +172,9 @@ def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
         elif s.slot_type in ("Partitionable", "Static") and s.state == "Unclaimed":
             m.free_cpus += s.cpus
             m.free_memory_mb += s.memory_mb
+        if s.slot_type in ("Partitionable", "Static"):
+            m.total_cpus += s.total_cpus
+            m.total_memory_mb += s.total_memory_mb
         if s.draining or s.state == "Drained" or (claimed and s.activity == "Retiring"):
             m.state = DRAINING
     for m in out.values():
@@ -174,7 +187,7 @@ def machines(slots: Iterable[Slot]) -> dict[str, Machine]:
 
 def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle_jobs: list[Job],
               running: dict[str, int], limits: Limits, stack: str, now: float,
-              stack_id: str = "") -> Observed:
+              stack_id: str = "", flavor: Flavor | None = None) -> Observed:
     """Merge one observation into `state` (timers, adoptions, boot outcomes) -> Observed.
 
     `running` is the schedd's count of running jobs per RelvalInstanceId ("" for jobs
@@ -231,17 +244,46 @@ def reconcile(state: ScalerState, workers: list[Worker], slots: list[Slot], idle
             _resolve(state, wid, "vanished", now)
         del state.instances[wid]
 
+    size = learn_worker_size(state, [pool[w] for w in listed if w in pool], flavor)
     cutoff = now - 4 * 3600
     state.boots = [b for b in state.boots if b.outcome is None or b.launched_at >= cutoff][-KEEP_BOOTS:]
     observed = Observed(idle_jobs=tuple(idle_jobs), running_jobs=sum(running.values()),
                         workers=tuple(views), headroom=limits.headroom(), boots=tuple(state.boots),
+                        worker_size=size,
                         joined_listed=joined_listed, joined_visible=joined_visible)
+    # The queue's quiet time starts at the first cycle without idle jobs (after a restart
+    # with an old file: from the file, which only saw quiet cycles before it).
+    if idle_jobs:
+        state.queue_quiet_since = None
+    elif state.queue_quiet_since is None:
+        state.queue_quiet_since = now
     # Absence from the collector counts only from the end of its last outage.
     down = collector_outage(observed) is not None
     if state.collector_down and not down:
         state.collector_ok_since = now
     state.collector_down = down
-    return replace(observed, collector_ok_since=state.collector_ok_since)
+    return replace(observed, collector_ok_since=state.collector_ok_since,
+                   queue_quiet_since=state.queue_quiet_since)
+
+
+def learn_worker_size(state: ScalerState, joined: list[Machine],
+                      flavor: Flavor | None) -> tuple[int, int] | None:
+    """What a worker of this flavor holds, from what the joined ones advertise.
+
+    The startd advertises less memory than the flavor has (the OS and condor keep
+    some): packing by the flavor boots workers for jobs that never match them. The
+    smallest advertised worker counts (a job that fits it fits all); kept per flavor,
+    so a changed flavor is learned anew, and across restarts.
+    """
+    if flavor is None:
+        return None
+    key = f"{flavor.cores}x{flavor.ram_mb}"
+    sizes = [(m.total_cpus, m.total_memory_mb) for m in joined
+             if m.total_cpus > 0 and m.total_memory_mb > 0]
+    if sizes:
+        state.advertised[key] = [min(c for c, _ in sizes), min(r for _, r in sizes)]
+    known = state.advertised.get(key)
+    return (known[0], known[1]) if known else None
 
 
 def _view(inst: Instance, status: str, m: Machine | None, now: float, schedd_jobs: int = 0,
@@ -253,6 +295,7 @@ def _view(inst: Instance, status: str, m: Machine | None, now: float, schedd_job
         condor_since=inst.condor_since, active_since=inst.active_since,
         running_jobs=m.running_jobs if m else 0, free_cpus=m.free_cpus if m else 0,
         free_memory_mb=m.free_memory_mb if m else 0, drain_requested=drain,
+        total_cpus=m.total_cpus if m else 0, total_memory_mb=m.total_memory_mb if m else 0,
         deleting=inst.deleting_since is not None or status == DELETING,
         deleting_since=inst.deleting_since, delete_sent_at=inst.delete_sent_at,
         schedd_jobs=schedd_jobs, joined=inst.joined_at is not None, cloud_since=inst.cloud_since,

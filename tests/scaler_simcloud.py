@@ -124,8 +124,8 @@ class PoolOnCloud:
     def running_jobs(self) -> dict[str, int]:
         return self.condor.running_jobs()
 
-    def drain(self, instance_id: str) -> None:
-        self.condor.drain(instance_id)
+    def drain(self, instance_id: str, retire: bool = False) -> None:
+        self.condor.drain(instance_id, retire)
 
     def busy_workers(self) -> set[str]:
         with self._lock:

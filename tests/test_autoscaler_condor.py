@@ -159,3 +159,34 @@ def test_a_hung_schedd_is_a_condor_error_not_a_frozen_loop(monkeypatch):
     finally:
         release.set()
     assert time.monotonic() - started < 5
+
+
+def test_a_busy_worker_is_drained_only_if_its_startd_lets_jobs_retire(monkeypatch):
+    """The emptiest-drain of a busy worker: graceful (MaxJobRetirementTime honoured), and
+    guarded by a check the startd evaluates on every slot: a worker without the
+    retirement promise refuses, so no running job is ever evicted."""
+    ads = startd_ads("id-b", jobs=2)
+    monkeypatch.setattr(htcondor2, "Collector", lambda *a: _Collector(ads))
+    monkeypatch.setattr(htcondor2, "Startd", _Startd)
+    HTCondor().drain("id-b", retire=True)
+    _, kwargs = _Startd.calls[-1]
+    assert kwargs["drain_type"] == htcondor2.DrainType.Graceful
+    check = classad2.ExprTree(kwargs["check_expr"])
+    assert not any(check.eval(ad) is True for ad in ads)     # an old worker: refused
+    for ad in ads:
+        ad["RelvalRetiresJobs"] = True                       # the rendered worker config
+    assert all(check.eval(ad) is True for ad in ads)
+    HTCondor().drain("id-b")
+    assert _Startd.calls[-1][1]["check_expr"] == 'State == "Unclaimed"'
+
+
+def test_a_partitionable_slots_totals_are_what_the_worker_holds():
+    """Cpus/Memory of a p-slot are what is left of it; TotalSlotCpus/TotalSlotMemory
+    are the worker's size as its startd advertises it (less than the flavor's RAM)."""
+    from relval.autoscaler.adapters.condor import SLOT_ATTRS
+    from relval.autoscaler.state import machines
+    ads = startd_ads("id-a", jobs=3)
+    ads[0]["TotalSlotCpus"], ads[0]["TotalSlotMemory"] = 8, 14600
+    [m] = machines(parse_slots(ads)).values()
+    assert (m.total_cpus, m.total_memory_mb, m.free_cpus, m.running_jobs) == (8, 14600, 5, 3)
+    assert {"TotalSlotCpus", "TotalSlotMemory"} <= set(SLOT_ATTRS)

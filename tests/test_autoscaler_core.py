@@ -209,13 +209,32 @@ def test_learned_boot_timeout_catches_stuck_vms_sooner():
     assert not kinds(decide(Observed(workers=(worker("w1"), stuck), boots=history), off, NOW), Delete)
 
 
-def test_backoff_grows_exponentially_along_a_replacement_chain():
+def test_backoff_grows_exponentially_with_the_clouds_failures_in_a_row():
     assert [backoff_delay(g, CFG) for g in range(7)] == [15, 30, 60, 120, 240, 480, 600]
-    failed = BootRecord("e3", NOW - 500, "error", NOW - 100, generation=3)  # waits 120 s
-    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"),), boots=(failed,))
+    # Four boots of different places failed one after the other: the fourth waits 120 s.
+    run = tuple(BootRecord(f"e{i}", NOW - 500 + i, "error", NOW - 100) for i in range(4))
+    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"),), boots=run[-1:] + tuple(
+        replace(b, replaced=True) for b in run[:-1]))
     assert booted(decide(obs, CFG, NOW)) == 0
     assert "held back by backoff" in decide(replace(obs, idle_jobs=jobs(16)), CFG, NOW)[0].reason
     assert booted(decide(obs, CFG, NOW + 21)) == 1
+
+
+def test_a_long_replacement_chain_on_a_cloud_where_boots_succeed_waits_little():
+    """Boots fail independently of the place they fill: the 6th failure of one place,
+    among successes elsewhere, is bad luck, not a reason to keep the queue waiting."""
+    ok = tuple(BootRecord(f"ok{i}", NOW - 400 + i, "ok", NOW - 150) for i in range(3))
+    unlucky = BootRecord("e5", NOW - 300, "error", NOW - 40, generation=5)
+    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"),), boots=ok + (unlucky,))
+    actions = decide(obs, CFG, NOW)
+    assert booted(actions) == 1 and kinds(actions, Boot)[0].replaces == ("e5",)
+
+
+def test_a_failure_among_boots_still_booting_is_no_run():
+    burst = tuple(BootRecord(f"p{i}", NOW - 60 + i) for i in range(10))
+    errors = tuple(BootRecord(f"e{i}", NOW - 60 + i + 0.5, "error", NOW - 20) for i in range(3))
+    obs = Observed(idle_jobs=jobs(8), workers=(worker("w1"),), boots=burst + errors)
+    assert booted(decide(obs, CFG, NOW)) == 1      # 15 s after the errors: replaced
 
 
 def test_circuit_breaker_stops_boots_and_raises_an_alert():
@@ -383,10 +402,11 @@ def test_absence_counts_only_from_the_collectors_recovery():
 
 
 def test_join_timeout_is_never_below_twice_the_update_interval():
+    condor_default = replace(CFG, startd_update_interval=300)   # workers with condor's 300 s
     fast = [BootRecord(f"b{i}", i, "ok", i + 60, build_s=40, join_s=20) for i in range(20)]
-    t = learned_timeouts(fast, CFG)
-    assert t.join >= 2 * CFG.startd_update_interval == 600
-    short = replace(CFG, join_timeout=120)
+    t = learned_timeouts(fast, condor_default)
+    assert t.join >= 2 * condor_default.startd_update_interval == 600
+    short = replace(condor_default, join_timeout=120)
     w = worker("w1", condor=NOT_JOINED, since=NOW - 400, jobs=0, created=NOW - 450)
     assert not kinds(decide(Observed(workers=(w,)), short, NOW), Delete)
 
@@ -422,3 +442,57 @@ def test_a_delete_that_lasts_past_delete_timeout_raises_an_alert():
     alerts = [a for a in kinds(actions, Alert) if a.case == "stuck-delete"]
     assert len(alerts) == 1 and "w1, w2" in alerts[0].reason and "600" in alerts[0].reason
     assert kinds(actions, Delete) == []           # w1's delete was re-sent 10 s ago
+
+
+# --- emptiest-drain -------------------------------------------------------------------------
+
+def partly(wid: str, n_jobs: int, condor=BUSY) -> WorkerState:
+    """A joined 8-core worker running n 1-core/2000 MB jobs."""
+    return worker(wid, condor=condor, jobs=n_jobs, free=(8 - n_jobs, 16000 - 2000 * n_jobs))
+
+
+def test_emptiest_workers_are_drained_once_the_queue_has_been_quiet_for_idle_timeout():
+    # 14 running cores fill 2 workers: the 2 emptiest of 4 go, their jobs finish first.
+    pool = (partly("full", 7), partly("half", 4), partly("two", 2), partly("one", 1))
+    obs = Observed(workers=pool, queue_quiet_since=NOW - 601)
+    drains = kinds(decide(obs, CFG, NOW), Drain)
+    assert [(d.worker, d.case, d.retire) for d in drains] == [
+        ("one", "emptiest-drain", True), ("two", "emptiest-drain", True)]
+    assert "idleTimeout 600s" in drains[0].reason
+    # Not while the queue was busy within idleTimeout, nor with jobs waiting, nor unknown.
+    for quiet in (replace(obs, queue_quiet_since=NOW - 500), replace(obs, queue_quiet_since=None),
+                  replace(obs, idle_jobs=jobs(1))):
+        assert not kinds(decide(quiet, CFG, NOW), Drain)
+
+
+def test_draining_workers_keep_their_jobs_counted_no_cascade():
+    pool = (partly("full", 7), partly("half", 4), partly("two", 2, DRAINING),
+            partly("one", 1, DRAINING))
+    obs = Observed(workers=pool, queue_quiet_since=NOW - 5000)
+    assert not kinds(decide(obs, CFG, NOW), Drain)
+    # Jobs ended meanwhile: 7 cores left fill one worker, so "half" goes too.
+    fewer = replace(obs, workers=(partly("full", 4), partly("half", 1)) + pool[2:])
+    assert [d.worker for d in kinds(decide(fewer, CFG, NOW), Drain)] == ["half"]
+
+
+def test_emptiest_drain_keeps_min_and_memory_counts():
+    pool = (partly("a", 1), partly("b", 1), partly("c", 1))
+    obs = Observed(workers=pool, queue_quiet_since=NOW - 700)
+    assert len(kinds(decide(obs, replace(CFG, min=2), NOW), Drain)) == 1
+    # Memory-bound jobs: 3 x 6000 MB need two 16 GB workers although they use 3 cores.
+    big = tuple(worker(w, jobs=1, free=(7, 10000)) for w in "abc")
+    assert len(kinds(decide(replace(obs, workers=big), CFG, NOW), Drain)) == 1
+
+
+def test_jobs_are_packed_into_what_workers_advertise():
+    # 7500 MB jobs: two per 16 GB flavor, one per worker advertising 14600 MB.
+    obs = Observed(idle_jobs=jobs(8, cpus=2, mem=7500), workers=(worker("w1"),))
+    assert booted(decide(obs, CFG, NOW)) == 4
+    learned = replace(obs, worker_size=(8, 14600))
+    assert booted(decide(learned, CFG, NOW)) == 8
+    # A job that fits the flavor but no advertised worker is reported, never booted for.
+    big = replace(learned, idle_jobs=jobs(2, cpus=4, mem=15000))
+    actions = decide(big, CFG, NOW)
+    assert booted(actions) == 0
+    [u] = kinds(actions, Unfittable)
+    assert u.count == 2 and "14600 MB as its startd advertises" in u.reason

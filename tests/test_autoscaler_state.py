@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -173,3 +174,73 @@ def test_fakes_reject_misspelt_methods():
         condor.idle_job()
     with pytest.raises(AttributeError):
         cloud.list_servers = lambda: []
+
+
+def test_queue_quiet_time_is_kept_across_cycles_and_restarts(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    condor.submit(1, 1, 2000, 0, clock())
+    assert ctl.cycle(clock()).observed.queue_quiet_since is None
+    condor.idle.clear()
+    clock.t += 15
+    assert ctl.cycle(clock()).observed.queue_quiet_since == clock.t
+    clock.t += 300
+    restarted = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    assert restarted.cycle(clock()).observed.queue_quiet_since == clock.t - 300
+
+
+def test_emptiest_busy_worker_is_drained_its_job_finishes_then_it_goes(tmp_path):
+    from relval.autoscaler.fakes import FakeJob
+    cloud, condor, ctl, clock = make(tmp_path)
+    vms = [cloud.add_vm(MD) for _ in range(3)]
+    for vm, n in zip(vms, (6, 1, 0)):
+        startd = condor.join(vm.id, 8, 16000)
+        startd.jobs = [FakeJob(i, 1, 2000, 1800, 0.0, 0.0, vm.id) for i in range(n)]
+    ctl.cycle(clock())
+    clock.t += 601
+    drains = [a for a in ctl.cycle(clock()).actions if isinstance(a, Drain)]
+    # 7 running cores fill one worker: the idle one and the one with a single job go.
+    assert sorted((a.worker, a.retire) for a in drains) == sorted(
+        [(vms[2].id, False), (vms[1].id, True)])
+    assert condor.startds[vms[1].id].draining and condor.startds[vms[1].id].jobs
+    clock.t += 15
+    deleted = [a.worker for a in ctl.cycle(clock()).actions if isinstance(a, Delete)]
+    assert deleted == [vms[2].id]                  # the busy one keeps running its job
+    condor.startds[vms[1].id].jobs.clear()
+    clock.t += 15
+    deleted = [a.worker for a in ctl.cycle(clock()).actions if isinstance(a, Delete)]
+    assert deleted == [vms[1].id]
+
+
+def test_the_fake_refuses_an_idle_drain_of_a_worker_that_got_a_job_meanwhile():
+    from relval.autoscaler.fakes import FakeJob
+    from relval.autoscaler.interfaces import CondorError
+    condor = FakeCondor()
+    startd = condor.join("vm-1", 8, 16000)
+    startd.jobs = [FakeJob(1, 1, 2000, 60, 0.0, 0.0, "vm-1")]
+    with pytest.raises(CondorError, match="refused"):
+        condor.drain("vm-1")
+    condor.drain("vm-1", retire=True)
+    assert startd.draining and startd.jobs
+
+
+def test_worker_size_is_learned_from_what_joined_workers_advertise_per_flavor(tmp_path):
+    cloud, condor, ctl, clock = make(tmp_path)
+    assert ctl.cycle(clock()).observed.worker_size is None          # nothing joined yet
+    vm = cloud.add_vm(MD)
+    condor.join(vm.id, 8, 14600)                                     # 16 GB flavor
+    clock.t += 15
+    assert ctl.cycle(clock()).observed.worker_size == (8, 14600)
+    del condor.startds[vm.id]
+    clock.t += 15
+    restarted = Controller(cloud, condor, CFG, JsonStore(tmp_path / "state.json"))
+    assert restarted.cycle(clock()).observed.worker_size == (8, 14600)   # kept in the file
+    other = Controller(cloud, condor, replace(CFG, flavor=Flavor(16, 32000)),
+                       JsonStore(tmp_path / "state.json"))
+    assert other.cycle(clock()).observed.worker_size is None       # a new flavor: not yet
+
+
+def test_slot_totals_come_from_the_partitionable_slot():
+    slots = FakeCondor().join("vm-1", 8, 14600)
+    slots.jobs = []
+    [m] = machines(slots.ads()).values()
+    assert (m.total_cpus, m.total_memory_mb) == (8, 14600)

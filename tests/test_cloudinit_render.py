@@ -180,6 +180,30 @@ def test_worker_runs_a_startd_on_one_partitionable_slot(tmp_path, family):
     assert params["_eval_RelvalRelease"] == BASE_CONFIG["release"]
 
 
+def test_head_negotiator_fills_busy_workers_first(tmp_path):
+    """Depth-first matching to the fullest partitionable slot (what the simulator models):
+    emptier workers go idle and the scaler can give them back."""
+    params = condor_params(document("head", config()), tmp_path, "NEGOTIATOR_DEPTH_FIRST",
+                           "NEGOTIATOR_PRE_JOB_RANK", "CLAIM_PARTITIONABLE_LEFTOVERS")
+    assert str(params["NEGOTIATOR_DEPTH_FIRST"]).lower() == "true"
+    assert str(params["CLAIM_PARTITIONABLE_LEFTOVERS"]).lower() == "true"
+    rank = params["NEGOTIATOR_PRE_JOB_RANK"].replace(" ", "")
+    assert "-(100000*Cpus)-Memory" in rank            # fewer free cores left ranks higher
+
+
+def test_worker_config_matches_what_the_scaler_assumes(tmp_path):
+    from relval.autoscaler.config import AUTOSCALER_KEYS
+    params = condor_params(document("worker", config()), tmp_path, "UPDATE_INTERVAL",
+                           "MAXJOBRETIREMENTTIME", "STARTD_ATTRS", "RelvalRetiresJobs")
+    # The join timeout's floor is 2 x the startds' interval: the scaler must not assume
+    # a shorter one than the workers use.
+    assert int(params["UPDATE_INTERVAL"]) == AUTOSCALER_KEYS["startdUpdateInterval"] == 60
+    # A drained busy worker lets its jobs finish (condor's default 0 evicts them).
+    assert int(params["MAXJOBRETIREMENTTIME"]) >= 7 * 24 * 3600
+    assert "RelvalRetiresJobs" in params["STARTD_ATTRS"].split()
+    assert str(params["RelvalRetiresJobs"]).lower() == "true"
+
+
 @pytest.mark.parametrize("role", ["head", "worker"])
 def test_authentication_required_at_every_level(tmp_path, role):
     params = condor_params(document(role, config()), tmp_path)

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Iterable
 
 from ..interfaces import CondorError
-from ..model import INSTANCE_ATTR, Job, Slot
+from ..model import INSTANCE_ATTR, RETIRE_ATTR, Job, Slot
 
 JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
 # The schedd copies the matched machine's RelvalInstanceId into the job ad as this
@@ -27,7 +27,7 @@ JOB_ATTRS = ["ClusterId", "ProcId", "JobStatus", "RequestCpus", "RequestMemory"]
 JOB_MACHINE_ATTR = f"MachineAttr{INSTANCE_ATTR}0"
 SLOT_ATTRS = ["Name", "Machine", "MyAddress", "State", "Activity", "Cpus", "Memory",
               "PartitionableSlot", "DynamicSlot", "SlotType", "Draining", "DrainingRequestId",
-              "EnteredCurrentState", INSTANCE_ATTR]
+              "EnteredCurrentState", "TotalSlotCpus", "TotalSlotMemory", INSTANCE_ATTR]
 IDLE, RUNNING = 1, 2
 # Every call to the schedd, the collector or a startd gives up after this long: one hung
 # daemon must not freeze the scaler's loop (the bindings take no timeout themselves).
@@ -83,6 +83,8 @@ def parse_slots(ads: Iterable) -> list[Slot]:
             state=str(ad.get("State", "")), activity=str(ad.get("Activity", "")),
             cpus=_number(ad, "Cpus", 0), memory_mb=_number(ad, "Memory", 0),
             slot_type=slot_type,
+            total_cpus=_number(ad, "TotalSlotCpus", 0),
+            total_memory_mb=_number(ad, "TotalSlotMemory", 0),
             draining=ad.get("Draining") is True or "DrainingRequestId" in ad,
             entered_state=float(entered) if isinstance(entered, (int, float)) else None))
     return out
@@ -148,15 +150,22 @@ class HTCondor:
     def slots(self) -> list[Slot]:
         return parse_slots(self._startd_ads())
 
-    def drain(self, instance_id: str) -> None:
+    def drain(self, instance_id: str, retire: bool = False) -> None:
+        """A graceful drain honours MaxJobRetirementTime: condor's default of 0 would evict
+        running jobs at once. An idle worker is drained only while every slot is still
+        unclaimed; a busy one (`retire`) only if its startd advertises that its jobs may
+        retire (the rendered worker config sets MAXJOBRETIREMENTTIME and RETIRE_ATTR):
+        the startd refuses the drain otherwise, and no job is cut off."""
         import htcondor2
         ads = self._startd_ads(drain_constraint(instance_id))
         if not ads:
             raise CondorError(f"drain: no startd with {INSTANCE_ATTR} == {instance_id!r}")
+        check = f"{RETIRE_ATTR} =?= True" if retire else 'State == "Unclaimed"'
+        why = ("relval autoscaler: emptiest worker, its jobs finish first" if retire
+               else "relval autoscaler: idle past idleTimeout")
         bounded(f"drain {instance_id}", lambda: htcondor2.Startd(ads[0]).drainJobs(
-            drain_type=htcondor2.DrainType.Graceful,
-            check_expr='State == "Unclaimed"',
-            reason="relval autoscaler: idle past idleTimeout"), self.timeout_s)
+            drain_type=htcondor2.DrainType.Graceful, check_expr=check, reason=why),
+            self.timeout_s)
 
 
 def drain_constraint(instance_id: str) -> str:
