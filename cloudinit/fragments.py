@@ -170,10 +170,12 @@ def family_packages(role: str, cfg: "StackConfig") -> Fragment:
         },
     }
     # makeflow is not here: EPEL 9 has no cctools, and one unknown name would abort the
-    # whole transaction. It comes from CCTools' own release (see `makeflow`).
+    # whole transaction. It comes from CCTools' own release (see `makeflow_install`).
     names = ["condor", "cvmfs", "cvmfs-config-default", "nftables", "python3", "curl", "tar"]
     if role == "head":
         names += ["rsync"]  # what `relval submit` uploads with
+        if cfg.makeflow is not None and cfg.makeflow.build:
+            names += ["gcc", "gcc-c++", "make", "m4", "zlib-devel"]  # to build CCTools
     if cfg.eos.mode == "xrootd":
         names.append("xrootd-client")
     if cfg.eos.mode == "fuse":
@@ -200,12 +202,13 @@ NODE_CHECK = f"{SBIN}/relval-node-check"
 
 
 def makeflow_install(role: str, cfg: "StackConfig") -> Fragment:
-    """CCTools' binary release on the head, when relval:makeflow names one (download step)."""
+    """makeflow on the head from the CCTools release relval:makeflow names (by default
+    7.14.2 from source, built there); nothing with `relval:makeflow: false`."""
     if role != "head" or cfg.makeflow is None:
         return {}
     path = f"{SBIN}/relval-makeflow-install"
-    script = template("relval-makeflow-install.sh", url=cfg.makeflow.url,
-                      sha256=cfg.makeflow.sha256, home=MAKEFLOW_HOME)
+    script = template("relval-makeflow-install.sh", url=cfg.makeflow.url, sha256=cfg.makeflow.sha256,
+                      build="1" if cfg.makeflow.build else "0", home=MAKEFLOW_HOME)
     return {"write_files": [write_file(path, script, "0700")], "runcmd": [[path]]}
 
 

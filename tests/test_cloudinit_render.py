@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,9 @@ def files_of(doc: dict) -> dict[str, dict]:
     return {f["path"]: f for f in doc.get("write_files", [])}
 
 
+from relval.stackconfig.nodes import DEFAULT_MAKEFLOW  # noqa: E402
+
+DEFAULT_MAKEFLOW_URL, DEFAULT_MAKEFLOW_SHA = DEFAULT_MAKEFLOW.url, DEFAULT_MAKEFLOW.sha256
 MAKEFLOW = {"url": "https://example.org/cctools-7.15.0-x86_64-almalinux9.tar.gz",
             "sha256": "ab" * 32}
 VARIANTS = {
@@ -481,6 +485,60 @@ def test_makeflow_comes_from_a_checked_cctools_release(tmp_path):
                                 text=True)
         assert result.returncode == verdict, result.stderr
         assert (home / "bin" / "makeflow").exists() == (verdict == 0)
+
+
+def test_the_default_makeflow_is_built_from_source_on_the_head(tmp_path):
+    """Before: no default release, so the head of a template stack had no makeflow."""
+    cfg = config(imageFamily="el9")
+    doc = document("head", cfg)
+    assert {"gcc", "make", "m4", "zlib-devel"} <= set(doc["packages"])
+    assert "gcc" not in document("worker", cfg)["packages"]
+    script = files_of(doc)["/usr/local/sbin/relval-makeflow-install"]["content"]
+    assert "BUILD=1" in script and "/release/7.14.2.tar.gz" in script
+    assert "relval-makeflow-install" not in yaml.safe_dump(document("head", config(
+        imageFamily="el9", makeflow=False)))
+    # Run it against a source tarball served from a file: configure, make, make install.
+    src = tmp_path / "src" / "cctools-release-1.0"
+    src.mkdir(parents=True)
+    (src / "configure").write_text('#!/bin/sh\necho "PREFIX=$2" > config.mk\necho "$@" > configured\n')
+    (src / "configure").chmod(0o755)
+    (src / "Makefile").write_text("include config.mk\nall:\n\techo built > makeflow\n"
+                                  "install:\n\tmkdir -p $(PREFIX)/bin && cp makeflow $(PREFIX)/bin/\n")
+    release = tmp_path / "1.0.tar.gz"
+    subprocess.run(["tar", "-czf", str(release), "-C", str(tmp_path / "src"), "cctools-release-1.0"],
+                   check=True)
+    import hashlib
+    home = tmp_path / "opt"
+    text = (script.replace(DEFAULT_MAKEFLOW_URL, f"file://{release}")
+            .replace(DEFAULT_MAKEFLOW_SHA, hashlib.sha256(release.read_bytes()).hexdigest())
+            .replace("/opt/cctools", str(home)).replace("/var/log/", f"{tmp_path}/")
+            .replace("ln -sf", "echo ln -sf"))
+    (tmp_path / "install").write_text(text)
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}
+    if shutil.which("m4") is None:  # the real build needs it; this stand-in build does not
+        result = subprocess.run(["/bin/sh", str(tmp_path / "install")], capture_output=True,
+                                text=True, env=bare)
+        assert result.returncode == 1 and "needs m4, which this image lacks" in result.stderr
+        (tmp_path / "tools").mkdir()
+        (tmp_path / "tools" / "m4").write_text("#!/bin/sh\n")
+        (tmp_path / "tools" / "m4").chmod(0o755)
+        bare["PATH"] = f"{tmp_path / 'tools'}:/usr/bin:/bin"
+    result = subprocess.run(["/bin/sh", str(tmp_path / "install")], capture_output=True, text=True,
+                            env=bare)
+    assert result.returncode == 0, result.stderr
+    assert (home / "bin" / "makeflow").read_text() == "built\n"
+    # A build that fails says so, with the log's tail, and installs nothing.
+    (src / "Makefile").write_text("all:\n\techo compiler exploded; false\n")
+    subprocess.run(["tar", "-czf", str(release), "-C", str(tmp_path / "src"), "cctools-release-1.0"],
+                   check=True)
+    broken = (script.replace(DEFAULT_MAKEFLOW_URL, f"file://{release}")
+              .replace(DEFAULT_MAKEFLOW_SHA, hashlib.sha256(release.read_bytes()).hexdigest())
+              .replace("/opt/cctools", str(tmp_path / "opt2")).replace("/var/log/", f"{tmp_path}/"))
+    (tmp_path / "install2").write_text(broken)
+    result = subprocess.run(["/bin/sh", str(tmp_path / "install2")], capture_output=True, text=True,
+                            env=bare)
+    assert result.returncode == 1 and "building CCTools" in result.stderr
+    assert "compiler exploded" in result.stderr and not (tmp_path / "opt2" / "bin").exists()
 
 
 def test_eos_fuse_brings_its_dependency_repository():

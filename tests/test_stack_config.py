@@ -251,12 +251,27 @@ def test_makeflow_release_is_url_and_checksum():
     cfg = parse_stack_config(with_changes(makeflow={
         "url": "https://example.org/cctools-7.15.0-x86_64-almalinux9.tar.gz", "sha256": SHA}))
     assert cfg.makeflow.sha256 == SHA and cfg.makeflow.url.endswith("almalinux9.tar.gz")
-    assert parse_stack_config(with_changes()).makeflow is None
+    assert cfg.makeflow.build is False
     assert problems_of(with_changes(makeflow={"url": "http://x/c.tar.gz", "sha256": "abc"})) == [
         "relval:makeflow.url must be an https URL of a .tar.gz CCTools release (got 'http://x/c.tar.gz')",
         "relval:makeflow.sha256 must be the release's sha256: 64 lowercase hex digits"]
     assert problems_of(with_changes(makeflow={"url": "https://x/c.tar.gz"})) == [
         "relval:makeflow.sha256 is required"]
+
+
+def test_makeflow_defaults_to_a_checked_cctools_source_release_and_can_be_turned_off():
+    """Before: no default, so a stack made from the template had no makeflow on its head."""
+    from relval.stackconfig.nodes import DEFAULT_MAKEFLOW
+
+    default = parse_stack_config(with_changes()).makeflow
+    assert default == DEFAULT_MAKEFLOW and default.build
+    assert default.url.endswith("/release/7.14.2.tar.gz") and len(default.sha256) == 64
+    assert parse_stack_config(with_changes(makeflow=False)).makeflow is None
+    built = parse_stack_config(with_changes(makeflow={
+        "url": "https://example.org/cctools-7.15.0.tar.gz", "sha256": SHA, "build": True})).makeflow
+    assert built.build
+    assert problems_of(with_changes(makeflow={"url": "https://x/c.tar.gz", "sha256": SHA,
+                                              "build": "yes"}))[0].startswith("relval:makeflow.build")
 
 
 def test_volume_zone_is_separate_from_the_instance_zone():

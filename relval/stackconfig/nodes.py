@@ -47,10 +47,21 @@ class Eos:
 
 @dataclass(frozen=True)
 class Makeflow:
-    """A CCTools binary release for the head: downloaded, checked against sha256, unpacked."""
+    """A CCTools release for the head: downloaded, checked against sha256, then unpacked
+    (a binary release) or built there (`build`: a source release)."""
 
     url: str
     sha256: str
+    build: bool = False
+
+
+# The default: CCTools 7.14.2's source release, built on the head (EPEL 9 has no cctools and
+# CCTools' binary releases could not be checked from here). URL and sha256 as conda-forge's
+# ndcctools recipe builds them (recipe/meta.yaml, version 7.14.2).
+DEFAULT_MAKEFLOW = Makeflow(
+    url="https://github.com/cooperative-computing-lab/cctools/archive/refs/tags/release/7.14.2.tar.gz",
+    sha256="3cad842f8dbe5ba5844ca9296a6a7883f027b4b4201d67579a4810c4ed0f24ef",
+    build=True)
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,8 @@ class Condor:
 
 NODE_KEYS = {
     "imageFamily": DEFAULT_IMAGE_FAMILY,
-    # Optional {url, sha256}: CCTools' binary release for the head (EPEL 9 has no makeflow).
+    # {url, sha256, build}: the CCTools release for the head's makeflow (EPEL 9 has none);
+    # default CCTools 7.14.2 from source (DEFAULT_MAKEFLOW); false: the image brings makeflow.
     "makeflow": None,
     "cvmfs": {"repositories": list(Cvmfs.repositories), "httpProxy": Cvmfs.http_proxy,
               "quotaMb": Cvmfs.quota_mb},
@@ -154,16 +166,21 @@ def parse_image_family(f: Field) -> str:
 
 
 def parse_makeflow(f: Field) -> Makeflow | None:
-    if f.value is None or not f.mapping(allowed=("url", "sha256")):
+    if not f.present:
+        return DEFAULT_MAKEFLOW
+    if f.value in (False, "false"):
+        return None
+    if not f.mapping(allowed=("url", "sha256", "build")):
         return None
     url, sha256 = f["url"].string(required=True), f["sha256"].string(required=True)
+    build = f["build"].boolean(default=False)
     if url is not None and not re.match(r"^https://[^\s'\"]+\.tar\.gz$", url):
         f["url"].error(f"must be an https URL of a .tar.gz CCTools release (got {url!r})")
     if sha256 is not None and not SHA256_RE.match(sha256):
         f["sha256"].error("must be the release's sha256: 64 lowercase hex digits")
     if url is None or sha256 is None:
         return None
-    return Makeflow(url, sha256)
+    return Makeflow(url, sha256, bool(build))
 
 
 def family_problems(family: str, eos: Eos, image: str | None) -> list[tuple[tuple[str, ...], str]]:
