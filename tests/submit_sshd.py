@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+
 from relval.workflows.remote import HostKey, SshTarget
 from relval.workflows.submit import HeadOptions
 
@@ -158,3 +160,13 @@ def tiny_campaign(directory: Path, name: str = "tiny", gen: str = "", compare: b
     path = directory / f"{name}.yaml"
     path.write_text(TINY.format(name=name, gen=gen) + ("compare: {files: [sum.txt]}\n" if compare else ""))
     return path
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """One loopback sshd per test module (import it into the module); skips where the
+    OpenSSH server, client or rsync are missing."""
+    if not sshd_available():
+        pytest.skip("needs openssh-server, openssh-client and rsync")
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server

@@ -81,15 +81,9 @@ def test_relval_campaign_refuses_a_bad_timeout_before_anything(tmp_path):
 
 # --- the deadline through the real steps, against a real sshd (up/down replaced: no cloud) ---------
 
-from .submit_sshd import running_sshd, sshd_available, tiny_campaign  # noqa: E402
+from .submit_sshd import sshd, tiny_campaign  # noqa: E402,F401 (sshd: a fixture)
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not sshd_available():
-        pytest.skip("needs openssh-server, openssh-client and rsync")
-    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
-        yield server
 
 
 def test_a_campaign_past_its_deadline_stops_with_no_verdict_and_is_torn_down(sshd, tmp_path, monkeypatch):

@@ -156,14 +156,8 @@ def test_artifacts_land_under_reports_stack_campaign(tmp_path):
 
 # --- the real steps against a real sshd (up/down replaced: no cloud here) ---------------------------
 
-from .submit_sshd import running_sshd, sshd_available, tiny_campaign  # noqa: E402
+from .submit_sshd import sshd, tiny_campaign  # noqa: E402,F401 (sshd: a fixture)
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    if not sshd_available():
-        pytest.skip("needs openssh-server, openssh-client and rsync")
-    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
-        yield server
 
 
 @pytest.mark.parametrize("gen,verdict,code", [("", "JOBS_PASSED", EXIT_PASS),

@@ -25,8 +25,8 @@ from .conftest import REPO
 
 # chain directories name their release (relval.workflows.run.chain_dir_name)
 C2, R1 = "candidate-toy-v2-188798", "reference-toy-v1-0aac6d"
-from .submit_sshd import (SSHD, Server, free_port, keygen, running_sshd, sshd_available,
-                          tiny_campaign)
+from .submit_sshd import SSHD, Server, free_port, keygen, sshd_available, tiny_campaign
+from .submit_sshd import sshd  # noqa: F401 - the module's sshd fixture
 
 RELVAL = [sys.executable, "-m", "relval"]
 
@@ -34,10 +34,6 @@ pytestmark = pytest.mark.skipif(not sshd_available(),
                                 reason="needs openssh-server, openssh-client and rsync")
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
-        yield server
 
 
 def relval(*args: str) -> subprocess.CompletedProcess:
