@@ -186,6 +186,18 @@ def test_a_tasks_cpu_and_wall_time_ignore_less_than_two_sampling_intervals():
         assert (grades[13.0].grade, grades[20.0].grade) == ((GOOD, BAD) if kind == "task" else (BAD, BAD))
 
 
+def test_a_tasks_memory_ignores_less_than_a_start_up_footprint():
+    """Before: a short task sampled once at its start (0.2 MB) and once running (18.6 MB)
+    was +10,000%, BAD, and failed an unchanged release (seen with the stand-in O2DPG)."""
+    def side(key, mb):
+        name = "mc/sgnsim" if key == "tasks" else "mc"
+        return {key: {name: {"max_pss_kb": {"median": mb * 1024, "max": mb * 1024, "n": 2}}}}
+    for key, kind in (("tasks", "task"), ("stages", "stage")):
+        grades = {mb: compare(side(key, mb), side(key, 0.2))[0] for mb in (18.6, 110.0)}
+        assert grades[18.6].kind == kind
+        assert (grades[18.6].grade, grades[110.0].grade) == ((GOOD, BAD) if kind == "task" else (BAD, BAD))
+
+
 @pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
 def test_a_planted_task_memory_regression_fails_the_o2dpg_campaign(tmp_path):
     """One O2DPG task (tpcreco) holds 60% more memory in the candidate; the physics is the
