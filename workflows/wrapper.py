@@ -193,7 +193,9 @@ stop() {{
   pid=${{pid:-$!}}
   [ -n "$pid" ] || {{ rm -rf "$box"; exit 143; }}
   kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-  i=0; while kill -0 "-$pid" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+  # Until the payload is gone or a zombie (it stays one until waited for), at most 2 s.
+  i=0; while [ $i -lt 20 ] && [ -e "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat" 2>/dev/null; do
+    sleep 0.1; i=$((i + 1)); done
   # The payload itself first: a TERM can land before it has called setsid (no group yet),
   # and once it is dead it starts nothing new that the group kill would miss.
   kill -KILL "$pid" 2>/dev/null; kill -KILL "-$pid" 2>/dev/null
