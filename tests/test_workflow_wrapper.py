@@ -10,6 +10,7 @@ from relval.workflows.shell import encode_words
 from relval.workflows.wrapper import BUILTIN_PATTERNS, EXIT_CRASH_PATTERN, EXIT_SETUP_FAILED, wrapper_script
 
 from .test_workflow_campaign import BASE
+from .test_workflow_job_control import with_marker
 
 
 def sandbox(tmp_path, **top):
@@ -105,23 +106,11 @@ def test_a_stop_at_any_moment_leaves_no_payload_running(tmp_path):
         wrapper.send_signal(signal.SIGTERM)
         wrapper.wait(timeout=30)
         deadline = time.time() + 3
-        while time.time() < deadline and sleeping(marker):
+        while time.time() < deadline and with_marker(marker):
             time.sleep(0.05)
-        left = sleeping(marker)
+        left = with_marker(marker)
         orphans += bool(left)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
     assert orphans == 0, f"{orphans} of 40 stops left the payload running"
 
-
-def sleeping(marker: str) -> list[int]:
-    from pathlib import Path
-
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
-                found.append(int(proc.name))
-        except OSError:
-            pass
-    return found
