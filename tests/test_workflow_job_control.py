@@ -50,6 +50,16 @@ def with_marker(marker: str) -> list[int]:
             found.append(int(proc.name))
     return found
 
+def sleeping_campaign(tmp_path: Path, marker: str, jobs: int) -> Path:
+    """A campaign of `jobs` jobs that each sleep MARKER seconds (found by `with_marker`)."""
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump({
+        "campaign": "w", "release": "r", "retries": 0, "datasets": [{"name": "d", "jobs": jobs}],
+        "stages": [{"name": "work", "per": "job", "command": f"sleep {marker}; echo > {{outputs[0]}}",
+                    "outputs": ["o.txt"]}]}))
+    return path
+
+
 
 def wait_for(predicate, timeout_s: float = 10.0) -> bool:
     deadline = time.time() + timeout_s
@@ -134,11 +144,7 @@ def test_ctrl_c_prints_how_to_resume(tmp_path):
     import sys
 
     marker = f"4002.{os.getpid()}"
-    path = tmp_path / "w.yaml"
-    path.write_text(yaml.safe_dump({
-        "campaign": "w", "release": "r", "retries": 0, "datasets": [{"name": "d", "jobs": 2}],
-        "stages": [{"name": "work", "per": "job", "command": f"sleep {marker}; echo > {{outputs[0]}}",
-                    "outputs": ["o.txt"]}]}))
+    path = sleeping_campaign(tmp_path, marker, jobs=2)
     proc = subprocess.Popen([sys.executable, "-m", "relval", "run", str(path), "--local"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -164,11 +170,7 @@ def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
     import sys
 
     marker = f"4003.{os.getpid()}"
-    path = tmp_path / "w.yaml"
-    path.write_text(yaml.safe_dump({
-        "campaign": "w", "release": "r", "retries": 0, "datasets": [{"name": "d", "jobs": 1}],
-        "stages": [{"name": "work", "per": "job", "command": f"sleep {marker}; echo > {{outputs[0]}}",
-                    "outputs": ["o.txt"]}]}))
+    path = sleeping_campaign(tmp_path, marker, jobs=1)
     run = [sys.executable, "-m", "relval", "run", str(path), "--local", "--workdir", str(tmp_path / "w")]
     first = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
