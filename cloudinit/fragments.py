@@ -351,6 +351,8 @@ class AutoscalerFacts:
 
 
 AUTOSCALER_DIR = "/opt/relval"
+SCALER_UNIT = "relval-autoscaler.service"
+SCALER_UNIT_FILE = f"/etc/systemd/system/{SCALER_UNIT}"
 
 
 def autoscaler(facts: AutoscalerFacts) -> Fragment:
@@ -391,8 +393,13 @@ def autoscaler(facts: AutoscalerFacts) -> Fragment:
                                          stamp=shlex.quote(" ".join(facts.requirements)),
                                          requirements=" ".join(shlex.quote(r) for r in facts.requirements)),
                        "0700"),
-            write_file("/etc/systemd/system/relval-autoscaler.service", unit),
+            write_file(SCALER_UNIT_FILE, unit),
         ],
         "runcmd": [["systemctl", "daemon-reload"],
-                   ["systemctl", "enable", "--now", "relval-autoscaler.service"]],
+                   ["systemctl", "enable", "--now", SCALER_UNIT]],
     }
+
+
+def scaler_fragment_files(facts: AutoscalerFacts) -> list[dict]:
+    """The scaler's files as the head's user-data writes them (`write_files` entries)."""
+    return autoscaler(facts)["write_files"]

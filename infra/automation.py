@@ -21,6 +21,7 @@ from .engine import ENGINE_HINT, find_engine
 INSTALL_HINT = ENGINE_HINT + "; then log in to a state backend (`pulumi login`, or set PULUMI_BACKEND_URL)"
 
 OnOutput = Callable[[str], None]
+SECRET_MASK = "[secret]"   # what a secret output shows where it is printed or kept
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def up_result(stack: str, on_output: OnOutput = print,
     except auto.errors.CommandError as error:
         raise _engine_failure(stack, "up", error) from None
     changes = dict(result.summary.resource_changes or {})
-    outputs = {k: v.value for k, v in result.outputs.items()}
+    # Secret outputs (the scaler's files) are masked: callers print these and CI keeps them.
+    outputs = {k: (SECRET_MASK if v.secret else v.value) for k, v in result.outputs.items()}
     if pin_image(stack, outputs.get("imageId", ""), workspace):
         on_output(f"relval: pinned relval:imageId = {outputs['imageId']} (resolved from "
                   "relval:image): later runs boot this image even if a newer one takes the name\n")
@@ -190,11 +192,12 @@ def destroy(stack: str, on_output: OnOutput = print, remove: bool = True,
     return True
 
 
-def outputs(stack: str, show_secrets: bool = False) -> dict[str, Any]:
+def outputs(stack: str, show_secrets: bool = False,
+            workspace: Workspace | None = None) -> dict[str, Any]:
     """The stack's outputs; secret ones masked unless `show_secrets`."""
-    handle = _stack(stack, create=False)
+    handle = _stack(stack, create=False, workspace=workspace)
     values = handle.outputs()
-    return {k: (v.value if (show_secrets or not v.secret) else "[secret]") for k, v in values.items()}
+    return {k: (v.value if (show_secrets or not v.secret) else SECRET_MASK) for k, v in values.items()}
 
 
 def set_secret_stand_ins(stack: str, values: dict[str, str], workspace: Workspace) -> None:

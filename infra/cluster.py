@@ -10,7 +10,7 @@ from .credentials import Credentials
 from .base import image_id
 from .nodes import HeadNode, WorkerPool, fixed_address, head_port
 from .security import Security
-from .userdata import ScalerInputs, user_data
+from .userdata import ScalerInputs, scaler_files, user_data
 
 
 class Cluster(pulumi.ComponentResource):
@@ -53,6 +53,10 @@ class Cluster(pulumi.ComponentResource):
         self.outputs: dict[str, pulumi.Input] = {
             "release": cfg.release,
             "headName": head.instance_name,
+            # The head's server id: `relval up` delivers an upgrade of the scaler's files
+            # (`scalerFiles`) to a head that was there before the update, never to a new
+            # one (cloud-init is writing them).
+            "headId": head.instance.id,
             "headAddress": head.public_address,
             "headPrivateAddress": head.private_address,
             "workerNames": workers.names,
@@ -64,6 +68,7 @@ class Cluster(pulumi.ComponentResource):
             "headHostPublicKey": credentials.head_host_key.public_key_openssh,
             "sshUser": cfg.ssh_user,
             "sshCommand": head.public_address.apply(lambda a: f"ssh {cfg.ssh_user}@{a}"),
+            "scalerFiles": scaler_files(cfg, stack, scaler=scaler, **facts),
         }
         self.register_outputs(self.outputs)
 

@@ -22,12 +22,12 @@ from pulumi.runtime.sync_await import _sync_await
 from relval.cloudinit import decode_user_data
 from relval.errors import RelvalError
 
+from .automation import SECRET_MASK
 from .cluster import build_cluster
 from .config import StackConfig
 
 PROJECT = "relval"
 SCALER_WORKER_USER_DATA = "/etc/relval/worker-user-data"
-SECRET_MASK = "[secret]"
 
 
 @dataclass

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from relval.errors import NoVerdictError
+from relval.errors import NoVerdictError, RelvalError
 from relval.workflows.remote import SshTransport, wait_until_reachable
 from relval.workflows.submit import (DEFAULT_REMOTE_BASE, HeadOptions, campaign_dir, head_target,
                                      submit)
@@ -53,11 +53,24 @@ class ClusterSteps:
             while True:
                 rc, _, err = ssh.run(check)
                 if rc == 0:
-                    return
+                    break
                 if time.monotonic() > deadline:
                     raise NoVerdictError(f"`{check}` on the head of stack {stack} did not succeed within "
                                       f"{self.ready_timeout_s:.0f} s: {err.decode(errors='replace').strip()}")
                 self.sleep(10)
+        self.deliver_scaler(stack)
+
+    def deliver_scaler(self, stack: str) -> None:
+        """This relval's scaler files on the head (a no-op when they are there already, as
+        `relval up` delivers them): the campaign's verdict does not depend on them, so a
+        failure is a warning here, not the end of the campaign."""
+        from relval.scaler_sync import deliver
+        from relval.workflows.stack_outputs import read_outputs
+
+        try:
+            deliver(stack, read_outputs(stack, self.head.outputs_file), self.head, say=self.say)
+        except RelvalError as error:
+            self.say(f"warning: {error}")
 
     def submit(self, campaign: Path, stack: str) -> str:
         result = submit(campaign, stack, batch=self.batch, head=self.head,

@@ -184,14 +184,20 @@ EXISTING_POLICIES = ("reuse", "replace")
 
 
 def up_with_policy(stack: str, existing: str = "reuse", on_output: OnOutput = print,
-                   workspace=None, teardown: Callable[[str], object] | None = None) -> dict:
+                   workspace=None, teardown: Callable[[str], object] | None = None,
+                   scaler_sync: Callable[[dict], object] | None = None) -> dict:
     """`pulumi up`, saying what happens to a stack that is already deployed:
     - reuse: update it in place; the head keeps its campaign directories, so a rerun
       campaign resumes where the last one stopped;
     - replace: `relval down` first (sweep, destroy, remove), then a new deployment.
     The encryption salt needs no care: with the same passphrase, a stack file made afresh
-    (a new pipeline's checkout) gets a new salt and the engine re-encrypts the state."""
+    (a new pipeline's checkout) gets a new salt and the engine re-encrypts the state.
+
+    A head kept by the update gets this relval's scaler files through `scaler_sync`
+    (given the outputs with secrets in clear; `scaler_sync.deliver`): Pulumi leaves its
+    user-data alone, so an upgrade reaches the running scaler only this way."""
     from relval.infra import automation
+    from relval.scaler_sync import head_kept
 
     if existing not in EXISTING_POLICIES:
         raise RelvalError(f"--existing must be one of {', '.join(EXISTING_POLICIES)} (got {existing!r})")
@@ -200,12 +206,21 @@ def up_with_policy(stack: str, existing: str = "reuse", on_output: OnOutput = pr
 
         load_stack(stack)  # bad input stops here, before anything is torn down
     automation.require_cli()  # no engine: exit 2 with how to get one
+    before = None
     if automation.is_deployed(stack, workspace):
         if existing == "replace":
             on_output(f"stack {stack} is already deployed: tearing it down first (--existing replace)")
             (teardown or (lambda s: down(s, on_output=on_output, workspace=workspace)))(stack)
         else:
             on_output(f"stack {stack} is already deployed: updating it in place (--existing reuse)")
+            before = automation.outputs(stack, workspace=workspace)
     else:
         on_output(f"stack {stack} is not deployed yet: creating it")
-    return automation.up(stack, on_output=on_output, workspace=workspace)
+    outputs = automation.up(stack, on_output=on_output, workspace=workspace)
+    if head_kept(before, outputs) and outputs.get("scalerFiles"):
+        if scaler_sync is None:
+            on_output("relval: the scaler's files on the head were not compared with this "
+                      "relval's (--no-scaler-sync): it may run an older relval")
+        else:
+            scaler_sync(automation.outputs(stack, show_secrets=True, workspace=workspace))
+    return outputs

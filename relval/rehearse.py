@@ -29,7 +29,7 @@ from relval.errors import RelvalError
 # The stack outputs the README documents.
 DOCUMENTED_OUTPUTS = frozenset({
     "release", "headName", "headAddress", "headPrivateAddress", "workerNames", "securityGroupId",
-    "headHostPublicKey", "sshUser", "sshCommand", "stackId", "imageId"})
+    "headHostPublicKey", "sshUser", "sshCommand", "stackId", "imageId", "headId", "scalerFiles"})
 
 # What destroy must leave at zero (inventory kinds of relval.simcloud).
 LEFTOVER_KINDS = ("servers", "ports", "volumes", "security_groups", "floating_ips", "keypairs",

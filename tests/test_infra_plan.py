@@ -324,7 +324,7 @@ def test_outputs(raw_config):
     out = plan.outputs
     assert set(out) == {"release", "headName", "headAddress", "headPrivateAddress", "workerNames",
                         "securityGroupId", "stackId", "sshCommand", "headHostPublicKey", "sshUser",
-                        "imageId"}
+                        "imageId", "headId", "scalerFiles"}
     assert out["sshUser"] == "relval"
     assert out["headHostPublicKey"].startswith("ssh-ed25519 ")
     assert out["release"] == raw_config["release"]

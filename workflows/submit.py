@@ -333,7 +333,12 @@ class HeadOptions:
 def head_target(stack: str, options: HeadOptions = HeadOptions()) -> SshTarget:
     """The SSH target of a stack's head, with its host key pinned from the outputs."""
     source = str(options.outputs_file) if options.outputs_file else f"stack {stack}"
-    access = head_access(read_outputs(stack, options.outputs_file), stack, source)
+    return target_from_outputs(read_outputs(stack, options.outputs_file), stack, options, source)
+
+
+def target_from_outputs(outputs: dict, stack: str, options: HeadOptions, source: str) -> SshTarget:
+    """`head_target` for outputs already read (`source` names them in messages)."""
+    access = head_access(outputs, stack, source)
     if options.identity is not None and not Path(options.identity).is_file():
         raise RelvalError(f"--identity {options.identity}: no such file")
     return SshTarget(

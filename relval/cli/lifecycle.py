@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from relval.cli.console import err, out
+from relval.errors import RelvalError
 from relval.cli.submit import (ARCHIVE_OPTION, IDENTITY_OPTION, REFERENCE_RELEASE_OPTION, RELEASE_OPTION,
                                REMOTE_BASE_OPTION, SSH_CONFIG_OPTION, SSH_PORT_OPTION,
                                SSH_USER_OPTION, head_options)
@@ -68,11 +69,27 @@ def register(app: typer.Typer) -> None:
                    existing: str = typer.Option("reuse", "--existing",
                                                 help="A stack already deployed: reuse (update in place, "
                                                      "campaigns resume) or replace (relval down first)."),
+                   scaler_sync: bool = typer.Option(True, "--scaler-sync/--no-scaler-sync",
+                                                    help="On a head the update kept, replace the elastic "
+                                                         "scaler's files that differ from this relval's "
+                                                         "(code, config, workers' user-data) over SSH and "
+                                                         "restart it."),
+                   ssh_user: Optional[str] = SSH_USER_OPTION,
+                   ssh_port: Optional[int] = SSH_PORT_OPTION,
+                   identity: Optional[Path] = IDENTITY_OPTION,
+                   ssh_config: Optional[Path] = SSH_CONFIG_OPTION,
                    as_json: bool = typer.Option(False, "--json", help="Print the outputs as JSON.")) -> None:
-        """Deploy (create or update) the stack with `pulumi up`, through the Automation API."""
+        """Deploy (create or update) the stack with `pulumi up`, through the Automation API.
+        A head that was already there keeps its user-data (and its queue): this relval's
+        scaler files reach it over SSH instead. Exit 3 when they could not."""
         from relval.lifecycle import up_with_policy
+        from relval.scaler_sync import deliver
 
-        outputs = up_with_policy(stack, existing, on_output=_stream)
+        if identity is not None and not identity.is_file():
+            raise RelvalError(f"--identity {identity}: no such file")
+        head = head_options(None, ssh_user, ssh_port, identity, ssh_config)
+        sync = (lambda outputs: deliver(stack, outputs, head, say=_stream)) if scaler_sync else None
+        outputs = up_with_policy(stack, existing, on_output=_stream, scaler_sync=sync)
         if as_json:
             print(json.dumps(outputs, indent=2))
         else:
