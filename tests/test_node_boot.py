@@ -307,3 +307,49 @@ def test_a_planted_ordering_defect_is_caught(booted):
     _, _, vms, _ = booted
     problems = token_before_condor(vms["planted"])
     assert any("before the token existed" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_an_upgrade_of_the_scaler_reaches_the_booted_head(booted):
+    """`relval up`'s delivery (`scaler_sync`) against a head cloud-init really booted: the
+    files it wrote are exactly the stack's `scalerFiles` (nothing differs), and an upgrade
+    is written as root through the login user's sudo, systemd reloaded and the unit
+    restarted."""
+    from dataclasses import replace
+
+    from relval.scaler_sync import sync, wanted_files
+    from relval.workflows.remote import HostKey, SshTarget, SshTransport
+
+    cluster, _, vms, _ = booted
+    vm = vms["head"]
+    files = wanted_files(fragments.scaler_fragment_files(cluster.facts["head"].autoscaler))
+    target = SshTarget("127.0.0.1", HostKey.parse(cluster.host_public), user=vm.user,
+                       port=vm.port, identity=cluster.login_key, ssh_config=Path("/dev/null"),
+                       connect_timeout=30)
+    unit = fragments.SCALER_UNIT
+
+    def invocation() -> str:
+        return vm.ssh(f"sudo systemctl show -p InvocationID,ActiveState --value {unit}").stdout.strip()
+
+    with SshTransport(target) as ssh:
+        assert sync(ssh, files, apply=False).changed == []
+        # Stopped by hand, the unit stays stopped (no network here: it would otherwise be
+        # restarting on its own every 30 s); only the delivery's restart starts it again.
+        vm.ssh(f"sudo systemctl stop {unit}")
+        before = invocation()
+        upgraded = [replace(f, content=f.content + b"# relval upgrade\n")
+                    if f.path.endswith((".yaml", ".service")) else f for f in files]
+        report = sync(ssh, upgraded)
+        assert sorted(report.changed) == sorted(f.path for f in upgraded
+                                                if f.path.endswith((".yaml", ".service")))
+        assert report.restarted
+        assert sync(ssh, upgraded, apply=False).changed == []
+    listing = vm.ssh("sudo stat -c '%U %a' /etc/relval/autoscaler.yaml && "
+                     "sudo tail -n 1 /etc/relval/autoscaler.yaml").stdout.split("\n")
+    assert listing[:2] == ["root 600", "# relval upgrade"], listing
+    assert vm.ssh(f"sudo systemctl show -p NeedDaemonReload --value {unit}").stdout.strip() == "no"
+    assert vm.ssh(f"sudo systemctl is-enabled {unit}").stdout.strip() == "enabled"
+    deadline = time.monotonic() + 120
+    while invocation() in ("", before) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert invocation() not in ("", before), "the scaler was not restarted"
