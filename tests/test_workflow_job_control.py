@@ -162,6 +162,35 @@ def test_ctrl_c_prints_how_to_resume(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")
+def test_jobs_of_a_makeflow_killed_alone_do_not_outlive_the_run(tmp_path):
+    """A makeflow killed by itself (its pid, not its group) leaves its running jobs behind;
+    they held the work directory's lock, so a rerun right away found it "in use"."""
+    import sys
+
+    from relval.workflows.status import LOCK_FILE, PID_FILE, lock_held
+
+    marker = f"4004.{os.getpid()}"
+    path = sleeping_campaign(tmp_path, marker, jobs=2)
+    workdir = tmp_path / "w"
+    proc = subprocess.Popen([sys.executable, "-m", "relval", "run", str(path), "--local",
+                             "--workdir", str(workdir)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len(with_marker(marker)) >= 2, 30)
+        [pid_file] = workdir.glob(f"*/{PID_FILE}")
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 3, stderr
+        # Right when relval has ended: no job left, and the directory free for a rerun.
+        assert with_marker(marker) == []
+        assert lock_held(workdir / LOCK_FILE) is False
+    finally:
+        proc.kill()
+        for pid in with_marker(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
 # --- one run per directory; a dead makeflow is not "running" --------------------------------
 
 @pytest.mark.skipif(shutil.which("makeflow") is None, reason="makeflow not installed")

@@ -131,7 +131,9 @@ def test_crash_pattern_fails_a_job_that_exits_0(tmp_path):
 def test_killing_makeflow_and_rerunning_resumes(tmp_path):
     # ran.txt is outside the workflow: each job runs in a private directory of its own.
     ran_file = tmp_path / "ran.txt"
-    path = shell_campaign(tmp_path, f"sleep 0.3; echo {{job}} >> {ran_file}; echo {{job}} > {{outputs[0]}}",
+    # 1 s a job: on 2 cores the 12 jobs take 6 s, so the kill after the third completion
+    # lands mid-run even on a loaded machine.
+    path = shell_campaign(tmp_path, f"sleep 1; echo {{job}} >> {ran_file}; echo {{job}} > {{outputs[0]}}",
                           jobs=12)
     workdir = tmp_path / "w"
     log = workdir / "candidate-r2" / "sh.makeflow.makeflowlog"

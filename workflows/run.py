@@ -29,6 +29,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,6 +300,7 @@ def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | No
                 os.killpg(proc.pid, signal.SIGKILL)
         raise
     finally:
+        end_leftover_jobs([proc.pid for proc in procs.values()])
         for chain in chains:
             (chain.directory / PID_FILE).unlink(missing_ok=True)
     statuses = {}
@@ -309,6 +311,49 @@ def run_chains(chains: list[Chain], retries: int, on_status: StatusCallback | No
                               f"{procs[chain.role].returncode}): {_tail(chain.directory / OUT_FILE, 5)}")
         statuses[chain.role] = status
     return statuses
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether process group `pgid` has a member that is not a zombie (a zombie holds no
+    descriptor, and its parent may never reap it)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state not in "ZX":
+            return True
+    return False
+
+
+def end_leftover_jobs(groups: list[int], grace_s: float = 5.0) -> None:
+    """Stop what is left in the makeflows' process groups once the makeflows are gone.
+
+    A makeflow killed on its own (not its group) leaves its running jobs behind, and
+    they hold the work directory's lock that they inherited: a rerun right away would
+    find the directory "in use". Their wrappers take TERM as a stop (payloads killed
+    within 2 s); whatever remains after `grace_s` is killed."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
+        live = [g for g in groups if group_alive(g)]
+        if not live:
+            return
+        for group in live:
+            try:
+                os.killpg(group, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(group_alive(g) for g in live):
+            time.sleep(0.05)
 
 
 def _tail(path: Path, lines: int) -> str:
