@@ -1,6 +1,10 @@
 """A stack's OpenStack resources, found the way `infra/` marks them, for `relval down`.
 
 - servers and volumes: metadata `relval-stack` (any role: head, workers, scaler-made);
+- volumes Nova made with a stack's server (the scaler's workers get theirs through the
+  block device mapping, which sets no metadata) and should have deleted with it
+  (`delete_on_termination`): remembered from the server listing, swept once the server
+  is gone and the volume is still there. A volume attached by hand is never touched;
 - floating IPs, ports, security groups: the Neutron tag `relval-stack=<stack>`;
 - keypair `<stack>-key`, server group `<stack>-workers`, application credential
   `<stack>-autoscaler`: these carry no metadata, so their stack-derived names;
@@ -63,6 +67,26 @@ class OpenStackStackResources:
 
     def __init__(self, conn, stack: str, keep_keypair: str | None = None):
         self.conn, self.stack, self.keep_keypair = conn, stack, keep_keypair
+        self.servers: set[str] = set()            # of the stack, at the last listing
+        self.nova_volumes: dict[str, str] = {}    # volume id -> its server (delete_on_termination)
+
+    def _servers(self) -> list:
+        servers = [s for s in self.conn.compute.servers(details=True)
+                   if (s.metadata or {}).get(STACK_KEY) == self.stack]
+        self.servers = {s.id for s in servers}
+        for server in servers:
+            for attached in server.attached_volumes or ():
+                if attached.get("delete_on_termination"):
+                    self.nova_volumes[attached["id"]] = server.id
+        return servers
+
+    def _volumes(self) -> list:
+        def ours(volume) -> bool:
+            server = self.nova_volumes.get(volume.id)
+            return ((volume.metadata or {}).get(STACK_KEY) == self.stack
+                    or (server is not None and server not in self.servers))
+
+        return [v for v in self.conn.block_storage.volumes(details=True) if ours(v)]
 
     def scaler_cloud(self):
         """The scaler's own OpenStack adapter on this connection: `relval down` asks the
@@ -83,10 +107,8 @@ class OpenStackStackResources:
     def list(self, kind: str) -> list[Resource]:
         net, compute, tag = self.conn.network, self.conn.compute, stack_tag(self.stack)
         listers = {
-            "server": lambda: [s for s in compute.servers(details=True)
-                               if (s.metadata or {}).get(STACK_KEY) == self.stack],
-            "volume": lambda: [v for v in self.conn.block_storage.volumes(details=True)
-                               if (v.metadata or {}).get(STACK_KEY) == self.stack],
+            "server": self._servers,
+            "volume": self._volumes,
             "floating_ip": lambda: list(net.ips(tags=tag)),
             "port": lambda: list(net.ports(tags=tag)),
             "security_group": lambda: list(net.security_groups(tags=tag)),

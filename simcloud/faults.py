@@ -4,7 +4,9 @@ A rule is consumed by the events it matches, `count` times (None: until cleared)
 - `boot_error`: a matching server being created ends in ERROR instead of ACTIVE;
 - `build_stuck`: a matching server stays in BUILD for ever;
 - `delete_stuck`: a matching server being deleted stays (task_state deleting) for ever;
-- `api_error`: a matching API call is answered with `status` (500 by default).
+- `api_error`: a matching API call is answered with `status` (500 by default);
+- `volume_kept`: a matching server's delete leaves the volumes it should have deleted
+  with it (`delete_on_termination`) behind, available: Nova's Cinder call failed.
 `transient` is not a rule: it moves the matching servers to a status such as MIGRATING
 now, for `seconds` (see Store.make_transient).
 """
@@ -15,7 +17,7 @@ import itertools
 import re
 from dataclasses import asdict, dataclass
 
-RULE_KINDS = ("boot_error", "build_stuck", "delete_stuck", "api_error")
+RULE_KINDS = ("boot_error", "build_stuck", "delete_stuck", "api_error", "volume_kept")
 TRANSIENT_STATUSES = ("MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE", "VERIFY_RESIZE",
                       "REVERT_RESIZE", "REBUILD", "PASSWORD", "RESCUE")
 

@@ -85,12 +85,13 @@ def destroy_server(s: Store, server: dict) -> None:
             neutron.delete_port(s, port)
         else:
             neutron.unbind_port(s, port)
+    kept = s.faults.take_server("volume_kept", server["name"]) is not None
     for attachment in server["volumes"]:
         volume = s.data["volumes"].get(attachment["volume_id"])
         if volume is None:
             continue
         volume["attachments"] = []
-        if attachment["delete_on_termination"]:
+        if attachment["delete_on_termination"] and not kept:
             cinder.start_delete(s, volume)
         else:
             volume["status"], volume["updated"] = "available", s.now()
