@@ -675,7 +675,9 @@ def create_server(s: Store, spec: dict, hints: dict) -> dict:
         if bdm["source_type"] == "volume":
             volume = s.data["volumes"][bdm["uuid"]]
         else:
-            volume = cinder.create_volume(s, {"size": int(bdm["volume_size"]),
+            # Nova names the blank volumes it makes after the server, and sets no metadata.
+            name = f"{server['id']}-blank-vol" if bdm["source_type"] == "blank" else ""
+            volume = cinder.create_volume(s, {"size": int(bdm["volume_size"]), "name": name,
                                               "volume_type": bdm.get("volume_type"),
                                               "availability_zone": zone})
         device = "/dev/vda" if str(bdm.get("boot_index")) == "0" else None
