@@ -28,8 +28,6 @@ from typing import Any, Callable, Sequence
 from relval.cloudinit.fragments import SCALER_UNIT, SCALER_UNIT_FILE
 from relval.errors import NoVerdictError, RelvalError
 
-EXIT_NO_VERDICT = 3
-
 
 @dataclass(frozen=True)
 class HeadFile:
@@ -52,9 +50,6 @@ class SyncReport:
             return f"the scaler's files on the head differ from this relval's: {names}"
         return (f"replaced the scaler's files on the head ({names})"
                 + (f" and restarted {SCALER_UNIT}" if self.restarted else ""))
-
-    def to_json(self) -> dict:
-        return {"changed": self.changed, "restarted": self.restarted, "applied": self.applied}
 
 
 def wanted_files(output: Any) -> list[HeadFile]:
@@ -120,13 +115,14 @@ def deliver(stack: str, outputs: dict[str, Any], head, say: Callable[[str], None
             apply: bool = True, root: str = "/", systemctl: str = "systemctl") -> SyncReport:
     """`sync` for a deployed stack: `outputs` with secrets in clear, `head` the
     `HeadOptions` that reach it (the host key is pinned from the outputs)."""
+    from relval.infra.automation import SECRET_MASK
     from relval.workflows.remote import SshTransport
     from relval.workflows.submit import target_from_outputs
 
     output = outputs.get("scalerFiles")
     if output is None:   # a stack deployed by an older relval, or an outputs file without it
         return SyncReport()
-    if output == "[secret]":
+    if output == SECRET_MASK:
         say("relval: the outputs hold scalerFiles masked (read without --show-secrets): the "
             "scaler's files on the head were not compared with this relval's")
         return SyncReport(applied=False)
